@@ -1,0 +1,274 @@
+//! `#[derive(Domain)]`: parse → validate → lower → generate.
+
+use darling::util::SpannedValue;
+use darling::{FromDeriveInput, FromField};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::diagnostics::error;
+use crate::sql_ident::{MAX_DOMAIN_NAME, MAX_IDENT, RESERVED_COLUMNS, snake_case, unsafe_reason};
+
+#[derive(FromDeriveInput)]
+#[darling(attributes(domain), forward_attrs(doc))]
+struct DomainInput {
+    ident: syn::Ident,
+    vis: syn::Visibility,
+    generics: syn::Generics,
+    data: darling::ast::Data<darling::util::Ignored, FieldInput>,
+    /// Table prefix; defaults to the struct name in snake case.
+    name: Option<SpannedValue<String>>,
+    /// The domain's own machine.
+    machine: Option<syn::Path>,
+}
+
+#[derive(FromField)]
+#[darling(attributes(domain))]
+struct FieldInput {
+    ident: Option<syn::Ident>,
+    ty: syn::Type,
+    /// SQL column name; defaults to the field name.
+    column: Option<SpannedValue<String>>,
+    /// Store the field as JSON text.
+    #[darling(default)]
+    json: bool,
+}
+
+/// The validated model the generator works from.
+struct Model {
+    ident: syn::Ident,
+    vis: syn::Visibility,
+    name: String,
+    machine: syn::Path,
+    fields: Vec<Field>,
+}
+
+struct Field {
+    ident: syn::Ident,
+    ty: syn::Type,
+    column: String,
+    json: bool,
+}
+
+pub fn expand(input: TokenStream) -> TokenStream {
+    let derive_input: syn::DeriveInput = match syn::parse2(input) {
+        Ok(d) => d,
+        Err(e) => return e.to_compile_error(),
+    };
+    let ident = derive_input.ident.clone();
+    match DomainInput::from_derive_input(&derive_input).and_then(validate) {
+        Ok(model) => generate(&model),
+        Err(errors) => {
+            let errors = errors.write_errors();
+            quote! { #errors #[allow(unused)] const _: () = { let _ = ::core::marker::PhantomData::<#ident>; }; }
+        }
+    }
+}
+
+fn validate(input: DomainInput) -> darling::Result<Model> {
+    let mut errors = darling::Error::accumulator();
+    let ident = input.ident;
+    if !input.generics.params.is_empty() {
+        errors.push(error(
+            input.generics.span(),
+            "a domain cannot be generic",
+            "a domain is stored in tables of fixed shape; remove the type parameters",
+        ));
+    }
+    let name = match &input.name {
+        Some(n) => (n.as_str().to_owned(), n.span()),
+        None => (snake_case(&ident.to_string()), ident.span()),
+    };
+    if let Some(why) = unsafe_reason(&name.0, MAX_DOMAIN_NAME) {
+        errors.push(error(
+            name.1,
+            format!("domain name `{}` is not a safe SQL identifier: {why}", name.0),
+            format!(
+                "use lower-case snake case of at most {MAX_DOMAIN_NAME} bytes, e.g. `#[domain(name = \"{}\")]`",
+                snake_case(&ident.to_string()).replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_")
+            ),
+        ));
+    }
+    let machine = input.machine.clone();
+    if machine.is_none() {
+        errors.push(error(
+            ident.span(),
+            format!("domain `{ident}` has no machine"),
+            format!("name its state machine: `#[domain(machine = {ident}Machine)]`"),
+        ));
+    }
+    let mut fields = Vec::new();
+    match input.data {
+        darling::ast::Data::Struct(s) if s.style == darling::ast::Style::Struct => {
+            if s.fields.is_empty() {
+                errors.push(error(
+                    ident.span(),
+                    format!("domain `{ident}` has no fields"),
+                    "add the entity's fields; they become the projection's columns",
+                ));
+            }
+            for f in s.fields {
+                if let Some(field) = errors.handle(validate_field(f)) {
+                    fields.push(field);
+                }
+            }
+        }
+        _ => errors.push(error(
+            ident.span(),
+            "a domain must be a struct with named fields",
+            format!(
+                "write `struct {ident} {{ title: String, … }}`: each named field becomes a column"
+            ),
+        )),
+    }
+    let mut seen: Vec<&Field> = Vec::new();
+    for f in &fields {
+        if let Some(first) = seen.iter().find(|s| s.column == f.column) {
+            errors.push(error(
+                f.ident.span(),
+                format!(
+                    "column `{}` is already used by field `{}`",
+                    f.column, first.ident
+                ),
+                "give one of them another name with `#[domain(column = \"…\")]`",
+            ));
+        }
+        seen.push(f);
+    }
+    errors.finish_with(Model {
+        ident,
+        vis: input.vis,
+        name: name.0,
+        machine: machine.unwrap_or_else(|| syn::parse_quote!(())),
+        fields,
+    })
+}
+
+fn validate_field(f: FieldInput) -> darling::Result<Field> {
+    let ident = f.ident.expect("named fields have idents");
+    let (column, span) = match &f.column {
+        Some(c) => (c.as_str().to_owned(), c.span()),
+        None => (
+            ident.to_string().trim_start_matches("r#").to_owned(),
+            ident.span(),
+        ),
+    };
+    if let Some(why) = unsafe_reason(&column, MAX_IDENT) {
+        return Err(error(
+            span,
+            format!("column name `{column}` is not a safe SQL identifier: {why}"),
+            format!(
+                "rename the column with `#[domain(column = \"{}\")]` (lower-case snake case)",
+                snake_case(&column)
+                    .to_ascii_lowercase()
+                    .replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_")
+            ),
+        ));
+    }
+    if RESERVED_COLUMNS.contains(&column.as_str()) {
+        return Err(error(
+            span,
+            format!("column `{column}` is reserved by sai"),
+            format!(
+                "sai keeps `{}` in every projection; rename the field, or its column with `#[domain(column = \"{column}_\")]`",
+                RESERVED_COLUMNS.join("`, `"),
+            ),
+        ));
+    }
+    Ok(Field {
+        ident,
+        ty: f.ty,
+        column,
+        json: f.json,
+    })
+}
+
+fn generate(m: &Model) -> TokenStream {
+    let Model {
+        ident,
+        vis,
+        name,
+        machine,
+        fields,
+    } = m;
+    let columns = fields.iter().map(|f| {
+        let (col, field, ty) = (&f.column, f.ident.to_string(), &f.ty);
+        if f.json {
+            quote! {
+                ::sai::ColumnDef { name: #col, field: #field, ty: ::sai::ColumnType::Text, nullable: false, json: true }
+            }
+        } else {
+            quote_spanned! {ty.span()=>
+                ::sai::ColumnDef {
+                    name: #col,
+                    field: #field,
+                    ty: <#ty as ::sai::ColumnValue>::COLUMN_TYPE,
+                    nullable: <#ty as ::sai::ColumnValue>::NULLABLE,
+                    json: false,
+                }
+            }
+        }
+    });
+    let column_error = |col: &str| {
+        quote! { |source| ::sai::RowError::Column { domain: #name, column: #col, source } }
+    };
+    let encode = fields.iter().map(|f| {
+        let (fid, ty) = (&f.ident, &f.ty);
+        if f.json {
+            let err = column_error(&f.column);
+            quote! { ::sai::__private::json_to_sql(&self.#fid).map_err(#err)? }
+        } else {
+            quote_spanned! {ty.span()=> <#ty as ::sai::ColumnValue>::to_sql(&self.#fid) }
+        }
+    });
+    let cells: Vec<_> = (0..fields.len())
+        .map(|i| format_ident!("cell_{i}"))
+        .collect();
+    let decode = fields.iter().zip(&cells).map(|(f, cell)| {
+        let (fid, ty) = (&f.ident, &f.ty);
+        let err = column_error(&f.column);
+        if f.json {
+            quote! { #fid: ::sai::__private::json_from_sql::<#ty>(#cell).map_err(#err)? }
+        } else {
+            quote! { #fid: <#ty as ::sai::ColumnValue>::from_sql(#cell).map_err(#err)? }
+        }
+    });
+    let n = fields.len();
+    let intent_alias = format_ident!("{ident}Intent");
+    let projection_alias = format_ident!("{ident}Projection");
+    let intent_doc = format!("An intent on a [`{ident}`]: its machine's event with metadata.");
+    let projection_doc =
+        format!("A [`{ident}`] projection: its machine state, fields and version.");
+    let machine_span = machine.span();
+    let machine_ty = quote_spanned! {machine_span=> #machine };
+    quote! {
+        #[doc = #intent_doc]
+        #vis type #intent_alias = ::sai::IntentOf<#ident>;
+        #[doc = #projection_doc]
+        #vis type #projection_alias = ::sai::SnapshotOf<#ident>;
+
+        const _: () = {
+            #[automatically_derived]
+            impl ::sai::Domain for #ident {
+                const NAME: &'static str = #name;
+                const COLUMNS: &'static [::sai::ColumnDef] = &[#(#columns),*];
+                type Machine = #machine_ty;
+
+                fn to_row(&self) -> ::sai::__private::Result<::sai::__private::Vec<::sai::SqlValue>, ::sai::RowError> {
+                    ::sai::__private::Ok(::std::vec![#(#encode),*])
+                }
+
+                fn from_row(row: ::sai::__private::Vec<::sai::SqlValue>) -> ::sai::__private::Result<Self, ::sai::RowError> {
+                    let [#(#cells),*]: [::sai::SqlValue; #n] = row.try_into().map_err(
+                        |row: ::sai::__private::Vec<::sai::SqlValue>| ::sai::RowError::Arity {
+                            domain: #name,
+                            expected: #n,
+                            found: row.len(),
+                        },
+                    )?;
+                    ::sai::__private::Ok(Self { #(#decode),* })
+                }
+            }
+        };
+    }
+}

@@ -1,0 +1,233 @@
+//! `#[machine]`: parse → validate → lower → generate.
+
+mod model;
+mod parse;
+
+use darling::FromMeta;
+use darling::ast::NestedMeta;
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::diagnostics::error;
+use model::Model;
+use parse::MachineArgs;
+
+const NEEDED_DERIVES: [(&str, &str); 6] = [
+    ("Clone", "::core::clone::Clone"),
+    ("Copy", "::core::marker::Copy"),
+    ("Debug", "::core::fmt::Debug"),
+    ("PartialEq", "::core::cmp::PartialEq"),
+    ("Eq", "::core::cmp::Eq"),
+    ("Hash", "::core::hash::Hash"),
+];
+
+pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
+    let mut item: syn::ItemEnum = match syn::parse2(input.clone()) {
+        Ok(item) => item,
+        Err(_) => {
+            let span = syn::parse2::<syn::Item>(input).map_or_else(|e| e.span(), |i| i.span());
+            return error(span, "`#[machine]` goes on an enum of states", "write `#[machine(domain = Todo, event = TodoEvent)] enum TodoMachine { Idle, Active }`")
+                .write_errors();
+        }
+    };
+    let mut errors = darling::Error::accumulator();
+    let args = NestedMeta::parse_meta_list(args)
+        .map_err(darling::Error::from)
+        .and_then(|list| MachineArgs::from_list(&list))
+        .map_err(|e| {
+            e.flatten()
+                .into_iter()
+                .map(|e| {
+                    let msg = e.to_string();
+                    darling::Error::custom(format!(
+                        "{msg}\n\n= help: write `#[machine(domain = Todo, event = TodoEvent)]`"
+                    ))
+                    .with_span(&e.span())
+                })
+                .collect::<Vec<_>>()
+        });
+    let args = match args {
+        Ok(a) => Some(a),
+        Err(list) => {
+            for e in list {
+                errors.push(e);
+            }
+            None
+        }
+    };
+    if !item.generics.params.is_empty() {
+        errors.push(error(
+            item.generics.span(),
+            "a machine cannot be generic",
+            "remove the type parameters",
+        ));
+    }
+    let states: Vec<_> = item
+        .variants
+        .iter_mut()
+        .map(|v| parse::take_state(v, &mut errors))
+        .collect();
+    let events: Vec<syn::Ident> = states
+        .iter()
+        .flat_map(|s| s.on.iter().map(|o| o.event.clone()))
+        .collect();
+    let model = errors.handle(model::lower(&item.ident, states));
+    add_derives(&mut item);
+    let errors = errors.finish().err().map(|e| e.write_errors());
+    match (args, model, errors) {
+        (Some(args), Some(model), None) => {
+            let generated = generate(&item, &args, &model);
+            quote! { #item #generated }
+        }
+        (args, _, errors) => {
+            let stub = args.map(|a| stub(&item, &a, &events));
+            quote! { #errors #item #stub }
+        }
+    }
+}
+
+/// The trait needs `Copy + Eq + Hash + Debug`; derive whichever the user did not.
+fn add_derives(item: &mut syn::ItemEnum) {
+    let mut present: Vec<String> = Vec::new();
+    for attr in item.attrs.iter().filter(|a| a.path().is_ident("derive")) {
+        let _ = attr.parse_nested_meta(|meta| {
+            if let Some(last) = meta.path.segments.last() {
+                present.push(last.ident.to_string());
+            }
+            Ok(())
+        });
+    }
+    let missing: Vec<syn::Path> = NEEDED_DERIVES
+        .iter()
+        .filter(|(name, _)| !present.iter().any(|p| p == name))
+        .map(|(_, path)| syn::parse_str(path).expect("valid path"))
+        .collect();
+    if !missing.is_empty() {
+        item.attrs.push(syn::parse_quote!(#[derive(#(#missing),*)]));
+    }
+}
+
+fn generate(item: &syn::ItemEnum, args: &MachineArgs, model: &Model) -> TokenStream {
+    let ident = &item.ident;
+    let MachineArgs { domain, event } = args;
+    let state_ids: Vec<_> = model.states.iter().map(|s| &s.ident).collect();
+    let state_names: Vec<String> = state_ids.iter().map(|i| i.to_string()).collect();
+    let finals = model.states.iter().filter(|s| s.is_final).map(|s| &s.ident);
+    let initial = &model.states[model.initial].ident;
+    let name = ident.to_string();
+
+    let mut rows = Vec::new();
+    let mut arms = Vec::new();
+    for group in &model.groups {
+        let from = &model.states[group.state].ident;
+        let event_variant = &group.event;
+        let event_name = event_variant.to_string();
+        let start = rows.len();
+        for row in &group.rows {
+            let target = match row.target {
+                Some(t) => {
+                    let t = &model.states[t].ident;
+                    quote! { ::sai::__private::Some(Self::#t) }
+                }
+                None => quote! { ::sai::__private::None },
+            };
+            let guard = match &row.guard {
+                Some(g) => {
+                    let (gname, expr, reason) = (&g.name, &g.expr, &row.reason);
+                    let check = quote_spanned! {expr.span()=> #expr };
+                    quote! { ::sai::__private::Some(::sai::Guard { name: #gname, reason: #reason, check: #check }) }
+                }
+                None => quote! { ::sai::__private::None },
+            };
+            let assigns = row.assigns.iter().map(|a| {
+                let (aname, expr) = (&a.name, &a.expr);
+                let apply = quote_spanned! {expr.span()=> #expr };
+                quote! { ::sai::Assign { name: #aname, apply: #apply } }
+            });
+            rows.push(quote! {
+                ::sai::Transition {
+                    from: Self::#from,
+                    event: ::sai::__private::type_of_variant::<#event>(#event_name),
+                    guard: #guard,
+                    target: #target,
+                    assigns: &[#(#assigns),*],
+                }
+            });
+        }
+        let end = rows.len();
+        let pattern = quote_spanned! {event_variant.span()=> #event::#event_variant { .. } };
+        arms.push(quote! { (Self::#from, #pattern) => &TABLE[#start..#end], });
+    }
+
+    quote! {
+        const _: () = {
+            #[automatically_derived]
+            impl ::sai::Machine for #ident {
+                type Domain = #domain;
+                type Event = #event;
+
+                const NAME: &'static str = #name;
+                const INITIAL: Self = Self::#initial;
+                const STATES: &'static [Self] = &[#(Self::#state_ids),*];
+                const TRANSITIONS: &'static [::sai::Transition<Self>] = &[#(#rows),*];
+
+                fn name(self) -> &'static str {
+                    match self { #(Self::#state_ids => #state_names),* }
+                }
+
+                fn is_final(self) -> bool {
+                    ::core::matches!(self, #(Self::#finals)|*)
+                }
+
+                #[allow(unreachable_patterns)]
+                fn candidates(self, event: &#event) -> &'static [::sai::Transition<Self>] {
+                    const TABLE: &'static [::sai::Transition<#ident>] = <#ident as ::sai::Machine>::TRANSITIONS;
+                    match (self, event) {
+                        #(#arms)*
+                        _ => &[],
+                    }
+                }
+            }
+        };
+    }
+}
+
+/// After an error: an empty machine, so that code using the type sees no second error.
+/// The event variants are still checked, so that misspelt events show up in the same pass.
+fn stub(item: &syn::ItemEnum, args: &MachineArgs, events: &[syn::Ident]) -> TokenStream {
+    let ident = &item.ident;
+    let MachineArgs { domain, event } = args;
+    let first = item.variants.first().map(|v| &v.ident);
+    let initial = match first {
+        Some(v) => quote! { Self::#v },
+        None => quote! { ::core::unreachable!() },
+    };
+    let checks = events
+        .iter()
+        .map(|e| quote_spanned! {e.span()=> #event::#e { .. } => {} });
+    let state_ids = item.variants.iter().map(|v| &v.ident);
+    quote! {
+        const _: () = {
+            #[allow(unreachable_patterns, dead_code)]
+            fn check_events(event: &#event) {
+                match event { #(#checks)* _ => {} }
+            }
+            #[automatically_derived]
+            impl ::sai::Machine for #ident {
+                type Domain = #domain;
+                type Event = #event;
+                const NAME: &'static str = "";
+                const INITIAL: Self = #initial;
+                const STATES: &'static [Self] = &[];
+                const TRANSITIONS: &'static [::sai::Transition<Self>] = &[];
+                fn name(self) -> &'static str { "" }
+                fn is_final(self) -> bool { false }
+                fn candidates(self, _: &#event) -> &'static [::sai::Transition<Self>] {
+                    let _ = [#(Self::#state_ids),*];
+                    &[]
+                }
+            }
+        };
+    }
+}

@@ -1,0 +1,52 @@
+//! Rules for names that become SQL identifiers.
+
+/// Column names the runtime uses in projection tables (kept equal to
+/// `sai::schema::RESERVED_COLUMNS`).
+pub const RESERVED_COLUMNS: &[&str] = &["id", "state", "version", "owner_id", "updated_at"];
+
+/// PostgreSQL truncates identifiers past 63 bytes.
+pub const MAX_IDENT: usize = 63;
+
+/// The longest table suffix (`_intent_events_processed`), so that every table name fits.
+pub const MAX_DOMAIN_NAME: usize = MAX_IDENT - "_intent_events_processed".len();
+
+/// `Some(reason)` when `name` is not lower-case snake case starting with a letter or `_`.
+pub fn unsafe_reason(name: &str, max: usize) -> Option<String> {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => return Some("it is empty".into()),
+        Some(c) if !(c.is_ascii_lowercase() || c == '_') => {
+            return Some(format!("it starts with `{c}`"));
+        }
+        _ => {}
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        return Some(format!("it contains `{c}`"));
+    }
+    if name.len() > max {
+        return Some(format!(
+            "it is {} bytes long, the limit is {max}",
+            name.len()
+        ));
+    }
+    None
+}
+
+/// `CamelCase` → `camel_case`.
+pub fn snake_case(ident: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in ident.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -1,0 +1,203 @@
+//! The intent envelope: one user action, as it is logged, uploaded and decided.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::event::Event;
+
+/// Milliseconds since the Unix epoch.
+pub type Timestamp = i64;
+
+/// Which side runs a step. Guards may be stricter on the authoritative side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The client's optimistic step, before the server has decided.
+    Optimistic,
+    /// The server's authoritative step.
+    Authoritative,
+}
+
+/// One user action on one entity, with the metadata guards and assigns may read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "E: Event")]
+pub struct Intent<E> {
+    /// Time-ordered (v7) id of the intent.
+    pub id: Uuid,
+    /// The entity the intent acts on.
+    pub entity_id: Uuid,
+    /// The client (device / installation) that produced it.
+    pub client_id: String,
+    /// The user on whose behalf it was produced.
+    pub user_id: String,
+    /// Per-client, per-domain sequence number, starting at 1 with no gaps.
+    pub seq: u64,
+    /// The payload version of `event`.
+    pub event_version: u32,
+    /// The event itself.
+    pub event: E,
+    /// When the client created the intent.
+    pub created_at: Timestamp,
+}
+
+impl<E: Event> Intent<E> {
+    /// A new intent with a fresh v7 id and the event's current version.
+    pub fn new(
+        entity_id: Uuid,
+        client_id: impl Into<String>,
+        user_id: impl Into<String>,
+        seq: u64,
+        event: E,
+        created_at: Timestamp,
+    ) -> Self {
+        Intent {
+            id: Uuid::now_v7(),
+            entity_id,
+            client_id: client_id.into(),
+            user_id: user_id.into(),
+            seq,
+            event_version: event.event_version(),
+            event,
+            created_at,
+        }
+    }
+
+    /// The metadata a guard or assign sees when this intent is stepped in `phase`.
+    pub fn meta(&self, phase: Phase) -> IntentMeta<'_> {
+        IntentMeta {
+            intent_id: self.id,
+            entity_id: self.entity_id,
+            client_id: &self.client_id,
+            user_id: &self.user_id,
+            seq: self.seq,
+            created_at: self.created_at,
+            phase,
+        }
+    }
+
+    /// The storage / wire form of this intent.
+    pub fn to_raw(&self) -> Result<RawIntent, serde_json::Error> {
+        Ok(RawIntent {
+            id: self.id,
+            entity_id: self.entity_id,
+            client_id: self.client_id.clone(),
+            user_id: self.user_id.clone(),
+            seq: self.seq,
+            event_type: self.event.event_type().to_owned(),
+            event_version: self.event_version,
+            payload: serde_json::to_string(&self.event)?,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// What guards and assigns may read besides the context and the event: deterministic inputs
+/// (time, identity, phase) that come with the intent, never from the clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IntentMeta<'a> {
+    /// The intent's id.
+    pub intent_id: Uuid,
+    /// The entity's id.
+    pub entity_id: Uuid,
+    /// The producing client.
+    pub client_id: &'a str,
+    /// The acting user.
+    pub user_id: &'a str,
+    /// The intent's per-client sequence number.
+    pub seq: u64,
+    /// When the client created the intent.
+    pub created_at: Timestamp,
+    /// Optimistic client step or authoritative server step.
+    pub phase: Phase,
+}
+
+/// An intent as stored and transported: the event is still JSON text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawIntent {
+    /// Time-ordered (v7) id of the intent.
+    pub id: Uuid,
+    /// The entity the intent acts on.
+    pub entity_id: Uuid,
+    /// The producing client.
+    pub client_id: String,
+    /// The acting user.
+    pub user_id: String,
+    /// Per-client sequence number.
+    pub seq: u64,
+    /// Wire type name of the event (`"CREATE"`).
+    pub event_type: String,
+    /// Payload version.
+    pub event_version: u32,
+    /// The event as JSON, including its `type` tag.
+    pub payload: String,
+    /// When the client created the intent.
+    pub created_at: Timestamp,
+}
+
+/// Why a stored or uploaded intent does not decode into the domain's event type.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// No variant of the event enum has this type name.
+    #[error("unknown event type `{event_type}`")]
+    UnknownEventType {
+        /// The type name found.
+        event_type: String,
+    },
+    /// The variant exists but not at this payload version.
+    #[error("event `{event_type}` has version {found}, this build understands version {supported}")]
+    UnsupportedEventVersion {
+        /// The type name.
+        event_type: String,
+        /// The version found.
+        found: u32,
+        /// The version this build understands.
+        supported: u32,
+    },
+    /// The payload is not valid JSON for this event type, or its tag disagrees with `event_type`.
+    #[error("malformed payload for event `{event_type}`: {detail}")]
+    MalformedPayload {
+        /// The type name.
+        event_type: String,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+impl RawIntent {
+    /// Decodes the payload, checking the type name and version first.
+    pub fn decode<E: Event>(&self) -> Result<Intent<E>, DecodeError> {
+        let index =
+            E::index_of_type(&self.event_type).ok_or_else(|| DecodeError::UnknownEventType {
+                event_type: self.event_type.clone(),
+            })?;
+        let supported = E::VERSIONS[index];
+        if self.event_version != supported {
+            return Err(DecodeError::UnsupportedEventVersion {
+                event_type: self.event_type.clone(),
+                found: self.event_version,
+                supported,
+            });
+        }
+        let malformed = |detail: String| DecodeError::MalformedPayload {
+            event_type: self.event_type.clone(),
+            detail,
+        };
+        let event: E = serde_json::from_str(&self.payload).map_err(|e| malformed(e.to_string()))?;
+        if event.type_index() != index {
+            return Err(malformed(format!(
+                "payload is tagged `{}`",
+                event.event_type()
+            )));
+        }
+        Ok(Intent {
+            id: self.id,
+            entity_id: self.entity_id,
+            client_id: self.client_id.clone(),
+            user_id: self.user_id.clone(),
+            seq: self.seq,
+            event_version: self.event_version,
+            event,
+            created_at: self.created_at,
+        })
+    }
+}

@@ -1,0 +1,127 @@
+//! Rejections: the structured "no" of a step, stable enough to store, sync and show.
+
+use serde::{Deserialize, Serialize};
+
+use crate::intent::DecodeError;
+
+/// A guard that failed while its event was being stepped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedGuard {
+    /// The guard's name.
+    pub guard: String,
+    /// The reason the domain gives for it.
+    pub reason: String,
+}
+
+/// Why an intent was not applied. Serialized with a stable `code` tag:
+/// `{"code":"guard_failed","state":"Active",…}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Rejection {
+    /// No transition for this event leaves this state.
+    #[error("{event_type} is not accepted in state {state}")]
+    NotAccepted {
+        /// The state the entity was in.
+        state: String,
+        /// The event's type name.
+        event_type: String,
+    },
+    /// Transitions exist, but every candidate's guard failed.
+    #[error("{event_type} rejected in state {state}: {}", first_reason(.guards))]
+    GuardFailed {
+        /// The state the entity was in.
+        state: String,
+        /// The event's type name.
+        event_type: String,
+        /// Every candidate's failed guard, in the order tried.
+        guards: Vec<FailedGuard>,
+    },
+    /// The entity reached a final state; it accepts no more events.
+    #[error("{event_type} rejected: the entity is in final state {state}")]
+    FinalState {
+        /// The final state.
+        state: String,
+        /// The event's type name.
+        event_type: String,
+    },
+    /// The intent names an event type this domain does not have.
+    #[error("unknown event type {event_type}")]
+    UnknownEventType {
+        /// The type name found.
+        event_type: String,
+    },
+    /// The intent's payload version is not the one this build understands.
+    #[error("{event_type} version {found} is not supported (this build understands {supported})")]
+    UnsupportedEventVersion {
+        /// The type name.
+        event_type: String,
+        /// The version found.
+        found: u32,
+        /// The version understood.
+        supported: u32,
+    },
+    /// The intent's payload does not decode.
+    #[error("malformed {event_type} payload: {detail}")]
+    MalformedPayload {
+        /// The type name.
+        event_type: String,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+fn first_reason(guards: &[FailedGuard]) -> &str {
+    guards.first().map_or("guard failed", |g| g.reason.as_str())
+}
+
+impl Rejection {
+    /// The stable machine-readable code, equal to the serialized `code` tag.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Rejection::NotAccepted { .. } => "not_accepted",
+            Rejection::GuardFailed { .. } => "guard_failed",
+            Rejection::FinalState { .. } => "final_state",
+            Rejection::UnknownEventType { .. } => "unknown_event_type",
+            Rejection::UnsupportedEventVersion { .. } => "unsupported_event_version",
+            Rejection::MalformedPayload { .. } => "malformed_payload",
+        }
+    }
+
+    /// A human-readable message (the `Display` text).
+    pub fn message(&self) -> String {
+        self.to_string()
+    }
+
+    /// The state the entity was in, where the step got that far.
+    pub fn state(&self) -> Option<&str> {
+        match self {
+            Rejection::NotAccepted { state, .. }
+            | Rejection::GuardFailed { state, .. }
+            | Rejection::FinalState { state, .. } => Some(state),
+            _ => None,
+        }
+    }
+}
+
+impl From<DecodeError> for Rejection {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::UnknownEventType { event_type } => {
+                Rejection::UnknownEventType { event_type }
+            }
+            DecodeError::UnsupportedEventVersion {
+                event_type,
+                found,
+                supported,
+            } => Rejection::UnsupportedEventVersion {
+                event_type,
+                found,
+                supported,
+            },
+            DecodeError::MalformedPayload { event_type, detail } => {
+                Rejection::MalformedPayload { event_type, detail }
+            }
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! Table layouts derived from domain definitions, and their DDL.
+//!
+//! Every domain `name` owns these tables (the layout is the same on every database; only the
+//! type names differ):
+//!
+//! | table | where | purpose |
+//! |---|---|---|
+//! | `{name}_intent_events` | server (client outbox under PowerSync) | pending intents, the upload queue |
+//! | `{name}_intent_events_processed` | server | archive of accepted intents with the resulting snapshot |
+//! | `{name}_intent_events_rejected` | server, synced down | rejections with code, message and reason |
+//! | `{name}_projection` | server, synced down | authoritative state, version and one column per field |
+//! | `{name}_client_acks` | server, synced down | per client, the last sequence number decided |
+//! | `{name}_intent_events_local` | client only | the durable local intent log |
+//! | `{name}_projection_local` | client only | the optimistic projection |
+
+mod ddl;
+
+use std::collections::BTreeMap;
+
+use crate::domain::{ColumnDef, Domain};
+use crate::value::ColumnType;
+
+pub use ddl::Dialect;
+
+/// Column names the library uses in projection tables; entity fields may not take them.
+pub const RESERVED_COLUMNS: &[&str] = &["id", "state", "version", "owner_id", "updated_at"];
+
+/// Which database holds a table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The authoritative server database (PostgreSQL or SQLite).
+    Server,
+    /// The client's local SQLite database.
+    Client,
+}
+
+/// What a table is for. Each domain has one table of each role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TableRole {
+    /// Pending intents awaiting a decision (`{name}_intent_events`).
+    IntentQueue,
+    /// Accepted intents with their snapshot (`{name}_intent_events_processed`).
+    Processed,
+    /// Rejected intents with their reason (`{name}_intent_events_rejected`).
+    Rejected,
+    /// Authoritative projection (`{name}_projection`).
+    Projection,
+    /// Per-client acknowledgement: the last sequence number decided (`{name}_client_acks`).
+    ClientAcks,
+    /// Client-local intent log (`{name}_intent_events_local`).
+    LocalIntents,
+    /// Client-local optimistic projection (`{name}_projection_local`).
+    LocalProjection,
+}
+
+/// How a table's rows move between client and server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Sync {
+    /// Written by clients, uploaded, never downloaded (an insert-only outbox).
+    Up,
+    /// Written by the server, downloaded by clients, read-only there.
+    Down,
+    /// Never leaves the server.
+    ServerOnly,
+    /// Never leaves the client.
+    ClientOnly,
+}
+
+impl TableRole {
+    /// Every role, in a fixed order.
+    pub const ALL: [TableRole; 7] = [
+        TableRole::IntentQueue,
+        TableRole::Processed,
+        TableRole::Rejected,
+        TableRole::Projection,
+        TableRole::ClientAcks,
+        TableRole::LocalIntents,
+        TableRole::LocalProjection,
+    ];
+
+    /// The suffix after the domain name.
+    pub const fn suffix(self) -> &'static str {
+        match self {
+            TableRole::IntentQueue => "_intent_events",
+            TableRole::Processed => "_intent_events_processed",
+            TableRole::Rejected => "_intent_events_rejected",
+            TableRole::Projection => "_projection",
+            TableRole::ClientAcks => "_client_acks",
+            TableRole::LocalIntents => "_intent_events_local",
+            TableRole::LocalProjection => "_projection_local",
+        }
+    }
+
+    /// How rows of this table travel.
+    pub const fn sync(self) -> Sync {
+        match self {
+            TableRole::IntentQueue => Sync::Up,
+            TableRole::Processed => Sync::ServerOnly,
+            TableRole::Rejected | TableRole::Projection | TableRole::ClientAcks => Sync::Down,
+            TableRole::LocalIntents | TableRole::LocalProjection => Sync::ClientOnly,
+        }
+    }
+
+    /// Whether a plain database on `side` holds this table. The client keeps a copy of the
+    /// downloaded tables; the upload queue lives only on the server (the local intent log is
+    /// the client's outbox).
+    pub const fn is_on(self, side: Side) -> bool {
+        match (self.sync(), side) {
+            (Sync::Up | Sync::ServerOnly, Side::Server) => true,
+            (Sync::Down, _) => true,
+            (Sync::ClientOnly, Side::Client) => true,
+            _ => false,
+        }
+    }
+
+    /// The table name for a domain.
+    pub fn table_name(self, domain: &str) -> String {
+        format!("{domain}{}", self.suffix())
+    }
+}
+
+/// One column of a generated table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// Column name.
+    pub name: &'static str,
+    /// Storage class.
+    pub ty: ColumnType,
+    /// Whether `NULL` is allowed.
+    pub nullable: bool,
+}
+
+impl Column {
+    const fn required(name: &'static str, ty: ColumnType) -> Self {
+        Column {
+            name,
+            ty,
+            nullable: false,
+        }
+    }
+
+    const fn optional(name: &'static str, ty: ColumnType) -> Self {
+        Column {
+            name,
+            ty,
+            nullable: true,
+        }
+    }
+}
+
+/// A table's full description: enough to render DDL or a PowerSync table definition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableDef {
+    /// The domain that owns it.
+    pub domain: &'static str,
+    /// What it is for.
+    pub role: TableRole,
+    /// `{domain}{suffix}`.
+    pub name: String,
+    /// Columns; the first is always `id TEXT` (the primary key, as PowerSync requires).
+    pub columns: Vec<Column>,
+    /// Unique constraints besides the primary key.
+    pub unique: Vec<&'static [&'static str]>,
+    /// Secondary indexes.
+    pub indexes: Vec<&'static [&'static str]>,
+}
+
+impl TableDef {
+    /// The entity field columns of a projection table (empty for other tables).
+    pub fn field_columns(&self) -> &[Column] {
+        match self.role {
+            TableRole::Projection | TableRole::LocalProjection => {
+                &self.columns[PROJECTION_HEAD.len()..self.columns.len() - 1]
+            }
+            _ => &[],
+        }
+    }
+}
+
+use ColumnType::{Integer, Text};
+
+const ID: Column = Column::required("id", Text);
+
+/// Columns every intent row carries, after `id`.
+pub const INTENT_COLUMNS: &[Column] = &[
+    Column::required("entity_id", Text),
+    Column::required("client_id", Text),
+    Column::required("user_id", Text),
+    Column::required("seq", Integer),
+    Column::required("event_type", Text),
+    Column::required("event_version", Integer),
+    Column::required("payload", Text),
+    Column::required("created_at", Integer),
+];
+
+const PROJECTION_HEAD: &[Column] = &[
+    ID,
+    Column::required("state", Text),
+    Column::required("version", Integer),
+    Column::required("owner_id", Text),
+];
+
+/// The tables of one domain, given its name and field columns.
+pub fn domain_tables(domain: &'static str, fields: &[ColumnDef]) -> Vec<TableDef> {
+    TableRole::ALL
+        .iter()
+        .map(|&role| table(domain, fields, role))
+        .collect()
+}
+
+/// One table of a domain.
+pub fn table(domain: &'static str, fields: &[ColumnDef], role: TableRole) -> TableDef {
+    let intent = |extra: &[Column]| {
+        let mut cols = vec![ID];
+        cols.extend_from_slice(INTENT_COLUMNS);
+        cols.extend_from_slice(extra);
+        cols
+    };
+    let projection = || {
+        let mut cols = PROJECTION_HEAD.to_vec();
+        cols.extend(fields.iter().map(|f| Column {
+            name: f.name,
+            ty: f.ty,
+            nullable: f.nullable,
+        }));
+        cols.push(Column::required("updated_at", Integer));
+        cols
+    };
+    const CLIENT_SEQ: &[&str] = &["client_id", "seq"];
+    const ENTITY: &[&str] = &["entity_id"];
+    const ENTITY_SEQ: &[&str] = &["entity_id", "seq"];
+    let (columns, unique, indexes): (Vec<Column>, Vec<&'static [&'static str]>, _) = match role {
+        TableRole::IntentQueue => (
+            intent(&[Column::required("received_at", Integer)]),
+            vec![CLIENT_SEQ],
+            vec![ENTITY],
+        ),
+        TableRole::Processed => (
+            intent(&[
+                Column::required("state", Text),
+                Column::required("version", Integer),
+                Column::required("context", Text),
+                Column::required("processed_at", Integer),
+            ]),
+            vec![CLIENT_SEQ],
+            vec![&["entity_id", "version"][..]],
+        ),
+        TableRole::Rejected => (
+            intent(&[
+                Column::required("code", Text),
+                Column::required("message", Text),
+                Column::required("reason", Text),
+                Column::optional("state", Text),
+                Column::required("rejected_at", Integer),
+            ]),
+            vec![CLIENT_SEQ],
+            vec![ENTITY],
+        ),
+        TableRole::Projection | TableRole::LocalProjection => (projection(), vec![], vec![]),
+        TableRole::ClientAcks => (
+            vec![
+                ID,
+                Column::required("user_id", Text),
+                Column::required("last_seq", Integer),
+                Column::required("updated_at", Integer),
+            ],
+            vec![],
+            vec![],
+        ),
+        TableRole::LocalIntents => (intent(&[]), vec![CLIENT_SEQ], vec![ENTITY_SEQ]),
+    };
+    TableDef {
+        domain,
+        role,
+        name: role.table_name(domain),
+        columns,
+        unique,
+        indexes,
+    }
+}
+
+/// Two domains whose tables would share a name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("table `{table}` would be created by both domain `{first}` and domain `{second}`")]
+pub struct SchemaError {
+    /// The colliding table name.
+    pub table: String,
+    /// The domain that claimed it first.
+    pub first: &'static str,
+    /// The domain that claimed it again.
+    pub second: &'static str,
+}
+
+/// The tables of a set of domains, free of name collisions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Schema {
+    tables: Vec<TableDef>,
+}
+
+/// Collects domains into a [`Schema`]; collisions are reported by [`SchemaBuilder::build`].
+#[derive(Clone, Debug, Default)]
+pub struct SchemaBuilder {
+    tables: Vec<TableDef>,
+}
+
+impl SchemaBuilder {
+    /// Adds a domain's tables.
+    pub fn domain<D: Domain>(self) -> Self {
+        self.tables_of(D::NAME, D::COLUMNS)
+    }
+
+    /// Adds the tables of a domain given by name and fields (for tools that work on metadata).
+    pub fn tables_of(mut self, domain: &'static str, fields: &[ColumnDef]) -> Self {
+        self.tables.extend(domain_tables(domain, fields));
+        self
+    }
+
+    /// Checks that no two tables share a name.
+    pub fn build(self) -> Result<Schema, SchemaError> {
+        let mut seen: BTreeMap<&str, &'static str> = BTreeMap::new();
+        for t in &self.tables {
+            if let Some(first) = seen.insert(&t.name, t.domain) {
+                return Err(SchemaError {
+                    table: t.name.clone(),
+                    first,
+                    second: t.domain,
+                });
+            }
+        }
+        Ok(Schema {
+            tables: self.tables,
+        })
+    }
+}
+
+impl Schema {
+    /// Starts a schema.
+    pub fn builder() -> SchemaBuilder {
+        SchemaBuilder::default()
+    }
+
+    /// The schema of a single domain.
+    pub fn of<D: Domain>() -> Schema {
+        Schema {
+            tables: domain_tables(D::NAME, D::COLUMNS),
+        }
+    }
+
+    /// Every table, domain by domain.
+    pub fn tables(&self) -> &[TableDef] {
+        &self.tables
+    }
+
+    /// The tables a database on `side` holds.
+    pub fn tables_on(&self, side: Side) -> impl Iterator<Item = &TableDef> {
+        self.tables.iter().filter(move |t| t.role.is_on(side))
+    }
+
+    /// Idempotent DDL (`CREATE … IF NOT EXISTS`) for the tables on `side`.
+    pub fn ddl(&self, dialect: Dialect, side: Side) -> String {
+        self.tables_on(side)
+            .map(|t| ddl::create_table(dialect, t))
+            .collect()
+    }
+}

@@ -1,0 +1,242 @@
+//! Snapshots and the one step function that client and server share.
+
+use std::fmt;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+use crate::event::Event;
+use crate::intent::{Intent, IntentMeta, Phase};
+use crate::machine::{Machine, Transition};
+use crate::rejection::{FailedGuard, Rejection};
+
+/// An entity's state under a machine: the state, the context and the number of applied events.
+pub struct Snapshot<M: Machine> {
+    /// The machine state.
+    pub state: M,
+    /// The entity's fields.
+    pub context: M::Domain,
+    /// How many events were applied to reach this snapshot (0 for the initial snapshot).
+    pub version: u64,
+}
+
+impl<M: Machine> Snapshot<M> {
+    /// The initial snapshot: initial state, default context, version 0.
+    pub fn initial() -> Self {
+        Snapshot {
+            state: M::INITIAL,
+            context: M::Domain::default(),
+            version: 0,
+        }
+    }
+
+    /// Finds the transition this event would take, running guards but changing nothing.
+    pub fn select(
+        &self,
+        event: &M::Event,
+        meta: &IntentMeta<'_>,
+    ) -> Result<&'static Transition<M>, Rejection> {
+        if self.state.is_final() {
+            return Err(Rejection::FinalState {
+                state: self.state.name().to_owned(),
+                event_type: event.event_type().to_owned(),
+            });
+        }
+        let candidates = self.state.candidates(event);
+        let mut failed = Vec::new();
+        for t in candidates {
+            match &t.guard {
+                Some(g) if !(g.check)(&self.context, event, meta) => failed.push(FailedGuard {
+                    guard: g.name.to_owned(),
+                    reason: g.reason.to_owned(),
+                }),
+                _ => return Ok(t),
+            }
+        }
+        Err(if failed.is_empty() {
+            Rejection::NotAccepted {
+                state: self.state.name().to_owned(),
+                event_type: event.event_type().to_owned(),
+            }
+        } else {
+            Rejection::GuardFailed {
+                state: self.state.name().to_owned(),
+                event_type: event.event_type().to_owned(),
+                guards: failed,
+            }
+        })
+    }
+
+    /// Whether the event would be accepted now (guards run, nothing changes).
+    pub fn can(&self, event: &M::Event, meta: &IntentMeta<'_>) -> bool {
+        self.select(event, meta).is_ok()
+    }
+
+    /// Applies an event in place. On rejection the snapshot is unchanged: guards run before
+    /// any assign, and assigns cannot fail.
+    pub fn apply(&mut self, event: &M::Event, meta: &IntentMeta<'_>) -> Result<(), Rejection> {
+        let t = self.select(event, meta)?;
+        for a in t.assigns {
+            (a.apply)(&mut self.context, event, meta);
+        }
+        self.state = t.target_state();
+        self.version += 1;
+        Ok(())
+    }
+
+    /// The step: the next snapshot, or the rejection. `self` is left as it was.
+    pub fn step(&self, event: &M::Event, meta: &IntentMeta<'_>) -> Result<Self, Rejection> {
+        // Select first so that a rejection costs no clone of the context.
+        self.select(event, meta)?;
+        let mut next = self.clone();
+        next.apply(event, meta)?;
+        Ok(next)
+    }
+
+    /// Steps an intent in the given phase.
+    pub fn step_intent(&self, intent: &Intent<M::Event>, phase: Phase) -> Result<Self, Rejection> {
+        self.step(&intent.event, &intent.meta(phase))
+    }
+
+    /// Re-reads this snapshot under another machine over the same domain, by state name
+    /// (for example the server machine reading a projection the client machine wrote).
+    pub fn convert<N: Machine<Domain = M::Domain>>(self) -> Result<Snapshot<N>, UnknownState> {
+        let state = N::from_name(self.state.name()).ok_or_else(|| UnknownState {
+            machine: N::NAME,
+            state: self.state.name().to_owned(),
+        })?;
+        Ok(Snapshot {
+            state,
+            context: self.context,
+            version: self.version,
+        })
+    }
+}
+
+/// A state name that the machine does not have.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("machine `{machine}` has no state `{state}`")]
+pub struct UnknownState {
+    /// The machine.
+    pub machine: &'static str,
+    /// The name found.
+    pub state: String,
+}
+
+/// The result of replaying a sequence of intents.
+pub struct Replay<M: Machine> {
+    /// The snapshot after every accepted intent.
+    pub snapshot: Snapshot<M>,
+    /// The intents that were rejected, with why, in order; they changed nothing.
+    pub rejected: Vec<(Uuid, Rejection)>,
+}
+
+/// Replays intents on top of `from`, skipping (and recording) those that are rejected.
+pub fn replay<'a, M: Machine>(
+    from: Snapshot<M>,
+    intents: impl IntoIterator<Item = &'a Intent<M::Event>>,
+    phase: Phase,
+) -> Replay<M> {
+    let mut snapshot = from;
+    let mut rejected = Vec::new();
+    for intent in intents {
+        if let Err(r) = snapshot.apply(&intent.event, &intent.meta(phase)) {
+            rejected.push((intent.id, r));
+        }
+    }
+    Replay { snapshot, rejected }
+}
+
+impl<M: Machine> fmt::Debug for Replay<M>
+where
+    M::Domain: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replay")
+            .field("snapshot", &self.snapshot)
+            .field("rejected", &self.rejected)
+            .finish()
+    }
+}
+
+impl<M: Machine> Clone for Snapshot<M> {
+    fn clone(&self) -> Self {
+        Snapshot {
+            state: self.state,
+            context: self.context.clone(),
+            version: self.version,
+        }
+    }
+}
+
+impl<M: Machine> fmt::Debug for Snapshot<M>
+where
+    M::Domain: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("state", &self.state)
+            .field("context", &self.context)
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+impl<M: Machine> PartialEq for Snapshot<M>
+where
+    M::Domain: PartialEq,
+{
+    fn eq(&self, other: &Self) -> bool {
+        self.state == other.state && self.version == other.version && self.context == other.context
+    }
+}
+
+impl<M: Machine> Default for Snapshot<M> {
+    fn default() -> Self {
+        Self::initial()
+    }
+}
+
+#[derive(Serialize)]
+struct SnapshotRef<'a, D> {
+    state: &'static str,
+    context: &'a D,
+    version: u64,
+}
+
+#[derive(Deserialize)]
+struct SnapshotOwned<D> {
+    state: String,
+    context: D,
+    version: u64,
+}
+
+impl<M: Machine> Serialize for Snapshot<M> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        SnapshotRef {
+            state: self.state.name(),
+            context: &self.context,
+            version: self.version,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de, M: Machine> Deserialize<'de> for Snapshot<M> {
+    fn deserialize<De: Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
+        let raw = SnapshotOwned::<M::Domain>::deserialize(d)?;
+        let state = M::from_name(&raw.state).ok_or_else(|| {
+            De::Error::custom(format!(
+                "machine `{}` has no state `{}`",
+                M::NAME,
+                raw.state
+            ))
+        })?;
+        Ok(Snapshot {
+            state,
+            context: raw.context,
+            version: raw.version,
+        })
+    }
+}
