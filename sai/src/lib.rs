@@ -57,6 +57,7 @@
 
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod domain;
 pub mod event;
 pub mod intent;

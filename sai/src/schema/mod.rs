@@ -11,7 +11,12 @@
 //! | `{name}_projection` | server, synced down | authoritative state, version and one column per field |
 //! | `{name}_client_acks` | server, synced down | per client, the last sequence number decided |
 //! | `{name}_intent_events_local` | client only | the durable local intent log |
-//! | `{name}_projection_local` | client only | the optimistic projection |
+//! | `{name}_projection_local` | client only | the optimistic projection (an overlay: one row per entity with pending intents) |
+//! | `{name}_client_seq_local` | client only | per local client, the last sequence number issued |
+//! | `{name}_rejections_local` | client only | which synced rejections were surfaced to listeners or cleared |
+//!
+//! The synced-down tables are read-only on a PowerSync client (a local write there is reverted
+//! at the next checkpoint), so every piece of client bookkeeping lives in a `*_local` table.
 
 mod ddl;
 
@@ -51,6 +56,10 @@ pub enum TableRole {
     LocalIntents,
     /// Client-local optimistic projection (`{name}_projection_local`).
     LocalProjection,
+    /// Client-local sequence counter, one row per local client (`{name}_client_seq_local`).
+    LocalSequence,
+    /// Client-local bookkeeping of synced rejections: surfaced, cleared (`{name}_rejections_local`).
+    LocalRejections,
 }
 
 /// How a table's rows move between client and server.
@@ -68,7 +77,7 @@ pub enum Sync {
 
 impl TableRole {
     /// Every role, in a fixed order.
-    pub const ALL: [TableRole; 7] = [
+    pub const ALL: [TableRole; 9] = [
         TableRole::IntentQueue,
         TableRole::Processed,
         TableRole::Rejected,
@@ -76,6 +85,8 @@ impl TableRole {
         TableRole::ClientAcks,
         TableRole::LocalIntents,
         TableRole::LocalProjection,
+        TableRole::LocalSequence,
+        TableRole::LocalRejections,
     ];
 
     /// The suffix after the domain name.
@@ -88,6 +99,8 @@ impl TableRole {
             TableRole::ClientAcks => "_client_acks",
             TableRole::LocalIntents => "_intent_events_local",
             TableRole::LocalProjection => "_projection_local",
+            TableRole::LocalSequence => "_client_seq_local",
+            TableRole::LocalRejections => "_rejections_local",
         }
     }
 
@@ -97,7 +110,10 @@ impl TableRole {
             TableRole::IntentQueue => Sync::Up,
             TableRole::Processed => Sync::ServerOnly,
             TableRole::Rejected | TableRole::Projection | TableRole::ClientAcks => Sync::Down,
-            TableRole::LocalIntents | TableRole::LocalProjection => Sync::ClientOnly,
+            TableRole::LocalIntents
+            | TableRole::LocalProjection
+            | TableRole::LocalSequence
+            | TableRole::LocalRejections => Sync::ClientOnly,
         }
     }
 
@@ -105,12 +121,12 @@ impl TableRole {
     /// downloaded tables; the upload queue lives only on the server (the local intent log is
     /// the client's outbox).
     pub const fn is_on(self, side: Side) -> bool {
-        match (self.sync(), side) {
-            (Sync::Up | Sync::ServerOnly, Side::Server) => true,
-            (Sync::Down, _) => true,
-            (Sync::ClientOnly, Side::Client) => true,
-            _ => false,
-        }
+        matches!(
+            (self.sync(), side),
+            (Sync::Up | Sync::ServerOnly, Side::Server)
+                | (Sync::Down, _)
+                | (Sync::ClientOnly, Side::Client)
+        )
     }
 
     /// The table name for a domain.
@@ -267,7 +283,28 @@ pub fn table(domain: &'static str, fields: &[ColumnDef], role: TableRole) -> Tab
             vec![],
             vec![],
         ),
-        TableRole::LocalIntents => (intent(&[]), vec![CLIENT_SEQ], vec![ENTITY_SEQ]),
+        // `base_version`: the server projection version the client saw when it wrote the
+        // intent; reconciliation uses it to tell whether the decision's effect is visible.
+        TableRole::LocalIntents => (
+            intent(&[Column::required("base_version", Integer)]),
+            vec![CLIENT_SEQ],
+            vec![ENTITY_SEQ],
+        ),
+        TableRole::LocalSequence => (
+            vec![ID, Column::required("last_seq", Integer)],
+            vec![],
+            vec![],
+        ),
+        TableRole::LocalRejections => (
+            vec![
+                ID,
+                Column::required("entity_id", Text),
+                Column::optional("surfaced_at", Integer),
+                Column::optional("cleared_at", Integer),
+            ],
+            vec![],
+            vec![],
+        ),
     };
     TableDef {
         domain,

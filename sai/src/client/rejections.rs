@@ -1,0 +1,215 @@
+//! The rejection manager: the server's rejections of this device's intents, which of them
+//! were surfaced to listeners, and which the user cleared.
+//!
+//! Rejections arrive in the synced table `{name}_intent_events_rejected`, which is read-only
+//! on a PowerSync client. The client's own bookkeeping lives in `{name}_rejections_local`
+//! (one row per rejection id: `surfaced_at`, `cleared_at`). A rejection belongs to this device
+//! when its `client_id` has issued intents here (has a `{name}_client_seq_local` row).
+//!
+//! Exactly-once surfacing: a rejection is handed to `on_rejection` listeners only when one is
+//! registered for its entity (or domain); it is marked surfaced in the same transaction that
+//! selects it, that transaction commits, and only then are the listeners called. A later
+//! reconcile, another actor or a reopened store therefore never hands it out again; one that
+//! arrives while nobody listens waits, unmarked, for the first listener.
+
+use rusqlite::{Connection, OptionalExtension, Row};
+use uuid::Uuid;
+
+use super::error::{ClientError, Result};
+use super::tables::{DomainSql, int_cell, now_ms, opt_int_cell, text_cell};
+use crate::domain::Domain;
+use crate::intent::Timestamp;
+use crate::rejection::Rejection;
+
+/// A server rejection of one of this device's intents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRejection {
+    /// The rejected intent's id (also the rejection's id).
+    pub intent_id: Uuid,
+    /// The entity.
+    pub entity_id: Uuid,
+    /// The client that sent the intent.
+    pub client_id: String,
+    /// The intent's sequence number.
+    pub seq: u64,
+    /// The event's type name.
+    pub event_type: String,
+    /// The stable rejection code (`guard_failed`, …).
+    pub code: String,
+    /// A human-readable message.
+    pub message: String,
+    /// The full [`Rejection`] as JSON, as the server stored it.
+    pub reason: String,
+    /// The state the entity was in, if the step got that far.
+    pub state: Option<String>,
+    /// When the server rejected it (ms since the epoch).
+    pub rejected_at: Timestamp,
+    /// Whether listeners were already told.
+    pub surfaced: bool,
+}
+
+impl StoredRejection {
+    /// The structured rejection. Fails on a reason this build does not know (for example a
+    /// code added by a newer server); `code` and `message` are always available.
+    pub fn rejection(&self) -> Result<Rejection, serde_json::Error> {
+        serde_json::from_str(&self.reason)
+    }
+}
+
+/// Lists, surfaces and clears one domain's rejections. Works on any `rusqlite::Connection`.
+pub struct RejectionManager<D: Domain> {
+    sql: DomainSql<D>,
+    select: String,
+}
+
+impl<D: Domain> Default for RejectionManager<D> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<D: Domain> RejectionManager<D> {
+    /// A manager for the domain.
+    pub fn new() -> Self {
+        let sql = DomainSql::<D>::new();
+        let select = format!(
+            "SELECT r.id, r.entity_id, r.client_id, r.seq, r.event_type, r.code, r.message, \
+             r.reason, r.state, r.rejected_at, l.surfaced_at \
+             FROM {rejected} r JOIN {seq} c ON c.id = r.client_id \
+             LEFT JOIN {local} l ON l.id = r.id \
+             WHERE l.cleared_at IS NULL",
+            rejected = sql.rejected,
+            seq = sql.seq_local,
+            local = sql.rejections_local,
+        );
+        RejectionManager { sql, select }
+    }
+
+    fn query(
+        &self,
+        conn: &Connection,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<StoredRejection>> {
+        let sql = format!(
+            "{} {filter} ORDER BY r.rejected_at, r.client_id, r.seq",
+            self.select
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(args)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(self.decode(row)?);
+        }
+        Ok(out)
+    }
+
+    fn decode(&self, row: &Row<'_>) -> Result<StoredRejection> {
+        let table = self.sql.rejected.trim_matches('"');
+        let id_text = text_cell(row, 0, table, "?")?;
+        let uuid = |text: &str, what: &str| {
+            Uuid::parse_str(text).map_err(|e| {
+                ClientError::corrupt(table, &id_text, format!("{what} is not a UUID: {e}"))
+            })
+        };
+        let state = match row.get::<_, rusqlite::types::Value>(8)? {
+            rusqlite::types::Value::Null => None,
+            rusqlite::types::Value::Text(s) => Some(s),
+            other => {
+                return Err(ClientError::corrupt(
+                    table,
+                    &id_text,
+                    format!("state is {other:?}"),
+                ));
+            }
+        };
+        Ok(StoredRejection {
+            intent_id: uuid(&id_text, "id")?,
+            entity_id: uuid(&text_cell(row, 1, table, &id_text)?, "entity_id")?,
+            client_id: text_cell(row, 2, table, &id_text)?,
+            seq: u64::try_from(int_cell(row, 3, table, &id_text)?)
+                .map_err(|_| ClientError::corrupt(table, &id_text, "negative seq"))?,
+            event_type: text_cell(row, 4, table, &id_text)?,
+            code: text_cell(row, 5, table, &id_text)?,
+            message: text_cell(row, 6, table, &id_text)?,
+            reason: text_cell(row, 7, table, &id_text)?,
+            state,
+            rejected_at: int_cell(row, 9, table, &id_text)?,
+            surfaced: opt_int_cell(row, 10, table, &id_text)?.is_some(),
+        })
+    }
+
+    /// The entity's rejections that were not cleared, oldest first.
+    pub fn rejections(&self, conn: &Connection, entity_id: Uuid) -> Result<Vec<StoredRejection>> {
+        self.query(conn, "AND r.entity_id = ?1", &[&entity_id.to_string()])
+    }
+
+    /// Every rejection of the domain that was not cleared, oldest first.
+    pub fn all_rejections(&self, conn: &Connection) -> Result<Vec<StoredRejection>> {
+        self.query(conn, "", &[])
+    }
+
+    /// Rejections not yet surfaced (nor cleared), oldest first.
+    pub fn unsurfaced(&self, conn: &Connection) -> Result<Vec<StoredRejection>> {
+        self.query(conn, "AND l.surfaced_at IS NULL", &[])
+    }
+
+    /// Marks rejections as surfaced. Run it in the transaction that selected them, and tell
+    /// listeners after it commits.
+    pub fn mark_surfaced(&self, conn: &Connection, rejections: &[StoredRejection]) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO {} (id, entity_id, surfaced_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT(id) DO UPDATE SET surfaced_at = COALESCE(surfaced_at, excluded.surfaced_at)",
+            self.sql.rejections_local
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let now = now_ms();
+        for r in rejections {
+            stmt.execute(rusqlite::params![
+                r.intent_id.to_string(),
+                r.entity_id.to_string(),
+                now
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Clears a rejection: it is no longer listed (the synced row itself is read-only and
+    /// stays). Returns whether such a rejection exists.
+    pub fn clear_rejection(&self, conn: &Connection, intent_id: Uuid) -> Result<bool> {
+        let lookup = format!("SELECT entity_id FROM {} WHERE id = ?1", self.sql.rejected);
+        let entity: Option<rusqlite::types::Value> = conn
+            .prepare_cached(&lookup)?
+            .query_row([intent_id.to_string()], |r| r.get(0))
+            .optional()?;
+        let Some(entity) = entity else {
+            return Ok(false);
+        };
+        let rusqlite::types::Value::Text(entity) = entity else {
+            return Err(ClientError::corrupt(
+                self.sql.rejected.trim_matches('"'),
+                intent_id.to_string(),
+                "entity_id is not TEXT",
+            ));
+        };
+        let sql = format!(
+            "INSERT INTO {} (id, entity_id, cleared_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT(id) DO UPDATE SET cleared_at = COALESCE(cleared_at, excluded.cleared_at)",
+            self.sql.rejections_local
+        );
+        conn.prepare_cached(&sql)?.execute(rusqlite::params![
+            intent_id.to_string(),
+            entity,
+            now_ms()
+        ])?;
+        Ok(true)
+    }
+}
+
+impl<D: Domain> std::fmt::Debug for RejectionManager<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RejectionManager")
+            .field("domain", &D::NAME)
+            .finish()
+    }
+}

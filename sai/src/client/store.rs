@@ -1,0 +1,629 @@
+//! The embedded client store: one SQLite file (or memory) holding the client tables of the
+//! registered domains, the connection that serializes writers in this process, and the
+//! listeners that hear about changes.
+
+use std::any::Any;
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use uuid::Uuid;
+
+use super::error::{ClientError, Result, SendError};
+use super::notify::{DomainChange, Hub, Subscription, Topic, lock};
+use super::reconcile::{PendingIntent, Reconciled, ReconciliationEngine};
+use super::rejections::{RejectionManager, StoredRejection};
+use super::tables::{DomainSql, Projection};
+use super::writer::IntentWriter;
+use crate::domain::{Domain, EventOf};
+use crate::schema::{Dialect, Schema, SchemaBuilder, Side};
+
+/// How hard a commit waits for the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// WAL with `synchronous=FULL`: a `send` that returned survives a crash or power loss.
+    #[default]
+    Full,
+    /// WAL with `synchronous=NORMAL`: survives an application crash; a power loss may drop
+    /// the last commits (never corrupts the file). Several times faster per `send`.
+    Normal,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
+
+/// Options of a [`ClientStore`].
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Commit durability; [`Durability::Full`] by default.
+    pub durability: Durability,
+    /// How long a write waits for another connection's write lock (default 5 s).
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            durability: Durability::Full,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Type-erased per-domain operations the store runs for every registered domain.
+trait DomainRuntime: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn reconcile_all(&self, store: &ClientStore) -> Result<DomainSummary>;
+    fn holds(&self, conn: &Connection, entity_id: Uuid) -> Result<bool>;
+}
+
+struct Runtime<D>(PhantomData<fn() -> D>);
+
+impl<D: Domain> DomainRuntime for Runtime<D> {
+    fn name(&self) -> &'static str {
+        D::NAME
+    }
+
+    fn reconcile_all(&self, store: &ClientStore) -> Result<DomainSummary> {
+        store.reconcile_domain::<D>(true)
+    }
+
+    fn holds(&self, conn: &Connection, entity_id: Uuid) -> Result<bool> {
+        let sql = DomainSql::<D>::new();
+        let query = format!(
+            "SELECT 1 FROM {} WHERE id = ?1 UNION ALL SELECT 1 FROM {} WHERE id = ?1 \
+             UNION ALL SELECT 1 FROM {} WHERE entity_id = ?1 LIMIT 1",
+            sql.projection, sql.projection_local, sql.local_intents
+        );
+        let mut stmt = conn.prepare_cached(&query)?;
+        Ok(stmt.exists([entity_id.to_string()])?)
+    }
+}
+
+/// What one domain's reconciliation did.
+#[derive(Debug, Default)]
+pub struct DomainSummary {
+    /// Entities reconciled.
+    pub entities: usize,
+    /// Intents removed from the log because their decision is visible.
+    pub cleared: usize,
+    /// Rejections handed to listeners.
+    pub surfaced: usize,
+    /// Entities whose rows could not be read (left untouched), with why.
+    pub failed: Vec<(Uuid, ClientError)>,
+}
+
+/// What [`ClientStore::reconcile_all`] did, per domain.
+#[derive(Debug, Default)]
+pub struct ReconcileSummary {
+    /// One summary per registered domain, in registration order.
+    pub domains: Vec<(&'static str, DomainSummary)>,
+}
+
+impl ReconcileSummary {
+    /// Intents cleared in all domains.
+    pub fn cleared(&self) -> usize {
+        self.domains.iter().map(|(_, d)| d.cleared).sum()
+    }
+
+    /// Entities that failed in all domains.
+    pub fn failed(&self) -> impl Iterator<Item = (&'static str, &Uuid, &ClientError)> {
+        self.domains
+            .iter()
+            .flat_map(|(name, d)| d.failed.iter().map(move |(id, e)| (*name, id, e)))
+    }
+}
+
+/// Configures and opens a [`ClientStore`].
+#[must_use]
+pub struct ClientStoreBuilder {
+    schema: SchemaBuilder,
+    domains: Vec<Arc<dyn DomainRuntime>>,
+    options: StoreOptions,
+}
+
+impl ClientStoreBuilder {
+    /// Adds a domain: its client tables are created on open.
+    pub fn domain<D: Domain>(mut self) -> Self {
+        self.schema = self.schema.domain::<D>();
+        self.domains.push(Arc::new(Runtime::<D>(PhantomData)));
+        self
+    }
+
+    /// Sets the commit durability.
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.options.durability = durability;
+        self
+    }
+
+    /// Sets all options.
+    pub fn options(mut self, options: StoreOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Opens (creating if needed) the SQLite file at `path`.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<ClientStore> {
+        let conn = Connection::open(path)?;
+        self.finish(conn)
+    }
+
+    /// Opens a private in-memory database (tests, previews).
+    pub fn open_in_memory(self) -> Result<ClientStore> {
+        let conn = Connection::open_in_memory()?;
+        self.finish(conn)
+    }
+
+    fn finish(self, conn: Connection) -> Result<ClientStore> {
+        let schema = self.schema.build()?;
+        prepare_connection(&conn, &self.options)?;
+        create_tables(&conn, &schema)?;
+        Ok(ClientStore {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                hub: Arc::new(Hub::default()),
+                domains: self.domains,
+                data_version: Mutex::new(None),
+            }),
+        })
+    }
+}
+
+/// Sets the journal mode, durability and lock wait on a connection.
+pub fn prepare_connection(conn: &Connection, options: &StoreOptions) -> Result<()> {
+    conn.busy_timeout(options.busy_timeout)?;
+    // Returns the resulting mode; an in-memory database stays in `memory` mode.
+    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {};",
+        options.durability.pragma()
+    ))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Creates the client tables of a schema (idempotent), on any connection.
+pub fn create_tables(conn: &Connection, schema: &Schema) -> Result<()> {
+    conn.execute_batch(&schema.ddl(Dialect::Sqlite, Side::Client))?;
+    Ok(())
+}
+
+struct Inner {
+    conn: Mutex<Connection>,
+    hub: Arc<Hub>,
+    domains: Vec<Arc<dyn DomainRuntime>>,
+    data_version: Mutex<Option<i64>>,
+}
+
+/// The embedded client store. Cheap to clone; clones share one connection (writers in this
+/// process are serialized) and one set of listeners.
+#[derive(Clone)]
+pub struct ClientStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ClientStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientStore")
+            .field(
+                "domains",
+                &self
+                    .inner
+                    .domains
+                    .iter()
+                    .map(|d| d.name())
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientStore {
+    /// Starts configuring a store.
+    pub fn builder() -> ClientStoreBuilder {
+        ClientStoreBuilder {
+            schema: Schema::builder(),
+            domains: Vec::new(),
+            options: StoreOptions::default(),
+        }
+    }
+
+    /// Runs `f` on the store's connection (for reads, or for writes to synced tables made by
+    /// a sync layer; call [`reconcile_all`](Self::reconcile_all) after those).
+    pub fn with_connection<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
+        f(&mut lock(&self.inner.conn))
+    }
+
+    /// Runs `f` in one immediate transaction, committed if `f` returns `Ok`.
+    pub fn transaction<R, E: From<rusqlite::Error>>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let mut conn = lock(&self.inner.conn);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Applies synced server rows (what a sync layer does after a checkpoint) in one
+    /// transaction, then reconciles every domain.
+    pub fn apply_server_data(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<()>,
+    ) -> Result<ReconcileSummary> {
+        self.transaction(|tx| f(tx).map_err(ClientError::from))?;
+        self.reconcile_all()
+    }
+
+    /// Reconciles every entity with local state in every domain, surfaces new rejections and
+    /// tells listeners. Entities whose rows cannot be read are reported and left untouched.
+    pub fn reconcile_all(&self) -> Result<ReconcileSummary> {
+        let mut summary = ReconcileSummary::default();
+        for domain in &self.inner.domains {
+            summary
+                .domains
+                .push((domain.name(), domain.reconcile_all(self)?));
+        }
+        Ok(summary)
+    }
+
+    /// Reconciles if another connection (a sync process, another store on the same file)
+    /// committed since the last call; `None` if nothing changed.
+    pub fn poll_external_changes(&self) -> Result<Option<ReconcileSummary>> {
+        let version: i64 =
+            self.with_connection(|c| c.query_row("PRAGMA data_version", [], |r| r.get(0)))?;
+        let previous = lock(&self.inner.data_version).replace(version);
+        if previous == Some(version) {
+            return Ok(None);
+        }
+        self.reconcile_all().map(Some)
+    }
+
+    /// Polls for other connections' commits every `interval` on a background thread and
+    /// reconciles when there were some. Stops when the returned guard is dropped.
+    pub fn watch_external_changes(&self, interval: Duration) -> ExternalWatcher {
+        let store = self.clone();
+        let (stop, stopped) = mpsc::channel::<()>();
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        let thread = thread::spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                if let Err(e) = store.poll_external_changes() {
+                    lock(&sink).push(e);
+                }
+            }
+        });
+        ExternalWatcher {
+            stop: Some(stop),
+            thread: Some(thread),
+            errors,
+        }
+    }
+
+    pub(crate) fn registered<D: Domain>(&self) -> Result<()> {
+        if self.inner.domains.iter().any(|d| d.name() == D::NAME) {
+            Ok(())
+        } else {
+            Err(ClientError::UnknownDomain(D::NAME))
+        }
+    }
+
+    /// Fails with [`ClientError::WrongDomain`] if the entity is unknown to `D` but known to
+    /// another registered domain.
+    pub(crate) fn check_entity_domain<D: Domain>(&self, entity_id: Uuid) -> Result<()> {
+        self.registered::<D>()?;
+        let conn = lock(&self.inner.conn);
+        let mine = self
+            .inner
+            .domains
+            .iter()
+            .find(|d| d.name() == D::NAME)
+            .map(|d| d.holds(&conn, entity_id))
+            .transpose()?
+            .unwrap_or(false);
+        if mine {
+            return Ok(());
+        }
+        for other in self.inner.domains.iter().filter(|d| d.name() != D::NAME) {
+            if other.holds(&conn, entity_id)? {
+                return Err(ClientError::WrongDomain {
+                    entity_id,
+                    expected: D::NAME,
+                    found: other.name(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The optimistic projection of one entity (the server's if nothing is pending).
+    pub fn projection<D: Domain>(&self, entity_id: Uuid) -> Result<Option<Projection<D>>> {
+        self.registered::<D>()?;
+        let conn = lock(&self.inner.conn);
+        DomainSql::<D>::new().current_projection(&conn, entity_id)
+    }
+
+    /// The optimistic projections of every entity of a domain (a list view), by entity id.
+    pub fn projections<D: Domain>(&self) -> Result<Vec<Projection<D>>> {
+        self.registered::<D>()?;
+        let conn = lock(&self.inner.conn);
+        DomainSql::<D>::new().all_projections(&conn)
+    }
+
+    /// Every pending intent of a domain with its status, grouped by entity.
+    pub fn pending_intents<D: Domain>(&self) -> Result<Vec<PendingIntent<D>>> {
+        self.registered::<D>()?;
+        let conn = lock(&self.inner.conn);
+        let sql = DomainSql::<D>::new();
+        let engine = ReconciliationEngine::<D>::new();
+        let mut out = Vec::new();
+        for entity in sql.entities_with_local_state(&conn)? {
+            out.extend(engine.pending_intents(&conn, entity)?);
+        }
+        Ok(out)
+    }
+
+    /// Every rejection of a domain that was not cleared.
+    pub fn rejections<D: Domain>(&self) -> Result<Vec<StoredRejection>> {
+        self.registered::<D>()?;
+        let conn = lock(&self.inner.conn);
+        RejectionManager::<D>::new().all_rejections(&conn)
+    }
+
+    /// Calls `f` after every change to a domain: a `send`, a reconciliation, server data.
+    pub fn watch<D: Domain>(
+        &self,
+        f: impl Fn(&DomainChange) + Send + Sync + 'static,
+    ) -> Result<Subscription> {
+        self.registered::<D>()?;
+        Ok(self.inner.hub.watch(D::NAME, f))
+    }
+
+    /// Like [`watch`](Self::watch), delivering the changes on a channel.
+    pub fn watch_channel<D: Domain>(&self) -> Result<(mpsc::Receiver<DomainChange>, Subscription)> {
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let sub = self.watch::<D>(move |c| {
+            let _ = lock(&tx).send(c.clone());
+        })?;
+        Ok((rx, sub))
+    }
+
+    /// Calls `f` once for each rejection of a domain's intents (see
+    /// [`rejections`](super::rejections) for the exactly-once rule). Rejections that arrived
+    /// while nobody listened are delivered right away.
+    pub fn on_rejection<D: Domain>(
+        &self,
+        f: impl Fn(&StoredRejection) + Send + Sync + 'static,
+    ) -> Result<Subscription> {
+        self.registered::<D>()?;
+        let sub = self
+            .inner
+            .hub
+            .subscribe(Topic::Rejection(D::NAME, Uuid::nil()), move |any| {
+                if let Some(r) = any.downcast_ref::<StoredRejection>() {
+                    f(r);
+                }
+            });
+        self.surface_rejections::<D>()?;
+        Ok(sub)
+    }
+
+    pub(crate) fn subscribe_entity<D: Domain>(
+        &self,
+        entity_id: Uuid,
+        f: impl Fn(Option<&Projection<D>>) + Send + Sync + 'static,
+    ) -> Result<Subscription> {
+        // Remember what the entity looks like now, so the listener hears changes only.
+        let current = self.projection::<D>(entity_id)?;
+        self.inner
+            .hub
+            .seed_projection(D::NAME, entity_id, fingerprint(current.as_ref()));
+        Ok(self
+            .inner
+            .hub
+            .subscribe(Topic::Projection(D::NAME, entity_id), move |any| {
+                if let Some(p) = any.downcast_ref::<Option<Projection<D>>>() {
+                    f(p.as_ref());
+                }
+            }))
+    }
+
+    pub(crate) fn subscribe_rejections<D: Domain>(
+        &self,
+        entity_id: Uuid,
+        f: impl Fn(&StoredRejection) + Send + Sync + 'static,
+    ) -> Result<Subscription> {
+        self.registered::<D>()?;
+        let sub = self
+            .inner
+            .hub
+            .subscribe(Topic::Rejection(D::NAME, entity_id), move |any| {
+                if let Some(r) = any.downcast_ref::<StoredRejection>() {
+                    f(r);
+                }
+            });
+        self.surface_rejections::<D>()?;
+        Ok(sub)
+    }
+
+    /// Selects and marks the rejections someone listens for, in the caller's transaction.
+    fn take_surfaceable<D: Domain>(&self, tx: &Connection) -> Result<Vec<StoredRejection>> {
+        let hub = &self.inner.hub;
+        let domain_wide = hub.has(Topic::Rejection(D::NAME, Uuid::nil()));
+        let manager = RejectionManager::<D>::new();
+        let due: Vec<StoredRejection> = manager
+            .unsurfaced(tx)?
+            .into_iter()
+            .filter(|r| domain_wide || hub.has(Topic::Rejection(D::NAME, r.entity_id)))
+            .collect();
+        manager.mark_surfaced(tx, &due)?;
+        Ok(due)
+    }
+
+    fn emit_rejections<D: Domain>(&self, rejections: &[StoredRejection]) {
+        for r in rejections {
+            self.inner
+                .hub
+                .emit(Topic::Rejection(D::NAME, r.entity_id), r);
+            self.inner
+                .hub
+                .emit(Topic::Rejection(D::NAME, Uuid::nil()), r);
+        }
+    }
+
+    /// Hands rejections that arrived while nobody listened to the listeners now registered.
+    pub(crate) fn surface_rejections<D: Domain>(&self) -> Result<usize> {
+        let due = self.transaction(|tx| self.take_surfaceable::<D>(tx))?;
+        self.emit_rejections::<D>(&due);
+        Ok(due.len())
+    }
+
+    /// Appends an intent and updates the optimistic projection in one transaction, then
+    /// tells listeners.
+    pub(crate) fn send<D: Domain>(
+        &self,
+        writer: &IntentWriter<D>,
+        entity_id: Uuid,
+        event: EventOf<D>,
+    ) -> Result<Projection<D>, SendError> {
+        let written = self.transaction(|tx| writer.write(tx, entity_id, event))?;
+        let projection = written.projection;
+        self.emit_projection::<D>(entity_id, Some(&projection));
+        self.inner.hub.emit_change(&DomainChange {
+            domain: D::NAME,
+            entities: vec![entity_id],
+            server_data: false,
+        });
+        Ok(projection)
+    }
+
+    fn emit_projection<D: Domain>(&self, entity_id: Uuid, projection: Option<&Projection<D>>) {
+        if self.inner.hub.has(Topic::Projection(D::NAME, entity_id)) {
+            let owned: Option<Projection<D>> = projection.cloned();
+            self.inner.hub.emit_projection(
+                D::NAME,
+                entity_id,
+                fingerprint(projection),
+                &owned as &dyn Any,
+            );
+        }
+    }
+
+    /// Reconciles one entity: see [`ReconciliationEngine::reconcile`].
+    pub(crate) fn reconcile_entity<D: Domain>(&self, entity_id: Uuid) -> Result<Reconciled<D>> {
+        self.registered::<D>()?;
+        let engine = ReconciliationEngine::<D>::new();
+        let (reconciled, surfaced) = self.transaction(|tx| {
+            let r = engine.reconcile(tx, entity_id)?;
+            let s = self.take_surfaceable::<D>(tx)?;
+            Ok::<_, ClientError>((r, s))
+        })?;
+        self.emit_projection::<D>(entity_id, reconciled.projection.as_ref());
+        self.emit_rejections::<D>(&surfaced);
+        if reconciled.changed {
+            self.inner.hub.emit_change(&DomainChange {
+                domain: D::NAME,
+                entities: vec![entity_id],
+                server_data: false,
+            });
+        }
+        Ok(reconciled)
+    }
+
+    /// Reconciles every entity of a domain with local state, surfaces rejections and tells
+    /// the listeners of every watched entity whose projection changed.
+    fn reconcile_domain<D: Domain>(&self, server_data: bool) -> Result<DomainSummary> {
+        let engine = ReconciliationEngine::<D>::new();
+        let sql = DomainSql::<D>::new();
+        let watched = self.inner.hub.watched_entities(D::NAME);
+        let (report, surfaced, views) = self.transaction(|tx| {
+            let report = engine.reconcile_all(tx)?;
+            let surfaced = self.take_surfaceable::<D>(tx)?;
+            let mut views = Vec::with_capacity(watched.len());
+            for &entity in &watched {
+                match report.entities.iter().find(|r| r.entity_id == entity) {
+                    Some(r) => views.push((entity, r.projection.clone())),
+                    None => {
+                        if let Ok(p) = sql.current_projection(tx, entity) {
+                            views.push((entity, p));
+                        }
+                    }
+                }
+            }
+            Ok::<_, ClientError>((report, surfaced, views))
+        })?;
+        for (entity, projection) in &views {
+            self.emit_projection::<D>(*entity, projection.as_ref());
+        }
+        self.emit_rejections::<D>(&surfaced);
+        let changed: Vec<Uuid> = report
+            .entities
+            .iter()
+            .filter(|r| r.changed)
+            .map(|r| r.entity_id)
+            .collect();
+        if server_data || !changed.is_empty() {
+            self.inner.hub.emit_change(&DomainChange {
+                domain: D::NAME,
+                entities: changed,
+                server_data,
+            });
+        }
+        Ok(DomainSummary {
+            entities: report.entities.len(),
+            cleared: report.entities.iter().map(|r| r.cleared.len()).sum(),
+            surfaced: surfaced.len(),
+            failed: report.failed,
+        })
+    }
+}
+
+/// What listeners were told, to tell each change once.
+fn fingerprint<D: Domain>(projection: Option<&Projection<D>>) -> String {
+    match projection {
+        None => "null".to_owned(),
+        Some(p) => serde_json::to_string(&(&p.snapshot, p.optimistic, &p.owner_id))
+            .unwrap_or_else(|e| format!("unserializable: {e}")),
+    }
+}
+
+/// Polls for other connections' commits; stops and joins its thread when dropped.
+pub struct ExternalWatcher {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+    errors: Arc<Mutex<Vec<ClientError>>>,
+}
+
+impl ExternalWatcher {
+    /// Errors the background reconciliations hit since the last call.
+    pub fn take_errors(&self) -> Vec<ClientError> {
+        std::mem::take(&mut *lock(&self.errors))
+    }
+}
+
+impl Drop for ExternalWatcher {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for ExternalWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalWatcher").finish_non_exhaustive()
+    }
+}

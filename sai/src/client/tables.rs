@@ -1,0 +1,594 @@
+//! The SQL of one domain's client tables and the codecs between their rows and typed values.
+//!
+//! Every function here takes a `&rusqlite::Connection` (a `Transaction` derefs to one), so the
+//! same SQL runs on a connection the store owns or on one leased from another owner.
+
+use std::collections::HashSet;
+use std::marker::PhantomData;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use uuid::Uuid;
+
+use super::error::{ClientError, Result};
+use crate::domain::{Domain, EventOf, IntentOf, SnapshotOf};
+use crate::intent::{RawIntent, Timestamp};
+use crate::machine::Machine;
+use crate::schema::TableRole;
+use crate::snapshot::Snapshot;
+use crate::value::SqlValue;
+
+/// Milliseconds since the Unix epoch, from the wall clock.
+pub(crate) fn now_ms() -> Timestamp {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Timestamp)
+}
+
+/// An entity's projection as a client sees it.
+pub struct Projection<D: Domain> {
+    /// The entity.
+    pub entity_id: Uuid,
+    /// State, fields and version (server version plus locally applied pending intents).
+    pub snapshot: SnapshotOf<D>,
+    /// The user who owns the entity.
+    pub owner_id: String,
+    /// When the row was last written (ms since the epoch).
+    pub updated_at: Timestamp,
+    /// Whether pending local intents are applied on top of the server's projection.
+    pub optimistic: bool,
+}
+
+impl<D: Domain> Projection<D> {
+    /// The machine state.
+    pub fn state(&self) -> D::Machine {
+        self.snapshot.state
+    }
+
+    /// The entity's fields.
+    pub fn context(&self) -> &D {
+        &self.snapshot.context
+    }
+}
+
+impl<D: Domain> Clone for Projection<D> {
+    fn clone(&self) -> Self {
+        Projection {
+            entity_id: self.entity_id,
+            snapshot: self.snapshot.clone(),
+            owner_id: self.owner_id.clone(),
+            updated_at: self.updated_at,
+            optimistic: self.optimistic,
+        }
+    }
+}
+
+impl<D: Domain + std::fmt::Debug> std::fmt::Debug for Projection<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Projection")
+            .field("entity_id", &self.entity_id)
+            .field("snapshot", &self.snapshot)
+            .field("owner_id", &self.owner_id)
+            .field("updated_at", &self.updated_at)
+            .field("optimistic", &self.optimistic)
+            .finish()
+    }
+}
+
+impl<D: Domain + PartialEq> PartialEq for Projection<D> {
+    fn eq(&self, other: &Self) -> bool {
+        self.entity_id == other.entity_id
+            && self.snapshot == other.snapshot
+            && self.owner_id == other.owner_id
+            && self.updated_at == other.updated_at
+            && self.optimistic == other.optimistic
+    }
+}
+
+/// One row of the local intent log.
+#[derive(Clone, Debug)]
+pub(crate) struct LoggedIntent {
+    pub raw: RawIntent,
+    pub base_version: u64,
+}
+
+/// Table names and statements of one domain's client tables, rendered once.
+pub(crate) struct DomainSql<D> {
+    pub local_intents: String,
+    pub projection: String,
+    pub projection_local: String,
+    pub rejected: String,
+    pub acks: String,
+    pub seq_local: String,
+    pub rejections_local: String,
+    select_projection_local: String,
+    select_projection_server: String,
+    upsert_projection_local: String,
+    insert_intent: String,
+    select_intents_of: String,
+    field_count: usize,
+    _domain: PhantomData<fn() -> D>,
+}
+
+fn q(ident: &str) -> String {
+    format!("\"{ident}\"")
+}
+
+const INTENT_SELECT: &str = "id, entity_id, client_id, user_id, seq, event_type, event_version, payload, created_at, base_version";
+
+impl<D: Domain> DomainSql<D> {
+    pub(crate) fn new() -> Self {
+        let t = |role: TableRole| q(&role.table_name(D::NAME));
+        let fields: Vec<String> = D::COLUMNS.iter().map(|c| q(c.name)).collect();
+        let field_list = fields.join(", ");
+        let head = "id, state, version, owner_id, updated_at";
+        let projection_local = t(TableRole::LocalProjection);
+        let projection = t(TableRole::Projection);
+        let local_intents = t(TableRole::LocalIntents);
+        let select = |table: &str| {
+            if fields.is_empty() {
+                format!("SELECT {head} FROM {table} WHERE id = ?1")
+            } else {
+                format!("SELECT {head}, {field_list} FROM {table} WHERE id = ?1")
+            }
+        };
+        let placeholders: Vec<String> = (1..=5 + fields.len()).map(|i| format!("?{i}")).collect();
+        let all_columns = if fields.is_empty() {
+            head.to_owned()
+        } else {
+            format!("{head}, {field_list}")
+        };
+        let updates: Vec<String> = ["state", "version", "owner_id", "updated_at"]
+            .iter()
+            .map(|c| (*c).to_owned())
+            .chain(fields.iter().cloned())
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect();
+        DomainSql {
+            select_projection_local: select(&projection_local),
+            select_projection_server: select(&projection),
+            upsert_projection_local: format!(
+                "INSERT INTO {projection_local} ({all_columns}) VALUES ({}) \
+                 ON CONFLICT(id) DO UPDATE SET {}",
+                placeholders.join(", "),
+                updates.join(", ")
+            ),
+            insert_intent: format!(
+                "INSERT INTO {local_intents} ({INTENT_SELECT}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ),
+            select_intents_of: format!(
+                "SELECT {INTENT_SELECT} FROM {local_intents} WHERE entity_id = ?1 ORDER BY seq, client_id"
+            ),
+            local_intents,
+            projection,
+            projection_local,
+            rejected: t(TableRole::Rejected),
+            acks: t(TableRole::ClientAcks),
+            seq_local: t(TableRole::LocalSequence),
+            rejections_local: t(TableRole::LocalRejections),
+            field_count: fields.len(),
+            _domain: PhantomData,
+        }
+    }
+
+    fn table_name(quoted: &str) -> &str {
+        quoted.trim_matches('"')
+    }
+
+    /// The optimistic overlay row of an entity, if it has one.
+    pub(crate) fn local_projection(
+        &self,
+        conn: &Connection,
+        entity_id: Uuid,
+    ) -> Result<Option<Projection<D>>> {
+        self.read_projection(
+            conn,
+            &self.select_projection_local,
+            &self.projection_local,
+            entity_id,
+            true,
+        )
+    }
+
+    /// The server's (synced) projection of an entity, if it has arrived.
+    pub(crate) fn server_projection(
+        &self,
+        conn: &Connection,
+        entity_id: Uuid,
+    ) -> Result<Option<Projection<D>>> {
+        self.read_projection(
+            conn,
+            &self.select_projection_server,
+            &self.projection,
+            entity_id,
+            false,
+        )
+    }
+
+    /// The projection the UI shows: the overlay if there is one, else the server's.
+    pub(crate) fn current_projection(
+        &self,
+        conn: &Connection,
+        entity_id: Uuid,
+    ) -> Result<Option<Projection<D>>> {
+        match self.local_projection(conn, entity_id)? {
+            Some(p) => Ok(Some(p)),
+            None => self.server_projection(conn, entity_id),
+        }
+    }
+
+    /// Every entity's current projection: overlay rows, then server rows without an overlay,
+    /// ordered by entity id.
+    pub(crate) fn all_projections(&self, conn: &Connection) -> Result<Vec<Projection<D>>> {
+        let fields: String = D::COLUMNS
+            .iter()
+            .map(|c| format!(", {}", q(c.name)))
+            .collect();
+        let head = "id, state, version, owner_id, updated_at";
+        let sql = format!(
+            "SELECT {head}{fields}, 1 FROM {local} \
+             UNION ALL SELECT {head}{fields}, 0 FROM {server} \
+             WHERE id NOT IN (SELECT id FROM {local}) ORDER BY id",
+            local = self.projection_local,
+            server = self.projection,
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query([])?;
+        let flag = 5 + self.field_count;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let optimistic = row.get::<_, i64>(flag)? == 1;
+            let table = if optimistic {
+                &self.projection_local
+            } else {
+                &self.projection
+            };
+            out.push(self.decode_projection(row, Self::table_name(table), optimistic)?);
+        }
+        Ok(out)
+    }
+
+    fn read_projection(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        table: &str,
+        entity_id: Uuid,
+        optimistic: bool,
+    ) -> Result<Option<Projection<D>>> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rows = stmt.query([entity_id.to_string()])?;
+        match rows.next()? {
+            Some(row) => Ok(Some(self.decode_projection(
+                row,
+                Self::table_name(table),
+                optimistic,
+            )?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Decodes a row selected as `id, state, version, owner_id, updated_at, fields…`.
+    pub(crate) fn decode_projection(
+        &self,
+        row: &Row<'_>,
+        table: &str,
+        optimistic: bool,
+    ) -> Result<Projection<D>> {
+        let id_text = text_cell(row, 0, table, "?")?;
+        let entity_id = Uuid::parse_str(&id_text)
+            .map_err(|e| ClientError::corrupt(table, &id_text, format!("id is not a UUID: {e}")))?;
+        let state_name = text_cell(row, 1, table, &id_text)?;
+        let state = D::Machine::from_name(&state_name).ok_or_else(|| {
+            ClientError::corrupt(
+                table,
+                &id_text,
+                format!("machine `{}` has no state `{state_name}`", D::Machine::NAME),
+            )
+        })?;
+        let version = u64::try_from(int_cell(row, 2, table, &id_text)?)
+            .map_err(|_| ClientError::corrupt(table, &id_text, "negative version"))?;
+        let owner_id = text_cell(row, 3, table, &id_text)?;
+        let updated_at = int_cell(row, 4, table, &id_text)?;
+        let mut cells = Vec::with_capacity(self.field_count);
+        for i in 0..self.field_count {
+            let cell: SqlValue = row.get(5 + i).map_err(|e| {
+                ClientError::corrupt(
+                    table,
+                    &id_text,
+                    format!("column {}: {e}", D::COLUMNS[i].name),
+                )
+            })?;
+            cells.push(cell);
+        }
+        let context =
+            D::from_row(cells).map_err(|e| ClientError::corrupt(table, &id_text, e.to_string()))?;
+        Ok(Projection {
+            entity_id,
+            snapshot: Snapshot {
+                state,
+                context,
+                version,
+            },
+            owner_id,
+            updated_at,
+            optimistic,
+        })
+    }
+
+    /// Writes (inserts or replaces) the optimistic overlay row of an entity.
+    pub(crate) fn write_local_projection(
+        &self,
+        conn: &Connection,
+        entity_id: Uuid,
+        snapshot: &SnapshotOf<D>,
+        owner_id: &str,
+        updated_at: Timestamp,
+    ) -> Result<()> {
+        let fields = snapshot.context.to_row().map_err(|e| {
+            ClientError::corrupt(
+                Self::table_name(&self.projection_local),
+                entity_id.to_string(),
+                e.to_string(),
+            )
+        })?;
+        let mut values: Vec<SqlValue> = Vec::with_capacity(5 + fields.len());
+        values.push(SqlValue::Text(entity_id.to_string()));
+        values.push(SqlValue::Text(snapshot.state.name().to_owned()));
+        values.push(SqlValue::Integer(snapshot.version as i64));
+        values.push(SqlValue::Text(owner_id.to_owned()));
+        values.push(SqlValue::Integer(updated_at));
+        values.extend(fields);
+        let mut stmt = conn.prepare_cached(&self.upsert_projection_local)?;
+        stmt.execute(rusqlite::params_from_iter(values.iter()))?;
+        Ok(())
+    }
+
+    /// Removes the overlay row: the server's projection is the whole truth again.
+    pub(crate) fn delete_local_projection(&self, conn: &Connection, entity_id: Uuid) -> Result<()> {
+        let sql = format!("DELETE FROM {} WHERE id = ?1", self.projection_local);
+        conn.prepare_cached(&sql)?
+            .execute([entity_id.to_string()])?;
+        Ok(())
+    }
+
+    /// Reserves the next sequence number of a local client (1, 2, 3, … with no gaps as long
+    /// as the enclosing transaction commits).
+    pub(crate) fn next_seq(&self, conn: &Connection, client_id: &str) -> Result<u64> {
+        let sql = format!(
+            "INSERT INTO {} (id, last_seq) VALUES (?1, 1) \
+             ON CONFLICT(id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
+            self.seq_local
+        );
+        let seq: i64 = conn
+            .prepare_cached(&sql)?
+            .query_row([client_id], |r| r.get(0))?;
+        Ok(seq as u64)
+    }
+
+    /// Appends an intent to the local log.
+    pub(crate) fn insert_intent(
+        &self,
+        conn: &Connection,
+        intent: &IntentOf<D>,
+        base_version: u64,
+    ) -> Result<()> {
+        let payload = serde_json::to_string(&intent.event)?;
+        let mut stmt = conn.prepare_cached(&self.insert_intent)?;
+        stmt.execute(params![
+            intent.id.to_string(),
+            intent.entity_id.to_string(),
+            intent.client_id,
+            intent.user_id,
+            intent.seq as i64,
+            crate::event::Event::event_type(&intent.event),
+            intent.event_version,
+            payload,
+            intent.created_at,
+            base_version as i64,
+        ])?;
+        Ok(())
+    }
+
+    /// The logged intents of one entity, in sequence order.
+    pub(crate) fn intents_of(
+        &self,
+        conn: &Connection,
+        entity_id: Uuid,
+    ) -> Result<Vec<LoggedIntent>> {
+        let mut stmt = conn.prepare_cached(&self.select_intents_of)?;
+        let mut rows = stmt.query([entity_id.to_string()])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(self.decode_logged(row)?);
+        }
+        Ok(out)
+    }
+
+    /// Every logged intent, grouped by entity, each entity's in sequence order.
+    pub(crate) fn all_intents(&self, conn: &Connection) -> Result<Vec<LoggedIntent>> {
+        let sql = format!(
+            "SELECT {INTENT_SELECT} FROM {} ORDER BY entity_id, seq, client_id",
+            self.local_intents
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(self.decode_logged(row)?);
+        }
+        Ok(out)
+    }
+
+    /// The entities that have an overlay row or logged intents.
+    pub(crate) fn entities_with_local_state(&self, conn: &Connection) -> Result<Vec<Uuid>> {
+        let sql = format!(
+            "SELECT entity_id FROM {} UNION SELECT id FROM {}",
+            self.local_intents, self.projection_local
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let text = text_cell(row, 0, Self::table_name(&self.local_intents), "?")?;
+            let id = Uuid::parse_str(&text).map_err(|e| {
+                ClientError::corrupt(
+                    Self::table_name(&self.local_intents),
+                    &text,
+                    format!("entity id is not a UUID: {e}"),
+                )
+            })?;
+            out.push(id);
+        }
+        Ok(out)
+    }
+
+    fn decode_logged(&self, row: &Row<'_>) -> Result<LoggedIntent> {
+        let table = Self::table_name(&self.local_intents);
+        let id_text = text_cell(row, 0, table, "?")?;
+        let uuid = |idx: usize, what: &str| -> Result<Uuid> {
+            let text = text_cell(row, idx, table, &id_text)?;
+            Uuid::parse_str(&text).map_err(|e| {
+                ClientError::corrupt(table, &id_text, format!("{what} is not a UUID: {e}"))
+            })
+        };
+        let id = uuid(0, "id")?;
+        let entity_id = uuid(1, "entity_id")?;
+        let non_negative = |idx: usize, what: &str| -> Result<u64> {
+            u64::try_from(int_cell(row, idx, table, &id_text)?)
+                .map_err(|_| ClientError::corrupt(table, &id_text, format!("negative {what}")))
+        };
+        let seq = non_negative(4, "seq")?;
+        let event_version = u32::try_from(int_cell(row, 6, table, &id_text)?)
+            .map_err(|_| ClientError::corrupt(table, &id_text, "event_version out of range"))?;
+        Ok(LoggedIntent {
+            raw: RawIntent {
+                id,
+                entity_id,
+                client_id: text_cell(row, 2, table, &id_text)?,
+                user_id: text_cell(row, 3, table, &id_text)?,
+                seq,
+                event_type: text_cell(row, 5, table, &id_text)?,
+                event_version,
+                payload: text_cell(row, 7, table, &id_text)?,
+                created_at: int_cell(row, 8, table, &id_text)?,
+            },
+            base_version: non_negative(9, "base_version")?,
+        })
+    }
+
+    /// Decodes a logged intent into the domain's event type.
+    pub(crate) fn decode_intent(&self, logged: &LoggedIntent) -> Result<IntentOf<D>> {
+        logged
+            .raw
+            .decode::<EventOf<D>>()
+            .map_err(|source| ClientError::UndecodableIntent {
+                table: Self::table_name(&self.local_intents).to_owned(),
+                id: logged.raw.id,
+                source,
+            })
+    }
+
+    /// The server's acknowledgement for a client: the highest sequence number it decided.
+    pub(crate) fn acked_seq(&self, conn: &Connection, client_id: &str) -> Result<u64> {
+        let sql = format!("SELECT last_seq FROM {} WHERE id = ?1", self.acks);
+        let value: Option<Value> = conn
+            .prepare_cached(&sql)?
+            .query_row([client_id], |r| r.get(0))
+            .optional()?;
+        match value {
+            None => Ok(0),
+            Some(Value::Integer(n)) if n >= 0 => Ok(n as u64),
+            Some(other) => Err(ClientError::corrupt(
+                Self::table_name(&self.acks),
+                client_id,
+                format!("last_seq is {other:?}, not a non-negative integer"),
+            )),
+        }
+    }
+
+    /// The ids of the entity's intents whose rejection has arrived. Ids that are not UUIDs
+    /// cannot name a logged intent and are ignored.
+    pub(crate) fn rejected_ids(&self, conn: &Connection, entity_id: Uuid) -> Result<HashSet<Uuid>> {
+        let sql = format!("SELECT id FROM {} WHERE entity_id = ?1", self.rejected);
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query([entity_id.to_string()])?;
+        let mut out = HashSet::new();
+        while let Some(row) = rows.next()? {
+            if let Value::Text(id) = row.get::<_, Value>(0)?
+                && let Ok(id) = Uuid::parse_str(&id)
+            {
+                out.insert(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Raises an intent's `base_version` (never lowers it).
+    pub(crate) fn raise_base_version(
+        &self,
+        conn: &Connection,
+        id: Uuid,
+        version: u64,
+    ) -> Result<()> {
+        let sql = format!(
+            "UPDATE {} SET base_version = MAX(base_version, ?2) WHERE id = ?1",
+            self.local_intents
+        );
+        conn.prepare_cached(&sql)?
+            .execute(params![id.to_string(), version as i64])?;
+        Ok(())
+    }
+
+    /// Deletes intents from the local log by id.
+    pub(crate) fn delete_intents(&self, conn: &Connection, ids: &[Uuid]) -> Result<usize> {
+        let sql = format!("DELETE FROM {} WHERE id = ?1", self.local_intents);
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut n = 0;
+        for id in ids {
+            n += stmt.execute([id.to_string()])?;
+        }
+        Ok(n)
+    }
+}
+
+pub(crate) fn text_cell(row: &Row<'_>, idx: usize, table: &str, id: &str) -> Result<String> {
+    match row.get::<_, Value>(idx)? {
+        Value::Text(s) => Ok(s),
+        other => Err(ClientError::corrupt(
+            table,
+            id,
+            format!("column {idx} should be TEXT, found {other:?}"),
+        )),
+    }
+}
+
+pub(crate) fn int_cell(row: &Row<'_>, idx: usize, table: &str, id: &str) -> Result<i64> {
+    match row.get::<_, Value>(idx)? {
+        Value::Integer(n) => Ok(n),
+        other => Err(ClientError::corrupt(
+            table,
+            id,
+            format!("column {idx} should be INTEGER, found {other:?}"),
+        )),
+    }
+}
+
+pub(crate) fn opt_int_cell(
+    row: &Row<'_>,
+    idx: usize,
+    table: &str,
+    id: &str,
+) -> Result<Option<i64>> {
+    match row.get::<_, Value>(idx)? {
+        Value::Null => Ok(None),
+        Value::Integer(n) => Ok(Some(n)),
+        other => Err(ClientError::corrupt(
+            table,
+            id,
+            format!("column {idx} should be INTEGER or NULL, found {other:?}"),
+        )),
+    }
+}

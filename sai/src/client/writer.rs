@@ -1,0 +1,135 @@
+//! The intent writer: appends intents to the durable local log and keeps the optimistic
+//! projection in step with it.
+
+use rusqlite::Connection;
+use uuid::Uuid;
+
+use super::error::{Result, SendError};
+use super::identity::ClientIdentity;
+use super::tables::{DomainSql, Projection, now_ms};
+use crate::domain::{Domain, EventOf, IntentOf, SnapshotOf};
+use crate::intent::{Intent, Phase};
+use crate::schema::{Dialect, Schema, Side};
+
+/// Appends one client's intents to a domain's local log (`{name}_intent_events_local`).
+///
+/// Works on any `rusqlite::Connection`; [`write`](IntentWriter::write) must run inside a
+/// transaction that the caller commits (the [`ClientStore`](super::ClientStore) and the
+/// [`EventSourcedActor`](super::EventSourcedActor) do that for you).
+pub struct IntentWriter<D: Domain> {
+    identity: ClientIdentity,
+    sql: DomainSql<D>,
+}
+
+/// What [`IntentWriter::write`] appended and the projection it produced.
+pub struct Written<D: Domain> {
+    /// The logged intent, with its sequence number.
+    pub intent: IntentOf<D>,
+    /// The entity's new optimistic projection.
+    pub projection: Projection<D>,
+}
+
+impl<D: Domain> IntentWriter<D> {
+    /// A writer for one client identity.
+    pub fn new(identity: ClientIdentity) -> Self {
+        IntentWriter {
+            identity,
+            sql: DomainSql::new(),
+        }
+    }
+
+    /// The identity it writes for.
+    pub fn identity(&self) -> &ClientIdentity {
+        &self.identity
+    }
+
+    /// Creates the domain's client tables if they do not exist (idempotent).
+    pub fn init(&self, conn: &Connection) -> Result<()> {
+        conn.execute_batch(&Schema::of::<D>().ddl(Dialect::Sqlite, Side::Client))?;
+        Ok(())
+    }
+
+    /// Steps `event` on the entity's current projection with the client machine. If the
+    /// machine rejects it, nothing is written and the rejection is returned; otherwise the
+    /// intent is appended with the client's next sequence number and the optimistic
+    /// projection is updated, both on `conn`: run this inside one transaction.
+    pub fn write(
+        &self,
+        conn: &Connection,
+        entity_id: Uuid,
+        event: EventOf<D>,
+    ) -> Result<Written<D>, SendError> {
+        let server = self.sql.server_projection(conn, entity_id)?;
+        let base_version = server.as_ref().map_or(0, |p| p.snapshot.version);
+        let current = match self.sql.local_projection(conn, entity_id)? {
+            Some(local) => Some(local),
+            None => server,
+        };
+        let (snapshot, owner_id): (SnapshotOf<D>, String) = match current {
+            Some(p) => (p.snapshot, p.owner_id),
+            None => (SnapshotOf::<D>::initial(), self.identity.user_id.clone()),
+        };
+        let now = now_ms();
+        // The sequence number is reserved first because guards may read it; a rejection
+        // rolls the caller's transaction back, so no gap is left.
+        let seq = self.sql.next_seq(conn, &self.identity.client_id)?;
+        let intent = Intent::new(
+            entity_id,
+            self.identity.client_id.clone(),
+            self.identity.user_id.clone(),
+            seq,
+            event,
+            now,
+        );
+        let next = snapshot
+            .step_intent(&intent, Phase::Optimistic)
+            .map_err(SendError::Rejected)?;
+        self.sql.insert_intent(conn, &intent, base_version)?;
+        self.sql
+            .write_local_projection(conn, entity_id, &next, &owner_id, now)?;
+        Ok(Written {
+            intent,
+            projection: Projection {
+                entity_id,
+                snapshot: next,
+                owner_id,
+                updated_at: now,
+                optimistic: true,
+            },
+        })
+    }
+
+    /// The entity's pending intents (all local clients), in sequence order.
+    pub fn pending_intents(&self, conn: &Connection, entity_id: Uuid) -> Result<Vec<IntentOf<D>>> {
+        self.sql
+            .intents_of(conn, entity_id)?
+            .iter()
+            .map(|l| self.sql.decode_intent(l))
+            .collect()
+    }
+
+    /// Every pending intent of the domain, grouped by entity.
+    pub fn all_pending_intents(&self, conn: &Connection) -> Result<Vec<IntentOf<D>>> {
+        self.sql
+            .all_intents(conn)?
+            .iter()
+            .map(|l| self.sql.decode_intent(l))
+            .collect()
+    }
+
+    /// Removes intents from the log, returning how many were there. Only for intents whose
+    /// decision is visible; the [`ReconciliationEngine`](super::ReconciliationEngine) does
+    /// this itself.
+    pub fn clear_processed_intents(&self, conn: &Connection, ids: &[Uuid]) -> Result<usize> {
+        self.sql.delete_intents(conn, ids)
+    }
+}
+
+impl<D: Domain> std::fmt::Debug for IntentWriter<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntentWriter")
+            .field("domain", &D::NAME)
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
