@@ -22,10 +22,14 @@
 //! # pub struct Note { pub text: String }
 //! # #[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
 //! # #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
-//! # pub enum NoteEvent { Write { text: String } }
-//! # fn write(n: &mut Note, e: &NoteEvent, _: &sai::IntentMeta) { let NoteEvent::Write { text } = e; n.text = text.clone(); }
+//! # pub enum NoteEvent { Write { text: String }, Archive }
+//! # fn write(n: &mut Note, e: &NoteEvent, _: &sai::IntentMeta) { if let NoteEvent::Write { text } = e { n.text = text.clone(); } }
 //! # #[machine(domain = Note, event = NoteEvent)]
-//! # pub enum NoteMachine { #[initial] #[on(Write => Written, assign = write)] Empty, #[on(Write, assign = write)] Written }
+//! # pub enum NoteMachine {
+//! #     #[initial] #[on(Write => Written, assign = write)] Empty,
+//! #     #[on(Write, assign = write)] #[on(Archive => Archived)] Written,
+//! #     #[final_state] Archived,
+//! # }
 //! let store = ClientStore::builder().domain::<Note>().open_in_memory()?;
 //! let note = EventSourcedActor::<Note>::create(&store, ClientIdentity::new("phone-1", "alice"))?;
 //! let projection = note.send(NoteEvent::Write { text: "hello".into() }).unwrap();

@@ -1,0 +1,243 @@
+//! A stand-in for the server and the sync layer in client tests: it decides intents with the
+//! strict server machine and writes the decisions into the client's synced tables, as the
+//! sync layer will (projection or rejection row, and the client's acknowledgement).
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use rusqlite::{Connection, params};
+use sai::client::{ClientIdentity, ClientStore, IntentWriter, ReconcileSummary};
+use sai::{Domain, IntentOf, Phase, Rejection, Snapshot, Uuid};
+use sai_suite::{StrictTodoMachine, Todo};
+
+/// The client identity most tests use.
+pub fn alice() -> ClientIdentity {
+    ClientIdentity::new("phone-1", "alice")
+}
+
+/// A store with the todo domain in `dir`.
+pub fn open(path: &std::path::Path) -> ClientStore {
+    ClientStore::builder()
+        .domain::<Todo>()
+        .open(path)
+        .expect("open store")
+}
+
+/// One decision of the server.
+#[derive(Clone, Debug)]
+pub enum Decision {
+    /// Accepted: the projection after it.
+    Processed {
+        intent: IntentOf<Todo>,
+        snapshot: Snapshot<StrictTodoMachine>,
+        owner: String,
+    },
+    /// Rejected, with why.
+    Rejected {
+        intent: IntentOf<Todo>,
+        rejection: Rejection,
+    },
+}
+
+impl Decision {
+    pub fn intent(&self) -> &IntentOf<Todo> {
+        match self {
+            Decision::Processed { intent, .. } | Decision::Rejected { intent, .. } => intent,
+        }
+    }
+}
+
+/// The server's state: authoritative snapshots and the last decided seq per client.
+#[derive(Default)]
+pub struct Server {
+    pub entities: HashMap<Uuid, (Snapshot<StrictTodoMachine>, String)>,
+    pub acks: HashMap<String, u64>,
+}
+
+impl Server {
+    /// Decides the client's pending intents (in log order) that it has not decided yet, up to
+    /// `limit` of them.
+    pub fn decide(&mut self, store: &ClientStore, limit: usize) -> Vec<Decision> {
+        let pending = store
+            .with_connection(|c| IntentWriter::<Todo>::new(alice()).all_pending_intents(c))
+            .expect("read pending");
+        let mut pending: Vec<_> = pending
+            .into_iter()
+            .filter(|i| self.acks.get(&i.client_id).copied().unwrap_or(0) < i.seq)
+            .collect();
+        pending.sort_by_key(|i| (i.client_id.clone(), i.seq));
+        pending
+            .into_iter()
+            .take(limit)
+            .map(|intent| self.decide_one(intent))
+            .collect()
+    }
+
+    /// Decides one intent, as the server does.
+    pub fn decide_one(&mut self, intent: IntentOf<Todo>) -> Decision {
+        let (current, owner) = self
+            .entities
+            .get(&intent.entity_id)
+            .cloned()
+            .unwrap_or_else(|| (Snapshot::initial(), intent.user_id.clone()));
+        self.acks.insert(intent.client_id.clone(), intent.seq);
+        match current.step_intent(&intent, Phase::Authoritative) {
+            Ok(next) => {
+                self.entities
+                    .insert(intent.entity_id, (next.clone(), owner.clone()));
+                Decision::Processed {
+                    intent,
+                    snapshot: next,
+                    owner,
+                }
+            }
+            Err(rejection) => Decision::Rejected { intent, rejection },
+        }
+    }
+
+    /// Another client's accepted intent on an entity (moves the server projection).
+    pub fn apply_foreign(&mut self, intent: IntentOf<Todo>) -> Decision {
+        self.decide_one(intent)
+    }
+}
+
+/// Writes the synced projection row of an entity.
+pub fn write_projection(
+    conn: &Connection,
+    entity: Uuid,
+    snapshot: &Snapshot<StrictTodoMachine>,
+    owner: &str,
+) -> rusqlite::Result<()> {
+    let fields = snapshot.context.to_row().expect("encode");
+    let names: Vec<String> = Todo::COLUMNS.iter().map(|c| c.name.to_owned()).collect();
+    let sql = format!(
+        "INSERT OR REPLACE INTO todo_projection (id, state, version, owner_id, updated_at, {}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, {})",
+        names.join(", "),
+        (6..6 + names.len())
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut values: Vec<Box<dyn rusqlite::ToSql>> = vec![
+        Box::new(entity.to_string()),
+        Box::new(sai::Machine::name(snapshot.state)),
+        Box::new(snapshot.version as i64),
+        Box::new(owner.to_owned()),
+        Box::new(1_700_000_000_000i64),
+    ];
+    for f in fields {
+        values.push(Box::new(f));
+    }
+    conn.execute(&sql, rusqlite::params_from_iter(values.iter()))?;
+    Ok(())
+}
+
+/// Writes the synced rejection row of an intent.
+pub fn write_rejection(
+    conn: &Connection,
+    intent: &IntentOf<Todo>,
+    rejection: &Rejection,
+) -> rusqlite::Result<()> {
+    let raw = intent.to_raw().expect("raw");
+    conn.execute(
+        "INSERT OR REPLACE INTO todo_intent_events_rejected \
+         (id, entity_id, client_id, user_id, seq, event_type, event_version, payload, created_at, \
+          code, message, reason, state, rejected_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params![
+            raw.id.to_string(),
+            raw.entity_id.to_string(),
+            raw.client_id,
+            raw.user_id,
+            raw.seq as i64,
+            raw.event_type,
+            raw.event_version,
+            raw.payload,
+            raw.created_at,
+            rejection.code(),
+            rejection.message(),
+            serde_json::to_string(rejection).expect("json"),
+            rejection.state(),
+            1_700_000_000_000i64,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Writes the synced acknowledgement of a client.
+pub fn write_ack(conn: &Connection, client: &str, last_seq: u64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO todo_client_acks (id, user_id, last_seq, updated_at) VALUES (?1, 'alice', ?2, 0) \
+         ON CONFLICT(id) DO UPDATE SET last_seq = excluded.last_seq",
+        params![client, last_seq as i64],
+    )?;
+    Ok(())
+}
+
+/// Writes a decision's row (projection or rejection), without the acknowledgement.
+pub fn write_decision(conn: &Connection, d: &Decision) -> rusqlite::Result<()> {
+    match d {
+        Decision::Processed {
+            intent,
+            snapshot,
+            owner,
+        } => write_projection(conn, intent.entity_id, snapshot, owner),
+        Decision::Rejected { intent, rejection } => write_rejection(conn, intent, rejection),
+    }
+}
+
+/// Delivers decisions the way the server committed them: rows and acknowledgement together.
+pub fn deliver(store: &ClientStore, decisions: &[Decision]) -> ReconcileSummary {
+    store
+        .apply_server_data(|tx| {
+            for d in decisions {
+                write_decision(tx, d)?;
+                write_ack(tx, &d.intent().client_id, d.intent().seq)?;
+            }
+            Ok(())
+        })
+        .expect("deliver")
+}
+
+/// Delivers only the acknowledgement of the last decision.
+pub fn deliver_ack_only(store: &ClientStore, decisions: &[Decision]) -> ReconcileSummary {
+    let last = decisions.last().expect("a decision").intent();
+    let (client, seq) = (last.client_id.clone(), last.seq);
+    store
+        .apply_server_data(|tx| write_ack(tx, &client, seq))
+        .expect("deliver ack")
+}
+
+/// Delivers only the decision rows, without the acknowledgement.
+pub fn deliver_rows_only(store: &ClientStore, decisions: &[Decision]) -> ReconcileSummary {
+    store
+        .apply_server_data(|tx| {
+            for d in decisions {
+                write_decision(tx, d)?;
+            }
+            Ok(())
+        })
+        .expect("deliver rows")
+}
+
+/// Rows in the local intent log.
+pub fn logged(store: &ClientStore) -> i64 {
+    store.with_connection(|c| {
+        c.query_row("SELECT count(*) FROM todo_intent_events_local", [], |r| {
+            r.get(0)
+        })
+        .expect("count")
+    })
+}
+
+/// Rows in the optimistic overlay.
+pub fn overlay_rows(store: &ClientStore) -> i64 {
+    store.with_connection(|c| {
+        c.query_row("SELECT count(*) FROM todo_projection_local", [], |r| {
+            r.get(0)
+        })
+        .expect("count")
+    })
+}

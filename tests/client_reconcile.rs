@@ -1,0 +1,372 @@
+//! Reconciliation on a real SQLite file: pending intents leave the log exactly when the
+//! server's decision is visible, whatever order the synced rows arrive in.
+
+mod client_common;
+
+use client_common::*;
+use sai::client::{ClientIdentity, EventSourcedActor, PendingStatus};
+use sai::{Intent, Rejection, Uuid};
+use sai_suite::{Todo, TodoEvent, TodoMachine};
+
+fn create(title: &str) -> TodoEvent {
+    TodoEvent::Create {
+        title: title.into(),
+    }
+}
+
+fn label(l: &str) -> TodoEvent {
+    TodoEvent::Label { label: l.into() }
+}
+
+#[test]
+fn no_pending_intents_shows_the_server_projection() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    // Another device created the entity; only the server's projection arrives here.
+    let mut server = Server::default();
+    let entity = Uuid::now_v7();
+    let d = server.apply_foreign(Intent::new(entity, "tablet", "alice", 1, create("Milk"), 0));
+    deliver(&store, &[d]);
+
+    let actor = EventSourcedActor::<Todo>::open(&store, alice(), entity).unwrap();
+    let p = actor.projection().unwrap().expect("projection");
+    assert_eq!(p.context().title, "Milk");
+    assert_eq!(p.state(), TodoMachine::Active);
+    assert!(!p.optimistic);
+    let r = actor.reconcile().unwrap();
+    assert!(r.cleared.is_empty() && r.pending.is_empty() && !r.changed);
+    assert_eq!(overlay_rows(&store), 0);
+    assert_eq!(store.projections::<Todo>().unwrap().len(), 1);
+}
+
+#[test]
+fn one_pending_intent_leaves_the_log_when_its_decision_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    actor.send(create("Milk")).unwrap();
+    assert_eq!(logged(&store), 1);
+    assert!(actor.projection().unwrap().unwrap().optimistic);
+
+    let mut server = Server::default();
+    let decisions = server.decide(&store, usize::MAX);
+    let summary = deliver(&store, &decisions);
+    assert_eq!(summary.cleared(), 1);
+    assert_eq!(logged(&store), 0);
+    assert_eq!(overlay_rows(&store), 0);
+    let p = actor.projection().unwrap().unwrap();
+    assert!(!p.optimistic);
+    assert_eq!((p.state(), p.snapshot.version), (TodoMachine::Active, 1));
+}
+
+#[test]
+fn many_pending_intents_leave_in_order_as_the_acknowledgement_advances() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    actor.send(create("Milk")).unwrap();
+    for l in ["a", "b", "c", "d"] {
+        actor.send(label(l)).unwrap();
+    }
+    let mut server = Server::default();
+    let first = server.decide(&store, 2);
+    deliver(&store, &first);
+
+    let pending = actor.pending_intents().unwrap();
+    assert_eq!(
+        pending.iter().map(|p| p.intent.seq).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    assert!(pending.iter().all(|p| p.status == PendingStatus::Pending));
+    let p = actor.projection().unwrap().unwrap();
+    assert_eq!(p.snapshot.version, 5, "server v2 plus three replayed");
+    assert_eq!(p.context().labels, ["a", "b", "c", "d"]);
+
+    let rest = server.decide(&store, usize::MAX);
+    deliver(&store, &rest);
+    assert_eq!(logged(&store), 0);
+    let p = actor.projection().unwrap().unwrap();
+    assert!(!p.optimistic);
+    assert_eq!(p.context().labels, ["a", "b", "c", "d"]);
+}
+
+#[test]
+fn an_acknowledgement_ahead_of_the_projection_holds_the_intents_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    actor.send(create("Milk")).unwrap();
+    actor.send(label("a")).unwrap();
+    let mut server = Server::default();
+    let decisions = server.decide(&store, usize::MAX);
+
+    // The ack for both arrives, their effects not yet: nothing may leave the log.
+    deliver_ack_only(&store, &decisions);
+    assert_eq!(logged(&store), 2);
+    let pending = actor.pending_intents().unwrap();
+    assert!(
+        pending
+            .iter()
+            .all(|p| p.status == PendingStatus::Acknowledged)
+    );
+    assert_eq!(actor.projection().unwrap().unwrap().context().labels, ["a"]);
+
+    // The projection after the first decision only: the first leaves, the second stays.
+    deliver_rows_only(&store, &decisions[..1]);
+    let pending = actor.pending_intents().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].intent.seq, 2);
+    assert_eq!(actor.projection().unwrap().unwrap().context().labels, ["a"]);
+
+    // Then the rest.
+    deliver_rows_only(&store, &decisions[1..]);
+    assert_eq!(logged(&store), 0);
+    let p = actor.projection().unwrap().unwrap();
+    assert!(!p.optimistic);
+    assert_eq!(p.context().labels, ["a"]);
+}
+
+#[test]
+fn a_cleared_intent_keeps_the_later_ones_waiting_for_their_own_effect() {
+    // Intents 1 and 2 sent offline on the same base; 1 settles; then the ack for 2 arrives
+    // before its projection. The bound learnt from 1 (persisted) must hold 2 back.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let store = open(&path);
+    let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    actor.send(create("Milk")).unwrap();
+    actor.send(label("a")).unwrap();
+    let mut server = Server::default();
+    let decisions = server.decide(&store, usize::MAX);
+    deliver(&store, &decisions[..1]);
+    assert_eq!(logged(&store), 1);
+    drop((actor, store));
+
+    let store = open(&path);
+    deliver_ack_only(&store, &decisions);
+    assert_eq!(logged(&store), 1, "ack alone does not settle intent 2");
+    deliver_rows_only(&store, &decisions[1..]);
+    assert_eq!(logged(&store), 0);
+}
+
+#[test]
+fn a_projection_ahead_of_the_acknowledgement_keeps_the_intents_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    actor.send(create("Milk")).unwrap();
+    actor.send(TodoEvent::Toggle).unwrap();
+    let mut server = Server::default();
+    let decisions = server.decide(&store, usize::MAX);
+
+    deliver_rows_only(&store, &decisions);
+    assert_eq!(
+        logged(&store),
+        2,
+        "no ack: not decided as far as the client knows"
+    );
+    deliver_ack_only(&store, &decisions);
+    assert_eq!(logged(&store), 0);
+    let p = actor.projection().unwrap().unwrap();
+    assert_eq!(p.state(), TodoMachine::Done);
+    assert!(!p.optimistic);
+}
+
+#[test]
+fn a_rejection_settles_its_intent_in_either_order() {
+    for rejection_first in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir.path().join("c.db"));
+        let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+        actor.send(create("Plan")).unwrap();
+        // The client machine allows any estimate, the server's caps it at 40 hours.
+        actor
+            .send(TodoEvent::Estimate { hours: Some(80.0) })
+            .unwrap();
+        let mut server = Server::default();
+        let decisions = server.decide(&store, usize::MAX);
+        assert!(matches!(decisions[1], Decision::Rejected { .. }));
+        deliver(&store, &decisions[..1]);
+        assert_eq!(logged(&store), 1);
+
+        if rejection_first {
+            deliver_rows_only(&store, &decisions[1..]);
+            // The rejection row alone is the decision: the intent leaves.
+            assert_eq!(logged(&store), 0);
+            deliver_ack_only(&store, &decisions);
+        } else {
+            deliver_ack_only(&store, &decisions);
+            // Ack without a moved projection or a rejection row: still held.
+            assert_eq!(logged(&store), 1);
+            deliver_rows_only(&store, &decisions[1..]);
+            assert_eq!(logged(&store), 0);
+        }
+        let p = actor.projection().unwrap().unwrap();
+        assert_eq!(p.context().estimate, None, "the rejected estimate is gone");
+        assert!(!p.optimistic);
+        assert_eq!(actor.rejections().unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn an_intent_that_no_longer_applies_is_predicted_to_fail_and_stays_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    actor.send(create("Milk")).unwrap();
+    let mut server = Server::default();
+    let d = server.decide(&store, usize::MAX);
+    deliver(&store, &d);
+
+    actor
+        .send(TodoEvent::Rename {
+            title: "Oat milk".into(),
+        })
+        .unwrap();
+    actor.send(label("x")).unwrap();
+    // Meanwhile another device deletes it.
+    let gone = server.apply_foreign(Intent::new(
+        actor.entity_id(),
+        "tablet",
+        "alice",
+        1,
+        TodoEvent::Delete,
+        0,
+    ));
+    let r = {
+        deliver(&store, &[gone]);
+        actor.reconcile().unwrap()
+    };
+    assert_eq!(logged(&store), 2, "the server decides, not the client");
+    let failing: Vec<(u64, &Rejection)> =
+        r.predicted_to_fail().map(|(i, why)| (i.seq, why)).collect();
+    assert_eq!(failing.len(), 2);
+    assert!(matches!(failing[0].1, Rejection::FinalState { .. }));
+    let p = actor.projection().unwrap().unwrap();
+    assert_eq!(p.state(), TodoMachine::Deleted);
+    assert_eq!(p.context().title, "Milk", "the failing rename is left out");
+    let statuses = store.pending_intents::<Todo>().unwrap();
+    assert!(
+        statuses
+            .iter()
+            .all(|p| matches!(p.status, PendingStatus::PredictedToFail(_)))
+    );
+
+    // The server rejects them; they leave the log and surface as rejections.
+    let decisions = server.decide(&store, usize::MAX);
+    assert!(
+        decisions
+            .iter()
+            .all(|d| matches!(d, Decision::Rejected { .. }))
+    );
+    deliver(&store, &decisions);
+    assert_eq!(logged(&store), 0);
+    assert_eq!(overlay_rows(&store), 0);
+    assert_eq!(actor.rejections().unwrap().len(), 2);
+}
+
+#[test]
+fn a_rejected_creation_removes_the_entity() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    actor.send(create("Milk")).unwrap();
+    // Pretend the server rejected the creation.
+    let intent = store
+        .with_connection(|c| {
+            sai::client::IntentWriter::<Todo>::new(alice()).pending_intents(c, actor.entity_id())
+        })
+        .unwrap()
+        .remove(0);
+    let rejection = Rejection::NotAccepted {
+        state: "Idle".into(),
+        event_type: "CREATE".into(),
+    };
+    deliver(&store, &[Decision::Rejected { intent, rejection }]);
+    assert!(actor.projection().unwrap().is_none());
+    assert!(store.projections::<Todo>().unwrap().is_empty());
+}
+
+#[test]
+fn list_view_pending_statuses_and_watchers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    let (changes, _watch) = store.watch_channel::<Todo>().unwrap();
+    let a = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    let b = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    a.send(create("A")).unwrap();
+    b.send(create("B")).unwrap();
+    b.send(TodoEvent::Toggle).unwrap();
+    let sent: Vec<_> = changes.try_iter().collect();
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[0].entities, vec![a.entity_id()]);
+    assert!(!sent[0].server_data);
+
+    let list = store.projections::<Todo>().unwrap();
+    let titles: Vec<_> = list.iter().map(|p| p.context().title.clone()).collect();
+    assert_eq!(titles, ["A", "B"], "ordered by (time-ordered) id");
+    assert!(list.iter().all(|p| p.optimistic));
+    let pending = store.pending_intents::<Todo>().unwrap();
+    assert_eq!(
+        pending.iter().map(|p| p.intent.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+
+    let mut server = Server::default();
+    let d = server.decide(&store, 1);
+    deliver(&store, &d);
+    let change = changes.try_iter().last().expect("a change");
+    assert!(change.server_data);
+    assert_eq!(change.entities, vec![a.entity_id()]);
+    let list = store.projections::<Todo>().unwrap();
+    assert_eq!(
+        list.iter().map(|p| p.optimistic).collect::<Vec<_>>(),
+        vec![false, true]
+    );
+}
+
+#[test]
+fn subscribers_hear_each_change_once() {
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let sub = actor
+        .subscribe(move |p| {
+            sink.lock()
+                .unwrap()
+                .push(p.map(|p| (p.snapshot.version, p.optimistic)))
+        })
+        .unwrap();
+    actor.send(create("Milk")).unwrap();
+    actor.reconcile().unwrap();
+    store.reconcile_all().unwrap();
+    assert_eq!(*seen.lock().unwrap(), vec![Some((1, true))]);
+
+    let mut server = Server::default();
+    let d = server.decide(&store, usize::MAX);
+    deliver(&store, &d);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![Some((1, true)), Some((1, false))]
+    );
+
+    // Server data for an entity with nothing pending still reaches its subscribers.
+    let more = server.apply_foreign(Intent::new(
+        actor.entity_id(),
+        "tablet",
+        "alice",
+        1,
+        TodoEvent::Toggle,
+        0,
+    ));
+    deliver(&store, &[more]);
+    assert_eq!(seen.lock().unwrap().last(), Some(&Some((2, false))));
+
+    drop(sub);
+    actor.send(TodoEvent::Toggle).unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 3, "unsubscribed on drop");
+    let _ = ClientIdentity::new("x", "y");
+}
