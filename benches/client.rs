@@ -1,1 +1,266 @@
-fn main() {}
+//! Client runtime benchmark: `send` latency and throughput in both durability modes against
+//! the floor of a bare rusqlite insert of the same row, reconcile time by number of pending
+//! intents, and open/restore time with 20,000 pending intents.
+//!
+//! Run with `cargo bench --bench client`. Besides criterion's estimates it prints p50/p99
+//! latencies and throughput from its own timed loop (criterion reports means and medians).
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use rusqlite::{Connection, params};
+use sai::client::{
+    ClientIdentity, ClientStore, Durability, EventSourcedActor, IntentWriter, StoreOptions,
+    prepare_connection,
+};
+use sai::{Event as _, Intent, Uuid};
+use sai_suite::{Todo, TodoEvent};
+
+fn identity() -> ClientIdentity {
+    ClientIdentity::new("bench-client", "bench-user")
+}
+
+fn store(path: &Path, durability: Durability) -> ClientStore {
+    ClientStore::builder()
+        .domain::<Todo>()
+        .durability(durability)
+        .open(path)
+        .expect("open store")
+}
+
+/// The floor: the same intent row inserted into the same table by bare rusqlite, each in its
+/// own transaction, on a connection with the same pragmas.
+struct Floor {
+    conn: Connection,
+    entity: Uuid,
+    seq: i64,
+}
+
+impl Floor {
+    fn new(path: &Path, durability: Durability) -> Self {
+        // Same table layout as the store's log, created by the store, then used bare.
+        drop(store(path, durability));
+        let conn = Connection::open(path).unwrap();
+        prepare_connection(
+            &conn,
+            &StoreOptions {
+                durability,
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap();
+        Floor {
+            conn,
+            entity: Uuid::now_v7(),
+            seq: 0,
+        }
+    }
+
+    fn insert(&mut self) {
+        self.seq += 1;
+        let intent = Intent::new(
+            self.entity,
+            "bench-client",
+            "bench-user",
+            self.seq as u64,
+            TodoEvent::Toggle,
+            0,
+        );
+        let payload = serde_json::to_string(&intent.event).unwrap();
+        let tx = self.conn.transaction().unwrap();
+        tx.prepare_cached(
+            "INSERT INTO todo_intent_events_local (id, entity_id, client_id, user_id, seq, \
+             event_type, event_version, payload, created_at, base_version) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .unwrap()
+        .execute(params![
+            intent.id.to_string(),
+            intent.entity_id.to_string(),
+            intent.client_id,
+            intent.user_id,
+            self.seq,
+            intent.event.event_type(),
+            intent.event_version,
+            payload,
+            intent.created_at,
+            0i64,
+        ])
+        .unwrap();
+        tx.commit().unwrap();
+    }
+}
+
+fn created_actor(store: &ClientStore) -> EventSourcedActor<Todo> {
+    let actor = EventSourcedActor::<Todo>::create(store, identity()).unwrap();
+    actor
+        .send(TodoEvent::Create {
+            title: "bench".into(),
+        })
+        .unwrap();
+    actor
+}
+
+fn label(d: Durability) -> &'static str {
+    match d {
+        Durability::Full => "durable",
+        Durability::Normal => "normal",
+    }
+}
+
+/// Times `n` calls one by one and prints p50, p99 and throughput.
+fn percentiles(name: &str, n: usize, mut f: impl FnMut()) -> (Duration, f64) {
+    let mut samples = Vec::with_capacity(n);
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        f();
+        samples.push(t.elapsed());
+    }
+    let total = start.elapsed();
+    samples.sort();
+    let p50 = samples[n / 2];
+    let p99 = samples[(n * 99 / 100).min(n - 1)];
+    let per_sec = n as f64 / total.as_secs_f64();
+    println!(
+        "{name:<28} n={n:<6} p50={:>8.1}µs  p99={:>8.1}µs  throughput={per_sec:>8.0}/s",
+        p50.as_secs_f64() * 1e6,
+        p99.as_secs_f64() * 1e6
+    );
+    (p50, per_sec)
+}
+
+fn send_vs_floor(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    println!("\n== send vs floor (own timed loop) ==");
+    for (durability, n) in [(Durability::Full, 1500), (Durability::Normal, 5000)] {
+        let mode = label(durability);
+        let s = store(&dir.path().join(format!("send-{mode}.db")), durability);
+        let actor = created_actor(&s);
+        let mut floor = Floor::new(&dir.path().join(format!("floor-{mode}.db")), durability);
+        // Interleave short runs so both see the same machine load.
+        let (mut send_p50, mut floor_p50, mut send_tp, mut floor_tp) =
+            (vec![], vec![], vec![], vec![]);
+        for round in 0..3 {
+            let (p, t) = percentiles(&format!("floor/{mode} #{round}"), n / 3, || floor.insert());
+            floor_p50.push(p);
+            floor_tp.push(t);
+            let (p, t) = percentiles(&format!("send/{mode} #{round}"), n / 3, || {
+                black_box(actor.send(TodoEvent::Toggle).unwrap());
+            });
+            send_p50.push(p);
+            send_tp.push(t);
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        println!(
+            "send/{mode}: throughput {:.0}/s vs floor {:.0}/s -> send costs {:.2}x the floor",
+            mean(&send_tp),
+            mean(&floor_tp),
+            mean(&floor_tp) / mean(&send_tp)
+        );
+
+        let mut group = c.benchmark_group(format!("send_{mode}"));
+        group
+            .sample_size(20)
+            .measurement_time(Duration::from_secs(4));
+        group.bench_function("send", |b| {
+            b.iter(|| black_box(actor.send(TodoEvent::Toggle).unwrap()))
+        });
+        group.bench_function("floor_insert", |b| b.iter(|| floor.insert()));
+        group.finish();
+    }
+}
+
+/// A store with one entity and `n` pending intents (written in one transaction for speed).
+fn pending_store(path: &Path, n: usize) -> (ClientStore, Uuid) {
+    let s = store(path, Durability::Full);
+    let actor = created_actor(&s);
+    let writer = IntentWriter::<Todo>::new(identity());
+    s.transaction(|tx| {
+        for _ in 1..n {
+            writer
+                .write(tx, actor.entity_id(), TodoEvent::Toggle)
+                .map_err(|e| sai::client::ClientError::CorruptRow {
+                    table: "bench".into(),
+                    id: String::new(),
+                    detail: e.to_string(),
+                })?;
+        }
+        Ok::<_, sai::client::ClientError>(())
+    })
+    .unwrap();
+    (s, actor.entity_id())
+}
+
+/// Bumps the synced server projection, so that the next reconcile has new data to replay on.
+fn server_moves(s: &ClientStore, entity: Uuid, version: i64) {
+    s.with_connection(|c| {
+        c.execute(
+            "INSERT OR REPLACE INTO todo_projection (id, state, version, owner_id, updated_at, \
+             title, completed, estimate, labels, priority_level) \
+             VALUES (?1, 'Active', ?2, 'bench-user', 0, 'server', 0, NULL, '[]', 0)",
+            params![entity.to_string(), version],
+        )
+        .unwrap();
+    });
+}
+
+fn reconcile(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut group = c.benchmark_group("reconcile");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3));
+    println!("\n== reconcile (own timed loop: server projection moved, N pending replayed) ==");
+    for n in [10usize, 100, 1_000, 10_000] {
+        let (s, entity) = pending_store(&dir.path().join(format!("reconcile-{n}.db")), n);
+        let actor = EventSourcedActor::<Todo>::open(&s, identity(), entity).unwrap();
+        let mut version = 0;
+        let mut timed = |iters: u64| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                version += 1;
+                server_moves(&s, entity, version);
+                let t = Instant::now();
+                let r = actor.reconcile().unwrap();
+                total += t.elapsed();
+                assert_eq!(r.pending.len(), n);
+            }
+            total
+        };
+        let total = timed(20);
+        println!(
+            "reconcile/{n:<6} mean={:>8.2}ms",
+            total.as_secs_f64() * 1e3 / 20.0
+        );
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter_custom(&mut timed)
+        });
+    }
+    group.finish();
+}
+
+fn restore(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("restore.db");
+    let (s, entity) = pending_store(&path, 20_000);
+    drop(s);
+    let open_and_restore = || {
+        let s = store(&path, Durability::Full);
+        let actor = EventSourcedActor::<Todo>::open(&s, identity(), entity).unwrap();
+        black_box(actor.projection().unwrap());
+    };
+    println!("\n== open + restore with 20,000 pending (own timed loop) ==");
+    percentiles("restore/20000", 10, open_and_restore);
+    let mut group = c.benchmark_group("restore");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    group.bench_function("open_20000_pending", |b| b.iter(open_and_restore));
+    group.finish();
+}
+
+criterion_group!(benches, send_vs_floor, reconcile, restore);
+criterion_main!(benches);
