@@ -18,6 +18,11 @@ use sai::client::{
 use sai::{Event as _, Intent, Uuid};
 use sai_suite::{Todo, TodoEvent};
 
+/// `SAI_BENCH=send,reconcile,restore` (comma-separated) runs only those parts.
+fn enabled(part: &str) -> bool {
+    std::env::var("SAI_BENCH").map_or(true, |v| v.split(',').any(|p| p == part))
+}
+
 fn identity() -> ClientIdentity {
     ClientIdentity::new("bench-client", "bench-user")
 }
@@ -133,6 +138,9 @@ fn percentiles(name: &str, n: usize, mut f: impl FnMut()) -> (Duration, f64) {
 }
 
 fn send_vs_floor(c: &mut Criterion) {
+    if !enabled("send") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     println!("\n== send vs floor (own timed loop) ==");
     for (durability, n) in [(Durability::Full, 1500), (Durability::Normal, 5000)] {
@@ -208,6 +216,9 @@ fn server_moves(s: &ClientStore, entity: Uuid, version: i64) {
 }
 
 fn reconcile(c: &mut Criterion) {
+    if !enabled("reconcile") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("reconcile");
     group
@@ -243,6 +254,9 @@ fn reconcile(c: &mut Criterion) {
 }
 
 fn restore(c: &mut Criterion) {
+    if !enabled("restore") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("restore.db");
     let (s, entity) = pending_store(&path, 20_000);

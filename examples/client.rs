@@ -21,12 +21,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let todo = EventSourcedActor::<Todo>::create(&store, me.clone())?;
     let _changes = todo.subscribe(|p| {
         if let Some(p) = p {
-            println!("  changed: {:?} v{} {:?}", p.state(), p.snapshot.version, p.context().title);
+            println!(
+                "  changed: {:?} v{} {:?}",
+                p.state(),
+                p.snapshot.version,
+                p.context().title
+            );
         }
     })?;
-    let _rejections = todo.on_rejection(|r| println!("  server said no: [{}] {}", r.code, r.message))?;
+    let _rejections =
+        todo.on_rejection(|r| println!("  server said no: [{}] {}", r.code, r.message))?;
 
-    todo.send(TodoEvent::Create { title: "Buy milk".into() })?;
+    todo.send(TodoEvent::Create {
+        title: "Buy milk".into(),
+    })?;
     todo.send(TodoEvent::Estimate { hours: Some(60.0) })?;
     // The client machine refuses this one at once; nothing is stored.
     if let Err(e) = todo.send(TodoEvent::Rename { title: " ".into() }) {
@@ -34,10 +42,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     for p in store.projections::<Todo>()? {
-        println!("list: {} {:?} (optimistic: {})", p.entity_id, p.context().title, p.optimistic);
+        println!(
+            "list: {} {:?} (optimistic: {})",
+            p.entity_id,
+            p.context().title,
+            p.optimistic
+        );
     }
     for p in store.pending_intents::<Todo>()? {
-        println!("pending #{} {:?}: {:?}", p.intent.seq, p.intent.event, p.status);
+        println!(
+            "pending #{} {:?}: {:?}",
+            p.intent.seq, p.intent.event, p.status
+        );
     }
 
     // Restart: the pending intents and the projection are back.
@@ -45,7 +61,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop((todo, _changes, _rejections, store));
     let store = ClientStore::builder().domain::<Todo>().open(&path)?;
     let todo = EventSourcedActor::<Todo>::open(&store, me, id)?;
-    println!("after restart: {:?}, {} pending", todo.state()?, todo.pending_intents()?.len());
+    println!(
+        "after restart: {:?}, {} pending",
+        todo.state()?,
+        todo.pending_intents()?.len()
+    );
 
     // What the sync layer does when the server has decided: write the synced rows (here the
     // server accepted the creation and rejected the 60-hour estimate) and reconcile.
@@ -73,14 +93,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
         Ok(())
     })?;
-    let _rejections = todo.on_rejection(|r| println!("  server said no: [{}] {}", r.code, r.message))?;
+    let _rejections =
+        todo.on_rejection(|r| println!("  server said no: [{}] {}", r.code, r.message))?;
     let p = todo.projection()?.expect("exists");
     println!(
         "reconciled: {:?} estimate {:?}, optimistic {}, pending {}",
         p.state(),
         p.context().estimate,
         p.optimistic,
-        todo.pending_intents()?.iter().filter(|p| p.status == PendingStatus::Pending).count()
+        todo.pending_intents()?
+            .iter()
+            .filter(|p| p.status == PendingStatus::Pending)
+            .count()
     );
     for r in todo.rejections()? {
         todo.clear_rejection(r.intent_id)?;

@@ -57,6 +57,12 @@ fn one_pending_intent_leaves_the_log_when_its_decision_arrives() {
     let p = actor.projection().unwrap().unwrap();
     assert!(!p.optimistic);
     assert_eq!((p.state(), p.snapshot.version), (TodoMachine::Active, 1));
+
+    // The log is empty, yet the sequence continues: a number is never issued twice.
+    actor.send(TodoEvent::Toggle).unwrap();
+    let pending = actor.pending_intents().unwrap();
+    assert_eq!(pending[0].intent.seq, 2);
+    assert_eq!(pending[0].status, PendingStatus::Pending);
 }
 
 #[test]

@@ -165,8 +165,8 @@ impl<D: Domain> ReconciliationEngine<D> {
         let mut cleared = Vec::new();
         let mut raised = Vec::new();
         let mut kept: Vec<(IntentOf<D>, bool)> = Vec::with_capacity(logged.len());
-        for row in &logged {
-            let intent = self.sql.decode_intent(row)?;
+        for row in logged {
+            let intent = row.intent;
             if intent.entity_id != entity_id {
                 return Err(ClientError::corrupt(
                     D::NAME,

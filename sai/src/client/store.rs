@@ -49,6 +49,8 @@ pub struct StoreOptions {
     pub durability: Durability,
     /// How long a write waits for another connection's write lock (default 5 s).
     pub busy_timeout: Duration,
+    /// SQLite page cache size in KiB (default 32 MiB; SQLite's own default is 2 MiB).
+    pub cache_kib: u32,
 }
 
 impl Default for StoreOptions {
@@ -56,6 +58,7 @@ impl Default for StoreOptions {
         StoreOptions {
             durability: Durability::Full,
             busy_timeout: Duration::from_secs(5),
+            cache_kib: 32 * 1024,
         }
     }
 }
@@ -184,9 +187,12 @@ pub fn prepare_connection(conn: &Connection, options: &StoreOptions) -> Result<(
     conn.busy_timeout(options.busy_timeout)?;
     // Returns the resulting mode; an in-memory database stays in `memory` mode.
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    // A page cache large enough for tens of thousands of pending intents: restore and
+    // reconcile read the whole log of an entity.
     conn.execute_batch(&format!(
-        "PRAGMA synchronous = {};",
-        options.durability.pragma()
+        "PRAGMA synchronous = {}; PRAGMA cache_size = -{};",
+        options.durability.pragma(),
+        options.cache_kib
     ))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())

@@ -7,13 +7,14 @@ use std::collections::HashSet;
 use std::marker::PhantomData;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::types::Value;
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use super::error::{ClientError, Result};
 use crate::domain::{Domain, EventOf, IntentOf, SnapshotOf};
-use crate::intent::{RawIntent, Timestamp};
+use crate::event::Event;
+use crate::intent::{DecodeError, Intent, Timestamp};
 use crate::machine::Machine;
 use crate::schema::TableRole;
 use crate::snapshot::Snapshot;
@@ -86,11 +87,53 @@ impl<D: Domain + PartialEq> PartialEq for Projection<D> {
     }
 }
 
-/// One row of the local intent log.
-#[derive(Clone, Debug)]
-pub(crate) struct LoggedIntent {
-    pub raw: RawIntent,
+/// One row of the local intent log, decoded.
+pub(crate) struct Logged<D: Domain> {
+    pub intent: IntentOf<D>,
     pub base_version: u64,
+}
+
+/// Decodes an event payload checking its type name and version first, as
+/// [`RawIntent::decode`](crate::RawIntent::decode) does.
+fn decode_event<E: Event>(event_type: &str, version: u32, payload: &str) -> Result<E, DecodeError> {
+    let index = E::index_of_type(event_type).ok_or_else(|| DecodeError::UnknownEventType {
+        event_type: event_type.to_owned(),
+    })?;
+    let supported = E::VERSIONS[index];
+    if version != supported {
+        return Err(DecodeError::UnsupportedEventVersion {
+            event_type: event_type.to_owned(),
+            found: version,
+            supported,
+        });
+    }
+    let malformed = |detail: String| DecodeError::MalformedPayload {
+        event_type: event_type.to_owned(),
+        detail,
+    };
+    let event: E = serde_json::from_str(payload).map_err(|e| malformed(e.to_string()))?;
+    if event.type_index() != index {
+        return Err(malformed(format!(
+            "payload is tagged `{}`",
+            event.event_type()
+        )));
+    }
+    Ok(event)
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn text_ref<'r>(row: &'r Row<'_>, idx: usize, table: &str, id: &str) -> Result<&'r [u8]> {
+    match row.get_ref(idx)? {
+        ValueRef::Text(t) => Ok(t),
+        other => Err(ClientError::corrupt(
+            table,
+            id,
+            format!("column {idx} should be TEXT, found {:?}", other.data_type()),
+        )),
+    }
 }
 
 /// Table names and statements of one domain's client tables, rendered once.
@@ -107,6 +150,9 @@ pub(crate) struct DomainSql<D> {
     upsert_projection_local: String,
     insert_intent: String,
     select_intents_of: String,
+    register_client: String,
+    select_send_view: String,
+    select_last_seq: String,
     field_count: usize,
     _domain: PhantomData<fn() -> D>,
 }
@@ -159,7 +205,27 @@ impl<D: Domain> DomainSql<D> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ),
             select_intents_of: format!(
-                "SELECT {INTENT_SELECT} FROM {local_intents} WHERE entity_id = ?1 ORDER BY seq, client_id"
+                "SELECT {INTENT_SELECT} FROM {local_intents} WHERE entity_id = ?1 ORDER BY seq, rowid"
+            ),
+            select_send_view: {
+                let cols = if fields.is_empty() {
+                    head.to_owned()
+                } else {
+                    format!("{head}, {field_list}")
+                };
+                format!(
+                    "SELECT {cols}, 1 FROM {projection_local} WHERE id = ?1 \
+                     UNION ALL SELECT {cols}, 0 FROM {projection} WHERE id = ?1"
+                )
+            },
+            register_client: format!(
+                "INSERT OR IGNORE INTO {} (id, last_seq) VALUES (?1, 0)",
+                t(TableRole::LocalSequence)
+            ),
+            select_last_seq: format!(
+                "SELECT MAX(COALESCE((SELECT MAX(seq) FROM {local_intents} WHERE client_id = ?1), 0), \
+                 COALESCE((SELECT last_seq FROM {} WHERE id = ?1), 0))",
+                t(TableRole::LocalSequence)
             ),
             local_intents,
             projection,
@@ -217,6 +283,33 @@ impl<D: Domain> DomainSql<D> {
             Some(p) => Ok(Some(p)),
             None => self.server_projection(conn, entity_id),
         }
+    }
+
+    /// What a send steps on, in one query: the current projection (overlay, else server)
+    /// and the server's version (0 if its projection has not arrived).
+    pub(crate) fn send_view(
+        &self,
+        conn: &Connection,
+        entity_id: Uuid,
+    ) -> Result<(Option<Projection<D>>, u64)> {
+        let mut stmt = conn.prepare_cached(&self.select_send_view)?;
+        let mut rows = stmt.query([entity_id.to_string()])?;
+        let (mut local, mut server, mut server_version) = (None, None, 0);
+        while let Some(row) = rows.next()? {
+            if row.get::<_, i64>(5 + self.field_count)? == 1 {
+                let table = Self::table_name(&self.projection_local);
+                local = Some(self.decode_projection(row, table, true)?);
+            } else {
+                let table = Self::table_name(&self.projection);
+                server_version = u64::try_from(int_cell(row, 2, table, "?")?).map_err(|_| {
+                    ClientError::corrupt(table, entity_id.to_string(), "negative version")
+                })?;
+                if local.is_none() {
+                    server = Some(self.decode_projection(row, table, false)?);
+                }
+            }
+        }
+        Ok((local.or(server), server_version))
     }
 
     /// Every entity's current projection: overlay rows, then server rows without an overlay,
@@ -354,18 +447,17 @@ impl<D: Domain> DomainSql<D> {
         Ok(())
     }
 
-    /// Reserves the next sequence number of a local client (1, 2, 3, … with no gaps as long
-    /// as the enclosing transaction commits).
+    /// The next sequence number of a local client (1, 2, 3, … with no gaps as long as the
+    /// enclosing transaction commits): one past the highest in the log, or past the floor in
+    /// `{name}_client_seq_local` that records every seq that left the log. Writes nothing
+    /// once the client's floor row exists, so a send dirties no counter page.
     pub(crate) fn next_seq(&self, conn: &Connection, client_id: &str) -> Result<u64> {
-        let sql = format!(
-            "INSERT INTO {} (id, last_seq) VALUES (?1, 1) \
-             ON CONFLICT(id) DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
-            self.seq_local
-        );
-        let seq: i64 = conn
-            .prepare_cached(&sql)?
+        conn.prepare_cached(&self.register_client)?
+            .execute([client_id])?;
+        let last: i64 = conn
+            .prepare_cached(&self.select_last_seq)?
             .query_row([client_id], |r| r.get(0))?;
-        Ok(seq as u64)
+        Ok(last as u64 + 1)
     }
 
     /// Appends an intent to the local log.
@@ -393,11 +485,7 @@ impl<D: Domain> DomainSql<D> {
     }
 
     /// The logged intents of one entity, in sequence order.
-    pub(crate) fn intents_of(
-        &self,
-        conn: &Connection,
-        entity_id: Uuid,
-    ) -> Result<Vec<LoggedIntent>> {
+    pub(crate) fn intents_of(&self, conn: &Connection, entity_id: Uuid) -> Result<Vec<Logged<D>>> {
         let mut stmt = conn.prepare_cached(&self.select_intents_of)?;
         let mut rows = stmt.query([entity_id.to_string()])?;
         let mut out = Vec::new();
@@ -408,9 +496,9 @@ impl<D: Domain> DomainSql<D> {
     }
 
     /// Every logged intent, grouped by entity, each entity's in sequence order.
-    pub(crate) fn all_intents(&self, conn: &Connection) -> Result<Vec<LoggedIntent>> {
+    pub(crate) fn all_intents(&self, conn: &Connection) -> Result<Vec<Logged<D>>> {
         let sql = format!(
-            "SELECT {INTENT_SELECT} FROM {} ORDER BY entity_id, seq, client_id",
+            "SELECT {INTENT_SELECT} FROM {} ORDER BY entity_id, seq, rowid",
             self.local_intents
         );
         let mut stmt = conn.prepare_cached(&sql)?;
@@ -445,50 +533,64 @@ impl<D: Domain> DomainSql<D> {
         Ok(out)
     }
 
-    fn decode_logged(&self, row: &Row<'_>) -> Result<LoggedIntent> {
+    /// Decodes a log row straight into a typed intent: the hot path of restore and
+    /// reconcile, so cells are borrowed and only the owned fields allocate. The checks are
+    /// those of [`RawIntent::decode`](crate::RawIntent::decode).
+    fn decode_logged(&self, row: &Row<'_>) -> Result<Logged<D>> {
         let table = Self::table_name(&self.local_intents);
-        let id_text = text_cell(row, 0, table, "?")?;
-        let uuid = |idx: usize, what: &str| -> Result<Uuid> {
-            let text = text_cell(row, idx, table, &id_text)?;
-            Uuid::parse_str(&text).map_err(|e| {
-                ClientError::corrupt(table, &id_text, format!("{what} is not a UUID: {e}"))
-            })
+        let id_bytes = text_ref(row, 0, table, "?")?;
+        let id = Uuid::try_parse_ascii(id_bytes).map_err(|e| {
+            ClientError::corrupt(table, lossy(id_bytes), format!("id is not a UUID: {e}"))
+        })?;
+        let corrupt = |detail: String| ClientError::corrupt(table, id.to_string(), detail);
+        let text = |idx: usize| -> Result<&str> {
+            match row.get_ref(idx)? {
+                ValueRef::Text(bytes) => {
+                    std::str::from_utf8(bytes).map_err(|e| corrupt(format!("column {idx}: {e}")))
+                }
+                other => Err(corrupt(format!(
+                    "column {idx} should be TEXT, found {:?}",
+                    other.data_type()
+                ))),
+            }
         };
-        let id = uuid(0, "id")?;
-        let entity_id = uuid(1, "entity_id")?;
-        let non_negative = |idx: usize, what: &str| -> Result<u64> {
-            u64::try_from(int_cell(row, idx, table, &id_text)?)
-                .map_err(|_| ClientError::corrupt(table, &id_text, format!("negative {what}")))
+        let int = |idx: usize| -> Result<i64> {
+            match row.get_ref(idx)? {
+                ValueRef::Integer(n) => Ok(n),
+                other => Err(corrupt(format!(
+                    "column {idx} should be INTEGER, found {:?}",
+                    other.data_type()
+                ))),
+            }
         };
-        let seq = non_negative(4, "seq")?;
-        let event_version = u32::try_from(int_cell(row, 6, table, &id_text)?)
-            .map_err(|_| ClientError::corrupt(table, &id_text, "event_version out of range"))?;
-        Ok(LoggedIntent {
-            raw: RawIntent {
+        let entity_id = Uuid::try_parse_ascii(text(1)?.as_bytes())
+            .map_err(|e| corrupt(format!("entity_id is not a UUID: {e}")))?;
+        let seq = u64::try_from(int(4)?).map_err(|_| corrupt("negative seq".into()))?;
+        let event_version =
+            u32::try_from(int(6)?).map_err(|_| corrupt("event_version out of range".into()))?;
+        let base_version =
+            u64::try_from(int(9)?).map_err(|_| corrupt("negative base_version".into()))?;
+        let event =
+            decode_event::<EventOf<D>>(text(5)?, event_version, text(7)?).map_err(|source| {
+                ClientError::UndecodableIntent {
+                    table: table.to_owned(),
+                    id,
+                    source,
+                }
+            })?;
+        Ok(Logged {
+            intent: Intent {
                 id,
                 entity_id,
-                client_id: text_cell(row, 2, table, &id_text)?,
-                user_id: text_cell(row, 3, table, &id_text)?,
+                client_id: text(2)?.to_owned(),
+                user_id: text(3)?.to_owned(),
                 seq,
-                event_type: text_cell(row, 5, table, &id_text)?,
                 event_version,
-                payload: text_cell(row, 7, table, &id_text)?,
-                created_at: int_cell(row, 8, table, &id_text)?,
+                event,
+                created_at: int(8)?,
             },
-            base_version: non_negative(9, "base_version")?,
+            base_version,
         })
-    }
-
-    /// Decodes a logged intent into the domain's event type.
-    pub(crate) fn decode_intent(&self, logged: &LoggedIntent) -> Result<IntentOf<D>> {
-        logged
-            .raw
-            .decode::<EventOf<D>>()
-            .map_err(|source| ClientError::UndecodableIntent {
-                table: Self::table_name(&self.local_intents).to_owned(),
-                id: logged.raw.id,
-                source,
-            })
     }
 
     /// The server's acknowledgement for a client: the highest sequence number it decided.
@@ -543,12 +645,28 @@ impl<D: Domain> DomainSql<D> {
     }
 
     /// Deletes intents from the local log by id.
+    /// Also raises each client's sequence floor past the deleted seqs, so that a sequence
+    /// number is never issued twice.
     pub(crate) fn delete_intents(&self, conn: &Connection, ids: &[Uuid]) -> Result<usize> {
-        let sql = format!("DELETE FROM {} WHERE id = ?1", self.local_intents);
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let delete = format!(
+            "DELETE FROM {} WHERE id = ?1 RETURNING client_id, seq",
+            self.local_intents
+        );
+        let floor = format!(
+            "INSERT INTO {} (id, last_seq) VALUES (?1, ?2) \
+             ON CONFLICT(id) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)",
+            self.seq_local
+        );
         let mut n = 0;
         for id in ids {
-            n += stmt.execute([id.to_string()])?;
+            let gone: Option<(String, i64)> = conn
+                .prepare_cached(&delete)?
+                .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            if let Some((client, seq)) = gone {
+                conn.prepare_cached(&floor)?.execute(params![client, seq])?;
+                n += 1;
+            }
         }
         Ok(n)
     }

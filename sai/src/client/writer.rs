@@ -59,12 +59,7 @@ impl<D: Domain> IntentWriter<D> {
         entity_id: Uuid,
         event: EventOf<D>,
     ) -> Result<Written<D>, SendError> {
-        let server = self.sql.server_projection(conn, entity_id)?;
-        let base_version = server.as_ref().map_or(0, |p| p.snapshot.version);
-        let current = match self.sql.local_projection(conn, entity_id)? {
-            Some(local) => Some(local),
-            None => server,
-        };
+        let (current, base_version) = self.sql.send_view(conn, entity_id)?;
         let (snapshot, owner_id): (SnapshotOf<D>, String) = match current {
             Some(p) => (p.snapshot, p.owner_id),
             None => (SnapshotOf::<D>::initial(), self.identity.user_id.clone()),
@@ -101,25 +96,19 @@ impl<D: Domain> IntentWriter<D> {
 
     /// The entity's pending intents (all local clients), in sequence order.
     pub fn pending_intents(&self, conn: &Connection, entity_id: Uuid) -> Result<Vec<IntentOf<D>>> {
-        self.sql
-            .intents_of(conn, entity_id)?
-            .iter()
-            .map(|l| self.sql.decode_intent(l))
-            .collect()
+        let logged = self.sql.intents_of(conn, entity_id)?;
+        Ok(logged.into_iter().map(|l| l.intent).collect())
     }
 
     /// Every pending intent of the domain, grouped by entity.
     pub fn all_pending_intents(&self, conn: &Connection) -> Result<Vec<IntentOf<D>>> {
-        self.sql
-            .all_intents(conn)?
-            .iter()
-            .map(|l| self.sql.decode_intent(l))
-            .collect()
+        let logged = self.sql.all_intents(conn)?;
+        Ok(logged.into_iter().map(|l| l.intent).collect())
     }
 
-    /// Removes intents from the log, returning how many were there. Only for intents whose
-    /// decision is visible; the [`ReconciliationEngine`](super::ReconciliationEngine) does
-    /// this itself.
+    /// Removes intents from the log, returning how many were there (their sequence numbers
+    /// are remembered and never reissued). Only for intents whose decision is visible; the
+    /// [`ReconciliationEngine`](super::ReconciliationEngine) does this itself.
     pub fn clear_processed_intents(&self, conn: &Connection, ids: &[Uuid]) -> Result<usize> {
         self.sql.delete_intents(conn, ids)
     }

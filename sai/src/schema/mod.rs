@@ -12,7 +12,7 @@
 //! | `{name}_client_acks` | server, synced down | per client, the last sequence number decided |
 //! | `{name}_intent_events_local` | client only | the durable local intent log |
 //! | `{name}_projection_local` | client only | the optimistic projection (an overlay: one row per entity with pending intents) |
-//! | `{name}_client_seq_local` | client only | per local client, the last sequence number issued |
+//! | `{name}_client_seq_local` | client only | per local client, a floor for its next sequence number (the highest that left the local log) |
 //! | `{name}_rejections_local` | client only | which synced rejections were surfaced to listeners or cleared |
 //!
 //! The synced-down tables are read-only on a PowerSync client (a local write there is reverted
@@ -56,7 +56,8 @@ pub enum TableRole {
     LocalIntents,
     /// Client-local optimistic projection (`{name}_projection_local`).
     LocalProjection,
-    /// Client-local sequence counter, one row per local client (`{name}_client_seq_local`).
+    /// Client-local sequence floor, one row per local client (`{name}_client_seq_local`):
+    /// the highest sequence number that left the local log.
     LocalSequence,
     /// Client-local bookkeeping of synced rejections: surfaced, cleared (`{name}_rejections_local`).
     LocalRejections,
