@@ -376,3 +376,39 @@ fn subscribers_hear_each_change_once() {
     assert_eq!(seen.lock().unwrap().len(), 3, "unsubscribed on drop");
     let _ = ClientIdentity::new("x", "y");
 }
+
+#[test]
+fn another_connections_writes_are_never_hidden_by_the_decoded_log_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let first = open(&path);
+    let second = open(&path);
+    let a = EventSourcedActor::<Todo>::create(&first, alice()).unwrap();
+    a.send(create("Milk")).unwrap();
+    a.send(label("a")).unwrap();
+    a.reconcile().unwrap(); // the first store now holds the decoded log
+
+    // The second store (its own connection) appends to the same entity's log...
+    let b = EventSourcedActor::<Todo>::open(&second, alice(), a.entity_id()).unwrap();
+    b.send(label("b")).unwrap();
+    // ...and settles the first intent.
+    let mut server = Server::default();
+    let d = server.decide(&second, 1);
+    deliver(&second, &d);
+
+    // The first store reconciles through its cache and must see both changes.
+    let r = a.reconcile().unwrap();
+    assert_eq!(
+        r.pending.iter().map(|p| p.intent.seq).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    assert_eq!(
+        r.projection.unwrap().context().labels,
+        ["a", "b"],
+        "the other connection's intent is replayed"
+    );
+    let d = server.decide(&first, usize::MAX);
+    deliver(&first, &d);
+    assert_eq!(logged(&first), 0);
+    assert_eq!(a.projection().unwrap().unwrap().context().labels, ["a", "b"]);
+}

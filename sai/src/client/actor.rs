@@ -109,25 +109,24 @@ impl<D: Domain> EventSourcedActor<D> {
     /// This entity's rejections that were not cleared.
     pub fn rejections(&self) -> Result<Vec<StoredRejection>> {
         self.store
-            .with_connection(|c| self.rejections.rejections(c, self.entity_id))
+            .read(|c| self.rejections.rejections(c, self.entity_id))
     }
 
     /// Every rejection of the domain that was not cleared.
     pub fn all_rejections(&self) -> Result<Vec<StoredRejection>> {
-        self.store
-            .with_connection(|c| self.rejections.all_rejections(c))
+        self.store.read(|c| self.rejections.all_rejections(c))
     }
 
     /// Clears a rejection so it is no longer listed; `false` if there is no such rejection.
     pub fn clear_rejection(&self, intent_id: Uuid) -> Result<bool> {
         self.store
-            .transaction(|tx| self.rejections.clear_rejection(tx, intent_id))
+            .write(|tx, _| self.rejections.clear_rejection(tx, intent_id))
     }
 
     /// The entity's pending intents with their status.
     pub fn pending_intents(&self) -> Result<Vec<PendingIntent<D>>> {
         self.store
-            .with_connection(|c| self.engine.pending_intents(c, self.entity_id))
+            .read(|c| self.engine.pending_intents(c, self.entity_id))
     }
 
     /// Folds the server data that arrived into this entity now (the store does it for every

@@ -39,6 +39,7 @@
 //! ```
 
 mod actor;
+mod cache;
 mod error;
 mod identity;
 mod notify;

@@ -40,7 +40,7 @@ use rusqlite::Connection;
 use uuid::Uuid;
 
 use super::error::{ClientError, Result};
-use super::tables::{DomainSql, Projection, now_ms};
+use super::tables::{DomainSql, Logged, Projection, now_ms};
 use crate::domain::{Domain, IntentOf, SnapshotOf};
 use crate::intent::Phase;
 use crate::rejection::Rejection;
@@ -141,6 +141,8 @@ struct Plan<D: Domain> {
     existing: Option<Projection<D>>,
     cleared: Vec<Uuid>,
     pending: Vec<PendingIntent<D>>,
+    /// The `base_version` of each pending intent after this reconciliation.
+    bases: Vec<u64>,
     snapshot: Option<SnapshotOf<D>>,
     owner_id: Option<String>,
 }
@@ -154,8 +156,7 @@ impl<D: Domain> ReconciliationEngine<D> {
     }
 
     /// Computes, without writing, which intents are decided and what the rest produce.
-    fn plan(&self, conn: &Connection, entity_id: Uuid) -> Result<Plan<D>> {
-        let logged = self.sql.intents_of(conn, entity_id)?;
+    fn plan(&self, conn: &Connection, entity_id: Uuid, logged: Vec<Logged<D>>) -> Result<Plan<D>> {
         let server = self.sql.server_projection(conn, entity_id)?;
         let existing = self.sql.local_projection(conn, entity_id)?;
         let server_version = server.as_ref().map_or(0, |p| p.snapshot.version);
@@ -164,7 +165,7 @@ impl<D: Domain> ReconciliationEngine<D> {
         let mut walks: HashMap<String, Walk> = HashMap::new();
         let mut cleared = Vec::new();
         let mut raised = Vec::new();
-        let mut kept: Vec<(IntentOf<D>, bool)> = Vec::with_capacity(logged.len());
+        let mut kept: Vec<(IntentOf<D>, bool, u64)> = Vec::with_capacity(logged.len());
         for row in logged {
             let intent = row.intent;
             if intent.entity_id != entity_id {
@@ -206,14 +207,14 @@ impl<D: Domain> ReconciliationEngine<D> {
                     // intent's effect needs a version past it.
                     walk.assumed += 1;
                 }
-                kept.push((intent, decided));
+                kept.push((intent, decided, walk.known.max(row.base_version)));
             }
         }
         let owner_id = server
             .as_ref()
             .map(|p| p.owner_id.clone())
             .or_else(|| existing.as_ref().map(|p| p.owner_id.clone()))
-            .or_else(|| kept.first().map(|(i, _)| i.user_id.clone()));
+            .or_else(|| kept.first().map(|(i, _, _)| i.user_id.clone()));
         if kept.is_empty() {
             return Ok(Plan {
                 raised,
@@ -221,6 +222,7 @@ impl<D: Domain> ReconciliationEngine<D> {
                 existing,
                 cleared,
                 pending: Vec::new(),
+                bases: Vec::new(),
                 snapshot: None,
                 owner_id,
             });
@@ -228,11 +230,12 @@ impl<D: Domain> ReconciliationEngine<D> {
         let base = server
             .as_ref()
             .map_or_else(SnapshotOf::<D>::initial, |p| p.snapshot.clone());
-        let result = replay(base, kept.iter().map(|(i, _)| i), Phase::Optimistic);
+        let result = replay(base, kept.iter().map(|(i, _, _)| i), Phase::Optimistic);
+        let bases = kept.iter().map(|(_, _, b)| *b).collect();
         let mut failures = result.rejected.into_iter().peekable();
         let pending = kept
             .into_iter()
-            .map(|(intent, decided)| {
+            .map(|(intent, decided, _)| {
                 let failed = match failures.peek() {
                     Some((id, _)) if *id == intent.id => failures.next().map(|(_, r)| r),
                     _ => None,
@@ -251,6 +254,7 @@ impl<D: Domain> ReconciliationEngine<D> {
             existing,
             cleared,
             pending,
+            bases,
             snapshot: Some(result.snapshot),
             owner_id,
         })
@@ -262,14 +266,32 @@ impl<D: Domain> ReconciliationEngine<D> {
         conn: &Connection,
         entity_id: Uuid,
     ) -> Result<Vec<PendingIntent<D>>> {
-        Ok(self.plan(conn, entity_id)?.pending)
+        let logged = self.sql.intents_of(conn, entity_id)?;
+        Ok(self.plan(conn, entity_id, logged)?.pending)
     }
 
     /// Reconciles one entity: removes the intents whose decision is visible, replays the rest
     /// on the server projection and writes (or removes) the optimistic overlay. Run it inside
     /// a transaction; on error nothing was written.
     pub fn reconcile(&self, conn: &Connection, entity_id: Uuid) -> Result<Reconciled<D>> {
-        let plan = self.plan(conn, entity_id)?;
+        let logged = self.sql.intents_of(conn, entity_id)?;
+        Ok(self.reconcile_logged(conn, entity_id, logged)?.0)
+    }
+
+    /// The entity's log as stored, decoded.
+    pub(crate) fn load(&self, conn: &Connection, entity_id: Uuid) -> Result<Vec<Logged<D>>> {
+        self.sql.intents_of(conn, entity_id)
+    }
+
+    /// [`reconcile`](Self::reconcile) on a log already read (the store keeps decoded logs in
+    /// memory); also returns the log as it is after the reconciliation.
+    pub(crate) fn reconcile_logged(
+        &self,
+        conn: &Connection,
+        entity_id: Uuid,
+        logged: Vec<Logged<D>>,
+    ) -> Result<(Reconciled<D>, Vec<Logged<D>>)> {
+        let plan = self.plan(conn, entity_id, logged)?;
         self.sql.delete_intents(conn, &plan.cleared)?;
         // Persist what was learnt from cleared intents, so that it survives their deletion.
         for (id, version) in &plan.raised {
@@ -311,13 +333,25 @@ impl<D: Domain> ReconciliationEngine<D> {
                 })
             }
         };
-        Ok(Reconciled {
-            entity_id,
-            projection,
-            cleared: plan.cleared,
-            pending: plan.pending,
-            changed,
-        })
+        let log_after = plan
+            .pending
+            .iter()
+            .zip(&plan.bases)
+            .map(|(p, base)| Logged {
+                intent: p.intent.clone(),
+                base_version: *base,
+            })
+            .collect();
+        Ok((
+            Reconciled {
+                entity_id,
+                projection,
+                cleared: plan.cleared,
+                pending: plan.pending,
+                changed,
+            },
+            log_after,
+        ))
     }
 
     /// Reconciles every entity with local state (logged intents or an overlay row). An entity

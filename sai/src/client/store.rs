@@ -13,9 +13,10 @@ use std::time::Duration;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use uuid::Uuid;
 
+use super::cache::LogCache;
 use super::error::{ClientError, Result, SendError};
 use super::notify::{DomainChange, Hub, Subscription, Topic, lock};
-use super::reconcile::{PendingIntent, Reconciled, ReconciliationEngine};
+use super::reconcile::{DomainReconciliation, PendingIntent, Reconciled, ReconciliationEngine};
 use super::rejections::{RejectionManager, StoredRejection};
 use super::tables::{DomainSql, Projection};
 use super::writer::IntentWriter;
@@ -173,7 +174,10 @@ impl ClientStoreBuilder {
         create_tables(&conn, &schema)?;
         Ok(ClientStore {
             inner: Arc::new(Inner {
-                conn: Mutex::new(conn),
+                session: Mutex::new(Session {
+                    conn,
+                    cache: LogCache::default(),
+                }),
                 hub: Arc::new(Hub::default()),
                 domains: self.domains,
                 data_version: Mutex::new(None),
@@ -204,8 +208,14 @@ pub fn create_tables(conn: &Connection, schema: &Schema) -> Result<()> {
     Ok(())
 }
 
+/// The connection and what is cached about it, behind one lock.
+struct Session {
+    conn: Connection,
+    cache: LogCache,
+}
+
 struct Inner {
-    conn: Mutex<Connection>,
+    session: Mutex<Session>,
     hub: Arc<Hub>,
     domains: Vec<Arc<dyn DomainRuntime>>,
     data_version: Mutex<Option<i64>>,
@@ -247,7 +257,10 @@ impl ClientStore {
     /// Runs `f` on the store's connection (for reads, or for writes to synced tables made by
     /// a sync layer; call [`reconcile_all`](Self::reconcile_all) after those).
     pub fn with_connection<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> R {
-        f(&mut lock(&self.inner.conn))
+        let mut session = lock(&self.inner.session);
+        // `f` may change anything: forget the decoded logs.
+        session.cache.clear();
+        f(&mut session.conn)
     }
 
     /// Runs `f` in one immediate transaction, committed if `f` returns `Ok`.
@@ -255,21 +268,63 @@ impl ClientStore {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<R, E>,
     ) -> Result<R, E> {
-        let mut conn = lock(&self.inner.conn);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut session = lock(&self.inner.session);
+        session.cache.clear();
+        let tx = session
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
     }
 
     /// Applies synced server rows (what a sync layer does after a checkpoint) in one
-    /// transaction, then reconciles every domain.
+    /// transaction, then reconciles every domain. `f` must write only the synced tables
+    /// (`{name}_projection`, `{name}_intent_events_rejected`, `{name}_client_acks`).
     pub fn apply_server_data(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<()>,
     ) -> Result<ReconcileSummary> {
-        self.transaction(|tx| f(tx).map_err(ClientError::from))?;
+        self.write_server_data(f)?;
         self.reconcile_all()
+    }
+
+    /// Writes synced server rows in one transaction without reconciling (for a sync layer
+    /// that reconciles later). Like [`apply_server_data`](Self::apply_server_data), `f` must
+    /// write only the synced tables.
+    pub fn write_server_data(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<()>,
+    ) -> Result<()> {
+        self.write(|tx, _| f(tx).map_err(ClientError::from))
+    }
+
+    /// The store's own write path: one immediate transaction, with the decoded-log cache
+    /// checked against other connections' commits first. `f` may update the cache; if
+    /// anything fails the cache is dropped, so it never holds what was rolled back.
+    pub(crate) fn write<R, E>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &mut LogCache) -> Result<R, E>,
+    ) -> Result<R, E>
+    where
+        E: From<rusqlite::Error> + From<ClientError>,
+    {
+        let mut guard = lock(&self.inner.session);
+        let Session { conn, cache } = &mut *guard;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = cache
+            .check(&tx)
+            .map_err(E::from)
+            .and_then(|()| f(&tx, cache))
+            .and_then(|out| tx.commit().map(|()| out).map_err(E::from));
+        if out.is_err() {
+            cache.clear();
+        }
+        out
+    }
+
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Connection) -> R) -> R {
+        f(&lock(&self.inner.session).conn)
     }
 
     /// Reconciles every entity with local state in every domain, surfaces new rejections and
@@ -287,8 +342,7 @@ impl ClientStore {
     /// Reconciles if another connection (a sync process, another store on the same file)
     /// committed since the last call; `None` if nothing changed.
     pub fn poll_external_changes(&self) -> Result<Option<ReconcileSummary>> {
-        let version: i64 =
-            self.with_connection(|c| c.query_row("PRAGMA data_version", [], |r| r.get(0)))?;
+        let version: i64 = self.read(|c| c.query_row("PRAGMA data_version", [], |r| r.get(0)))?;
         let previous = lock(&self.inner.data_version).replace(version);
         if previous == Some(version) {
             return Ok(None);
@@ -329,7 +383,7 @@ impl ClientStore {
     /// another registered domain.
     pub(crate) fn check_entity_domain<D: Domain>(&self, entity_id: Uuid) -> Result<()> {
         self.registered::<D>()?;
-        let conn = lock(&self.inner.conn);
+        let conn = &lock(&self.inner.session).conn;
         let mine = self
             .inner
             .domains
@@ -356,21 +410,21 @@ impl ClientStore {
     /// The optimistic projection of one entity (the server's if nothing is pending).
     pub fn projection<D: Domain>(&self, entity_id: Uuid) -> Result<Option<Projection<D>>> {
         self.registered::<D>()?;
-        let conn = lock(&self.inner.conn);
+        let conn = &lock(&self.inner.session).conn;
         DomainSql::<D>::new().current_projection(&conn, entity_id)
     }
 
     /// The optimistic projections of every entity of a domain (a list view), by entity id.
     pub fn projections<D: Domain>(&self) -> Result<Vec<Projection<D>>> {
         self.registered::<D>()?;
-        let conn = lock(&self.inner.conn);
+        let conn = &lock(&self.inner.session).conn;
         DomainSql::<D>::new().all_projections(&conn)
     }
 
     /// Every pending intent of a domain with its status, grouped by entity.
     pub fn pending_intents<D: Domain>(&self) -> Result<Vec<PendingIntent<D>>> {
         self.registered::<D>()?;
-        let conn = lock(&self.inner.conn);
+        let conn = &lock(&self.inner.session).conn;
         let sql = DomainSql::<D>::new();
         let engine = ReconciliationEngine::<D>::new();
         let mut out = Vec::new();
@@ -383,7 +437,7 @@ impl ClientStore {
     /// Every rejection of a domain that was not cleared.
     pub fn rejections<D: Domain>(&self) -> Result<Vec<StoredRejection>> {
         self.registered::<D>()?;
-        let conn = lock(&self.inner.conn);
+        let conn = &lock(&self.inner.session).conn;
         RejectionManager::<D>::new().all_rejections(&conn)
     }
 
@@ -491,7 +545,7 @@ impl ClientStore {
 
     /// Hands rejections that arrived while nobody listened to the listeners now registered.
     pub(crate) fn surface_rejections<D: Domain>(&self) -> Result<usize> {
-        let due = self.transaction(|tx| self.take_surfaceable::<D>(tx))?;
+        let due = self.write(|tx, _| self.take_surfaceable::<D>(tx))?;
         self.emit_rejections::<D>(&due);
         Ok(due.len())
     }
@@ -504,7 +558,10 @@ impl ClientStore {
         entity_id: Uuid,
         event: EventOf<D>,
     ) -> Result<Projection<D>, SendError> {
-        let written = self.transaction(|tx| writer.write(tx, entity_id, event))?;
+        let written = self.write(|tx, cache| {
+            cache.forget::<D>(entity_id);
+            writer.write(tx, entity_id, event)
+        })?;
         let projection = written.projection;
         self.emit_projection::<D>(entity_id, Some(&projection));
         self.inner.hub.emit_change(&DomainChange {
@@ -531,8 +588,8 @@ impl ClientStore {
     pub(crate) fn reconcile_entity<D: Domain>(&self, entity_id: Uuid) -> Result<Reconciled<D>> {
         self.registered::<D>()?;
         let engine = ReconciliationEngine::<D>::new();
-        let (reconciled, surfaced) = self.transaction(|tx| {
-            let r = engine.reconcile(tx, entity_id)?;
+        let (reconciled, surfaced) = self.write(|tx, cache| {
+            let r = reconcile_cached(&engine, tx, cache, entity_id)?;
             let s = self.take_surfaceable::<D>(tx)?;
             Ok::<_, ClientError>((r, s))
         })?;
@@ -554,8 +611,18 @@ impl ClientStore {
         let engine = ReconciliationEngine::<D>::new();
         let sql = DomainSql::<D>::new();
         let watched = self.inner.hub.watched_entities(D::NAME);
-        let (report, surfaced, views) = self.transaction(|tx| {
-            let report = engine.reconcile_all(tx)?;
+        let (report, surfaced, views) = self.write(|tx, cache| {
+            let mut report = DomainReconciliation {
+                entities: Vec::new(),
+                failed: Vec::new(),
+            };
+            for entity_id in sql.entities_with_local_state(tx)? {
+                match reconcile_cached(&engine, tx, cache, entity_id) {
+                    Ok(r) => report.entities.push(r),
+                    Err(ClientError::Sqlite(e)) => return Err(ClientError::Sqlite(e)),
+                    Err(e) => report.failed.push((entity_id, e)),
+                }
+            }
             let surfaced = self.take_surfaceable::<D>(tx)?;
             let mut views = Vec::with_capacity(watched.len());
             for &entity in &watched {
@@ -594,6 +661,25 @@ impl ClientStore {
             failed: report.failed,
         })
     }
+}
+
+/// Reconciles one entity on its cached decoded log (read from the table if not cached) and
+/// caches the log as it is afterwards.
+fn reconcile_cached<D: Domain>(
+    engine: &ReconciliationEngine<D>,
+    tx: &Connection,
+    cache: &mut LogCache,
+    entity_id: Uuid,
+) -> Result<Reconciled<D>> {
+    let logged = match cache.take::<D>(entity_id) {
+        Some(log) => log,
+        None => engine.load(tx, entity_id)?,
+    };
+    let (reconciled, after) = engine.reconcile_logged(tx, entity_id, logged)?;
+    if !after.is_empty() {
+        cache.put::<D>(entity_id, after);
+    }
+    Ok(reconciled)
 }
 
 /// What listeners were told, to tell each change once.

@@ -93,6 +93,15 @@ pub(crate) struct Logged<D: Domain> {
     pub base_version: u64,
 }
 
+impl<D: Domain> Clone for Logged<D> {
+    fn clone(&self) -> Self {
+        Logged {
+            intent: self.intent.clone(),
+            base_version: self.base_version,
+        }
+    }
+}
+
 /// Decodes an event payload checking its type name and version first, as
 /// [`RawIntent::decode`](crate::RawIntent::decode) does.
 fn decode_event<E: Event>(event_type: &str, version: u32, payload: &str) -> Result<E, DecodeError> {
