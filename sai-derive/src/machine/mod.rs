@@ -113,7 +113,17 @@ fn generate(item: &syn::ItemEnum, args: &MachineArgs, model: &Model) -> TokenStr
     let MachineArgs { domain, event } = args;
     let state_ids: Vec<_> = model.states.iter().map(|s| &s.ident).collect();
     let state_names: Vec<String> = state_ids.iter().map(|i| i.to_string()).collect();
-    let finals = model.states.iter().filter(|s| s.is_final).map(|s| &s.ident);
+    let finals: Vec<_> = model
+        .states
+        .iter()
+        .filter(|s| s.is_final)
+        .map(|s| &s.ident)
+        .collect();
+    let is_final = if finals.is_empty() {
+        quote! { false }
+    } else {
+        quote! { ::core::matches!(self, #(Self::#finals)|*) }
+    };
     let initial = &model.states[model.initial].ident;
     let name = ident.to_string();
 
@@ -177,7 +187,7 @@ fn generate(item: &syn::ItemEnum, args: &MachineArgs, model: &Model) -> TokenStr
                 }
 
                 fn is_final(self) -> bool {
-                    ::core::matches!(self, #(Self::#finals)|*)
+                    #is_final
                 }
 
                 #[allow(unreachable_patterns)]
