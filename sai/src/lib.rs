@@ -64,6 +64,7 @@ pub mod machine;
 pub mod rejection;
 pub mod schema;
 pub mod snapshot;
+mod stub;
 pub mod value;
 
 pub use domain::{ColumnDef, Domain, EventOf, IntentOf, RowError, SnapshotOf};
@@ -88,6 +89,7 @@ pub use uuid::Uuid;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::event::type_of_variant;
+    pub use crate::stub::{NoEvent, NoMachine};
     pub use crate::value::{json_from_sql, json_to_sql};
     pub use core::option::Option::{self, None, Some};
     pub use core::result::Result::{self, Err, Ok};

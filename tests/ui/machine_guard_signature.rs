@@ -1,0 +1,30 @@
+use sai::{Domain, Event, machine};
+use serde::{Deserialize, Serialize};
+
+#[derive(Domain, Debug, Clone, Default, Serialize, Deserialize)]
+#[domain(machine = DoorMachine)]
+struct Door {
+    label: String,
+}
+
+#[derive(Event, Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type")]
+enum DoorEvent {
+    Open,
+    Close,
+    Lock,
+}
+
+fn is_closed(door: &Door) -> bool {
+    door.label.is_empty()
+}
+
+#[machine(domain = Door, event = DoorEvent)]
+enum DoorMachine {
+    #[initial]
+    #[on(Open => Opened, guard = is_closed)]
+    Closed,
+    #[on(Close => Closed)]
+    Opened,
+}
+fn main() {}
