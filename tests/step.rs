@@ -514,5 +514,12 @@ fn domain_metadata_is_generated() {
         ]
     );
     assert_eq!(Todo::COLUMNS[4].field, "priority");
+    // The typed aliases name the intent and projection types of the domain.
+    let i: sai_suite::TodoIntent = intent(1, TodoEvent::Toggle);
+    let p: sai_suite::TodoProjection = Snapshot::initial();
+    assert_eq!(
+        (p.state, i.event.event_type()),
+        (TodoMachine::Idle, "TOGGLE")
+    );
     assert_eq!(Counter::NAME, "counter");
 }

@@ -72,7 +72,7 @@ pub use event::Event;
 pub use intent::{DecodeError, Intent, IntentMeta, Phase, RawIntent, Timestamp};
 pub use machine::{Assign, AssignFn, Guard, GuardFn, Machine, Transition};
 pub use rejection::{FailedGuard, Rejection};
-pub use schema::{Dialect, Schema, SchemaError, Side, TableDef, TableRole};
+pub use schema::{Dialect, Schema, SchemaError, Side, SyncDirection, TableDef, TableRole};
 pub use snapshot::{Replay, Snapshot, UnknownState, replay};
 pub use value::{ColumnType, ColumnValue, SqlValue, ValueError};
 
@@ -95,3 +95,8 @@ pub mod __private {
     pub use core::result::Result::{self, Err, Ok};
     pub use std::vec::Vec;
 }
+
+/// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}

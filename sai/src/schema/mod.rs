@@ -55,7 +55,7 @@ pub enum TableRole {
 
 /// How a table's rows move between client and server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Sync {
+pub enum SyncDirection {
     /// Written by clients, uploaded, never downloaded (an insert-only outbox).
     Up,
     /// Written by the server, downloaded by clients, read-only there.
@@ -92,12 +92,14 @@ impl TableRole {
     }
 
     /// How rows of this table travel.
-    pub const fn sync(self) -> Sync {
+    pub const fn sync(self) -> SyncDirection {
         match self {
-            TableRole::IntentQueue => Sync::Up,
-            TableRole::Processed => Sync::ServerOnly,
-            TableRole::Rejected | TableRole::Projection | TableRole::ClientAcks => Sync::Down,
-            TableRole::LocalIntents | TableRole::LocalProjection => Sync::ClientOnly,
+            TableRole::IntentQueue => SyncDirection::Up,
+            TableRole::Processed => SyncDirection::ServerOnly,
+            TableRole::Rejected | TableRole::Projection | TableRole::ClientAcks => {
+                SyncDirection::Down
+            }
+            TableRole::LocalIntents | TableRole::LocalProjection => SyncDirection::ClientOnly,
         }
     }
 
@@ -105,12 +107,12 @@ impl TableRole {
     /// downloaded tables; the upload queue lives only on the server (the local intent log is
     /// the client's outbox).
     pub const fn is_on(self, side: Side) -> bool {
-        match (self.sync(), side) {
-            (Sync::Up | Sync::ServerOnly, Side::Server) => true,
-            (Sync::Down, _) => true,
-            (Sync::ClientOnly, Side::Client) => true,
-            _ => false,
-        }
+        matches!(
+            (self.sync(), side),
+            (SyncDirection::Up | SyncDirection::ServerOnly, Side::Server)
+                | (SyncDirection::Down, _)
+                | (SyncDirection::ClientOnly, Side::Client)
+        )
     }
 
     /// The table name for a domain.
