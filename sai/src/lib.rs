@@ -61,6 +61,7 @@ pub mod domain;
 pub mod event;
 pub mod intent;
 pub mod machine;
+pub mod powersync;
 pub mod rejection;
 pub mod schema;
 pub mod snapshot;
