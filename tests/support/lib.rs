@@ -2,6 +2,8 @@
 //! README, a stricter server machine for it, and database helpers.
 
 pub mod postgres;
+#[cfg(feature = "powersync")]
+pub mod powersync;
 
 use sai::{Domain, Event, IntentMeta, Phase, machine};
 use serde::{Deserialize, Serialize};
