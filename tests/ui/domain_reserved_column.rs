@@ -1,4 +1,4 @@
-use sai::{Domain, Event, machine};
+use sai::{Domain, Event};
 use serde::{Deserialize, Serialize};
 
 #[derive(Event, Debug, Clone, Serialize, Deserialize)]
@@ -15,11 +15,6 @@ struct Note {
     revision: i64,
 }
 
-#[machine(domain = Note, event = NoteEvent)]
-enum NoteMachine {
-    #[initial]
-    #[on(Write)]
-    Draft,
-}
+include!("shared/note_machine.rs");
 
 fn main() {}

@@ -1,4 +1,4 @@
-use sai::{Domain, Event, machine};
+use sai::{Domain, Event};
 use serde::{Deserialize, Serialize};
 
 #[derive(Event, Debug, Clone, Serialize, Deserialize)]
@@ -11,11 +11,6 @@ enum NoteEvent {
 #[domain(machine = NoteMachine)]
 struct Note(String);
 
-#[machine(domain = Note, event = NoteEvent)]
-enum NoteMachine {
-    #[initial]
-    #[on(Write)]
-    Draft,
-}
+include!("shared/note_machine.rs");
 
 fn main() {}

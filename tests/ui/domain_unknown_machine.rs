@@ -1,4 +1,4 @@
-use sai::{Domain, Event, machine};
+use sai::{Domain, Event};
 use serde::{Deserialize, Serialize};
 
 #[derive(Event, Debug, Clone, Serialize, Deserialize)]
@@ -13,11 +13,6 @@ struct Note {
     text: String,
 }
 
-#[machine(domain = Note, event = NoteEvent)]
-enum NoteMachine {
-    #[initial]
-    #[on(Write)]
-    Draft,
-}
+include!("shared/note_machine.rs");
 
 fn main() {}

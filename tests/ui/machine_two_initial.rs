@@ -1,19 +1,7 @@
 use sai::{Domain, Event, machine};
 use serde::{Deserialize, Serialize};
 
-#[derive(Domain, Debug, Clone, Default, Serialize, Deserialize)]
-#[domain(machine = DoorMachine)]
-struct Door {
-    label: String,
-}
-
-#[derive(Event, Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "type")]
-enum DoorEvent {
-    Open,
-    Close,
-    Lock,
-}
+include!("shared/door.rs");
 
 #[machine(domain = Door, event = DoorEvent)]
 enum DoorMachine {
