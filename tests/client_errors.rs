@@ -97,7 +97,8 @@ fn a_field_of_the_wrong_type_is_a_typed_error() {
 
 #[test]
 fn undecodable_intents_are_typed_errors_and_stay_in_the_log() {
-    let cases: [(&str, fn(&DecodeError) -> bool); 3] = [
+    type Expect = fn(&DecodeError) -> bool;
+    let cases: [(&str, Expect); 3] = [
         (
             "UPDATE todo_intent_events_local SET event_type = 'EXPLODE'",
             |e| matches!(e, DecodeError::UnknownEventType { event_type } if event_type == "EXPLODE"),

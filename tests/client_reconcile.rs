@@ -410,5 +410,8 @@ fn another_connections_writes_are_never_hidden_by_the_decoded_log_cache() {
     let d = server.decide(&first, usize::MAX);
     deliver(&first, &d);
     assert_eq!(logged(&first), 0);
-    assert_eq!(a.projection().unwrap().unwrap().context().labels, ["a", "b"]);
+    assert_eq!(
+        a.projection().unwrap().unwrap().context().labels,
+        ["a", "b"]
+    );
 }

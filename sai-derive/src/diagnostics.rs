@@ -18,3 +18,16 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
         .map(|(_, c)| format!("did you mean `{c}`? "))
         .unwrap_or_default()
 }
+
+/// Whether any error was collected so far, keeping the errors (darling's own `checkpoint`
+/// stops at the first error; here later checks still run, some of them conditionally).
+pub fn checkpoint(errors: darling::error::Accumulator) -> (darling::error::Accumulator, bool) {
+    match errors.checkpoint() {
+        Ok(errors) => (errors, true),
+        Err(found) => {
+            let mut errors = Error::accumulator();
+            errors.push(found);
+            (errors, false)
+        }
+    }
+}

@@ -7,7 +7,9 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::diagnostics::error;
-use crate::sql_ident::{MAX_DOMAIN_NAME, MAX_IDENT, RESERVED_COLUMNS, snake_case, unsafe_reason};
+use crate::sql_ident::{
+    MAX_DOMAIN_NAME, MAX_IDENT, RESERVED_COLUMNS, snake_case, suggest, unsafe_reason,
+};
 
 #[derive(FromDeriveInput)]
 #[darling(attributes(domain), forward_attrs(doc))]
@@ -39,7 +41,7 @@ struct Model {
     ident: syn::Ident,
     vis: syn::Visibility,
     name: String,
-    machine: syn::Path,
+    machine: Option<syn::Path>,
     fields: Vec<Field>,
 }
 
@@ -55,13 +57,58 @@ pub fn expand(input: TokenStream) -> TokenStream {
         Ok(d) => d,
         Err(e) => return e.to_compile_error(),
     };
-    let ident = derive_input.ident.clone();
     match DomainInput::from_derive_input(&derive_input).and_then(validate) {
         Ok(model) => generate(&model),
         Err(errors) => {
             let errors = errors.write_errors();
-            quote! { #errors #[allow(unused)] const _: () = { let _ = ::core::marker::PhantomData::<#ident>; }; }
+            let stub = stub(&derive_input);
+            quote! { #errors #stub }
         }
+    }
+}
+
+/// After an error: a `Domain` impl with no columns, so that the machine naming this domain
+/// sees no second error. It names the declared machine when there is one.
+fn stub(input: &syn::DeriveInput) -> TokenStream {
+    if !input.generics.params.is_empty() {
+        return TokenStream::new();
+    }
+    let ident = &input.ident;
+    let machine = input
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("domain"))
+        .find_map(|a| {
+            let mut found = None;
+            let _ = a.parse_nested_meta(|meta| {
+                if meta.path.is_ident("machine") {
+                    found = Some(meta.value()?.parse::<syn::Path>()?);
+                } else if meta.input.peek(syn::Token![=]) {
+                    let _: syn::Expr = meta.value()?.parse()?;
+                }
+                Ok(())
+            });
+            found
+        })
+        .map_or_else(
+            || quote! { ::sai::__private::NoMachine<Self> },
+            |p| quote! { #p },
+        );
+    quote! {
+        const _: () = {
+            #[automatically_derived]
+            impl ::sai::Domain for #ident {
+                const NAME: &'static str = "";
+                const COLUMNS: &'static [::sai::ColumnDef] = &[];
+                type Machine = #machine;
+                fn to_row(&self) -> ::sai::__private::Result<::sai::__private::Vec<::sai::SqlValue>, ::sai::RowError> {
+                    ::core::unreachable!()
+                }
+                fn from_row(_: ::sai::__private::Vec<::sai::SqlValue>) -> ::sai::__private::Result<Self, ::sai::RowError> {
+                    ::core::unreachable!()
+                }
+            }
+        };
     }
 }
 
@@ -85,7 +132,7 @@ fn validate(input: DomainInput) -> darling::Result<Model> {
             format!("domain name `{}` is not a safe SQL identifier: {why}", name.0),
             format!(
                 "use lower-case snake case of at most {MAX_DOMAIN_NAME} bytes, e.g. `#[domain(name = \"{}\")]`",
-                snake_case(&ident.to_string()).replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_")
+                suggest(&name.0)
             ),
         ));
     }
@@ -139,7 +186,7 @@ fn validate(input: DomainInput) -> darling::Result<Model> {
         ident,
         vis: input.vis,
         name: name.0,
-        machine: machine.unwrap_or_else(|| syn::parse_quote!(())),
+        machine,
         fields,
     })
 }
@@ -159,9 +206,7 @@ fn validate_field(f: FieldInput) -> darling::Result<Field> {
             format!("column name `{column}` is not a safe SQL identifier: {why}"),
             format!(
                 "rename the column with `#[domain(column = \"{}\")]` (lower-case snake case)",
-                snake_case(&column)
-                    .to_ascii_lowercase()
-                    .replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_")
+                suggest(&column)
             ),
         ));
     }
@@ -239,8 +284,8 @@ fn generate(m: &Model) -> TokenStream {
     let intent_doc = format!("An intent on a [`{ident}`]: its machine's event with metadata.");
     let projection_doc =
         format!("A [`{ident}`] projection: its machine state, fields and version.");
-    let machine_span = machine.span();
-    let machine_ty = quote_spanned! {machine_span=> #machine };
+    let machine = machine.as_ref().expect("validated: the machine is named");
+    let machine_ty = quote_spanned! {machine.span()=> #machine };
     quote! {
         #[doc = #intent_doc]
         #vis type #intent_alias = ::sai::IntentOf<#ident>;

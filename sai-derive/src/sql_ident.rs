@@ -12,19 +12,21 @@ pub const MAX_DOMAIN_NAME: usize = MAX_IDENT - "_intent_events_processed".len();
 
 /// `Some(reason)` when `name` is not lower-case snake case starting with a letter or `_`.
 pub fn unsafe_reason(name: &str, max: usize) -> Option<String> {
-    let mut chars = name.chars();
-    match chars.next() {
-        None => return Some("it is empty".into()),
-        Some(c) if !(c.is_ascii_lowercase() || c == '_') => {
-            return Some(format!("it starts with `{c}`"));
-        }
-        _ => {}
-    }
+    let Some(first) = name.chars().next() else {
+        return Some("it is empty".into());
+    };
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
     {
-        return Some(format!("it contains `{c}`"));
+        return Some(if c.is_ascii_uppercase() {
+            format!("it contains the upper-case letter `{c}`")
+        } else {
+            format!("it contains `{c}`")
+        });
+    }
+    if first.is_ascii_digit() {
+        return Some(format!("it starts with the digit `{first}`"));
     }
     if name.len() > max {
         return Some(format!(
@@ -49,4 +51,25 @@ pub fn snake_case(ident: &str) -> String {
         }
     }
     out
+}
+
+/// A safe identifier close to `name`: `"Text Body"` → `text_body`.
+pub fn suggest(name: &str) -> String {
+    let mut out = String::new();
+    for c in snake_case(name).chars() {
+        let c = if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '_'
+        };
+        if !(c == '_' && out.ends_with('_')) {
+            out.push(c);
+        }
+    }
+    let out = out.trim_matches('_');
+    match out.chars().next() {
+        Some(c) if c.is_ascii_digit() => format!("_{out}"),
+        Some(_) => out.to_owned(),
+        None => "name".to_owned(),
+    }
 }

@@ -46,7 +46,9 @@ pub const fn type_of_variant<E: Event>(variant: &str) -> &'static str {
         }
         i += 1;
     }
-    panic!("sai: variant is not part of the event enum")
+    // An unknown variant is reported by the pattern `#[machine]` generates for it; answering
+    // here too would only repeat that error as a failed constant evaluation.
+    ""
 }
 
 const fn str_eq(a: &str, b: &str) -> bool {

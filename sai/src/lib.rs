@@ -62,9 +62,11 @@ pub mod domain;
 pub mod event;
 pub mod intent;
 pub mod machine;
+pub mod powersync;
 pub mod rejection;
 pub mod schema;
 pub mod snapshot;
+mod stub;
 pub mod value;
 
 pub use domain::{ColumnDef, Domain, EventOf, IntentOf, RowError, SnapshotOf};
@@ -72,7 +74,7 @@ pub use event::Event;
 pub use intent::{DecodeError, Intent, IntentMeta, Phase, RawIntent, Timestamp};
 pub use machine::{Assign, AssignFn, Guard, GuardFn, Machine, Transition};
 pub use rejection::{FailedGuard, Rejection};
-pub use schema::{Dialect, Schema, SchemaError, Side, TableDef, TableRole};
+pub use schema::{Dialect, Schema, SchemaError, Side, SyncDirection, TableDef, TableRole};
 pub use snapshot::{Replay, Snapshot, UnknownState, replay};
 pub use value::{ColumnType, ColumnValue, SqlValue, ValueError};
 
@@ -89,8 +91,14 @@ pub use uuid::Uuid;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::event::type_of_variant;
+    pub use crate::stub::{NoEvent, NoMachine};
     pub use crate::value::{json_from_sql, json_to_sql};
     pub use core::option::Option::{self, None, Some};
     pub use core::result::Result::{self, Err, Ok};
     pub use std::vec::Vec;
 }
+
+/// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}

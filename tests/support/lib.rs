@@ -1,7 +1,11 @@
 //! Fixtures shared by the root-level tests, examples and benchmarks: the todo domain from the
 //! README, a stricter server machine for it, and database helpers.
 
+#[cfg(feature = "powersync")]
+pub mod fake_powersync;
 pub mod postgres;
+#[cfg(feature = "powersync")]
+pub mod powersync;
 
 use sai::{Domain, Event, IntentMeta, Phase, machine};
 use serde::{Deserialize, Serialize};

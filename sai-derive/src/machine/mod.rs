@@ -9,7 +9,7 @@ use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::diagnostics::error;
+use crate::diagnostics::{checkpoint, error};
 use model::Model;
 use parse::MachineArgs;
 
@@ -34,28 +34,25 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     let mut errors = darling::Error::accumulator();
     let args = NestedMeta::parse_meta_list(args)
         .map_err(darling::Error::from)
-        .and_then(|list| MachineArgs::from_list(&list))
-        .map_err(|e| {
-            e.flatten()
-                .into_iter()
-                .map(|e| {
-                    let msg = e.to_string();
-                    darling::Error::custom(format!(
-                        "{msg}\n\n= help: write `#[machine(domain = Todo, event = TodoEvent)]`"
-                    ))
-                    .with_span(&e.span())
-                })
-                .collect::<Vec<_>>()
-        });
-    let args = match args {
-        Ok(a) => Some(a),
-        Err(list) => {
-            for e in list {
-                errors.push(e);
-            }
-            None
-        }
-    };
+        .and_then(|list| MachineArgs::from_list(&list));
+    let args = errors.handle(args).unwrap_or(MachineArgs {
+        domain: None,
+        event: None,
+    });
+    if args.domain.is_none() {
+        errors.push(error(
+            proc_macro2::Span::call_site(),
+            "missing `domain = …` in `#[machine(…)]`",
+            "name the `#[derive(Domain)]` struct this machine changes: `#[machine(domain = Todo, event = TodoEvent)]`",
+        ));
+    }
+    if args.event.is_none() {
+        errors.push(error(
+            proc_macro2::Span::call_site(),
+            "missing `event = …` in `#[machine(…)]`",
+            "name the `#[derive(Event)]` enum this machine consumes: `#[machine(domain = Todo, event = TodoEvent)]`",
+        ));
+    }
     if !item.generics.params.is_empty() {
         errors.push(error(
             item.generics.span(),
@@ -72,18 +69,35 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         .iter()
         .flat_map(|s| s.on.iter().map(|o| o.event.clone()))
         .collect();
-    let model = errors.handle(model::lower(&item.ident, states));
+    // Parse errors hide transitions, so the reachability check would report false positives.
+    let (mut errors, parsed_cleanly) = checkpoint(errors);
+    let model = errors.handle(model::lower(&item.ident, states, parsed_cleanly));
     add_derives(&mut item);
     let errors = errors.finish().err().map(|e| e.write_errors());
     match (args, model, errors) {
-        (Some(args), Some(model), None) => {
-            let generated = generate(&item, &args, &model);
+        (
+            MachineArgs {
+                domain: Some(domain),
+                event: Some(event),
+            },
+            Some(model),
+            None,
+        ) => {
+            let generated = generate(&item, &domain, &event, &model);
             quote! { #item #generated }
         }
-        (args, _, errors) => {
-            let stub = args.map(|a| stub(&item, &a, &events));
+        (
+            MachineArgs {
+                domain: Some(domain),
+                event,
+            },
+            _,
+            errors,
+        ) => {
+            let stub = stub(&item, &domain, event.as_ref(), &events);
             quote! { #errors #item #stub }
         }
+        (_, _, errors) => quote! { #errors #item },
     }
 }
 
@@ -108,12 +122,26 @@ fn add_derives(item: &mut syn::ItemEnum) {
     }
 }
 
-fn generate(item: &syn::ItemEnum, args: &MachineArgs, model: &Model) -> TokenStream {
+fn generate(
+    item: &syn::ItemEnum,
+    domain: &syn::Type,
+    event: &syn::Path,
+    model: &Model,
+) -> TokenStream {
     let ident = &item.ident;
-    let MachineArgs { domain, event } = args;
     let state_ids: Vec<_> = model.states.iter().map(|s| &s.ident).collect();
     let state_names: Vec<String> = state_ids.iter().map(|i| i.to_string()).collect();
-    let finals = model.states.iter().filter(|s| s.is_final).map(|s| &s.ident);
+    let finals: Vec<_> = model
+        .states
+        .iter()
+        .filter(|s| s.is_final)
+        .map(|s| &s.ident)
+        .collect();
+    let is_final = if finals.is_empty() {
+        quote! { false }
+    } else {
+        quote! { ::core::matches!(self, #(Self::#finals)|*) }
+    };
     let initial = &model.states[model.initial].ident;
     let name = ident.to_string();
 
@@ -177,7 +205,7 @@ fn generate(item: &syn::ItemEnum, args: &MachineArgs, model: &Model) -> TokenStr
                 }
 
                 fn is_final(self) -> bool {
-                    ::core::matches!(self, #(Self::#finals)|*)
+                    #is_final
                 }
 
                 #[allow(unreachable_patterns)]
@@ -195,24 +223,37 @@ fn generate(item: &syn::ItemEnum, args: &MachineArgs, model: &Model) -> TokenStr
 
 /// After an error: an empty machine, so that code using the type sees no second error.
 /// The event variants are still checked, so that misspelt events show up in the same pass.
-fn stub(item: &syn::ItemEnum, args: &MachineArgs, events: &[syn::Ident]) -> TokenStream {
+fn stub(
+    item: &syn::ItemEnum,
+    domain: &syn::Type,
+    event: Option<&syn::Path>,
+    events: &[syn::Ident],
+) -> TokenStream {
     let ident = &item.ident;
-    let MachineArgs { domain, event } = args;
     let first = item.variants.first().map(|v| &v.ident);
     let initial = match first {
         Some(v) => quote! { Self::#v },
         None => quote! { ::core::unreachable!() },
     };
-    let checks = events
-        .iter()
-        .map(|e| quote_spanned! {e.span()=> #event::#e { .. } => {} });
+    let (event, check) = match event {
+        Some(event) => {
+            let checks = events
+                .iter()
+                .map(|e| quote_spanned! {e.span()=> #event::#e { .. } => {} });
+            let check = quote! {
+                #[allow(unreachable_patterns, dead_code)]
+                fn check_events(event: &#event) {
+                    match event { #(#checks)* _ => {} }
+                }
+            };
+            (quote! { #event }, check)
+        }
+        None => (quote! { ::sai::__private::NoEvent }, TokenStream::new()),
+    };
     let state_ids = item.variants.iter().map(|v| &v.ident);
     quote! {
         const _: () = {
-            #[allow(unreachable_patterns, dead_code)]
-            fn check_events(event: &#event) {
-                match event { #(#checks)* _ => {} }
-            }
+            #check
             #[automatically_derived]
             impl ::sai::Machine for #ident {
                 type Domain = #domain;

@@ -3,7 +3,7 @@
 use quote::ToTokens;
 
 use super::parse::{OnInput, StateInput};
-use crate::diagnostics::{did_you_mean, error};
+use crate::diagnostics::{checkpoint, did_you_mean, error};
 
 pub struct State {
     pub ident: syn::Ident,
@@ -55,7 +55,11 @@ fn name_of(expr: &syn::Expr, what: &str) -> String {
     }
 }
 
-pub fn lower(machine: &syn::Ident, inputs: Vec<StateInput>) -> darling::Result<Model> {
+pub fn lower(
+    machine: &syn::Ident,
+    inputs: Vec<StateInput>,
+    parsed_cleanly: bool,
+) -> darling::Result<Model> {
     let mut errors = darling::Error::accumulator();
     let names: Vec<String> = inputs.iter().map(|s| s.ident.to_string()).collect();
     let index_of = |ident: &syn::Ident| names.iter().position(|n| ident == n);
@@ -132,7 +136,10 @@ pub fn lower(machine: &syn::Ident, inputs: Vec<StateInput>) -> darling::Result<M
         }
     }
 
-    if let [initial] = initials.as_slice() {
+    // Reachability is only meaningful once every transition resolved; otherwise it would
+    // repeat an error already reported as "unreachable state".
+    let (mut errors, clean) = checkpoint(errors);
+    if let ([initial], true) = (initials.as_slice(), clean && parsed_cleanly) {
         let mut reached = vec![false; inputs.len()];
         let mut stack = vec![*initial];
         reached[*initial] = true;

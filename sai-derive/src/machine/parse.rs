@@ -8,13 +8,14 @@ use syn::{Token, bracketed};
 
 use crate::diagnostics::error;
 
-/// `#[machine(domain = Todo, event = TodoEvent)]`.
+/// `#[machine(domain = Todo, event = TodoEvent)]`, both optional here so that a missing one
+/// is reported with a hint and the other can still serve the fallback.
 #[derive(FromMeta)]
 pub struct MachineArgs {
     /// The `#[derive(Domain)]` struct the machine changes.
-    pub domain: syn::Type,
+    pub domain: Option<syn::Type>,
     /// The `#[derive(Event)]` enum the machine consumes.
-    pub event: syn::Path,
+    pub event: Option<syn::Path>,
 }
 
 /// One state (an enum variant) as written.
@@ -129,12 +130,12 @@ pub fn take_state(
             if let Err(e) = attr.meta.require_path_only() {
                 errors.push(e.into());
             }
-            state.initial = Some(attr.span());
+            state.initial = Some(attr.meta.span());
         } else if path.is_ident("final_state") {
             if let Err(e) = attr.meta.require_path_only() {
                 errors.push(e.into());
             }
-            state.final_state = Some(attr.span());
+            state.final_state = Some(attr.meta.span());
         } else if path.is_ident("on") {
             match attr.parse_args::<OnInput>() {
                 Ok(on) => state.on.push(on),

@@ -318,8 +318,14 @@ impl<D: Domain> ReconciliationEngine<D> {
                     (Some(e), true) => e.updated_at,
                     _ => {
                         let now = now_ms();
-                        self.sql
-                            .write_local_projection(conn, entity_id, &snapshot, &owner_id, now)?;
+                        self.sql.write_local_projection(
+                            conn,
+                            entity_id,
+                            &snapshot,
+                            &owner_id,
+                            now,
+                            plan.existing.is_some(),
+                        )?;
                         changed = true;
                         now
                     }

@@ -157,19 +157,15 @@ impl<D: Domain> RejectionManager<D> {
     /// Marks rejections as surfaced. Run it in the transaction that selected them, and tell
     /// listeners after it commits.
     pub fn mark_surfaced(&self, conn: &Connection, rejections: &[StoredRejection]) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO {} (id, entity_id, surfaced_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT(id) DO UPDATE SET surfaced_at = COALESCE(surfaced_at, excluded.surfaced_at)",
-            self.sql.rejections_local
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
         let now = now_ms();
         for r in rejections {
-            stmt.execute(rusqlite::params![
-                r.intent_id.to_string(),
-                r.entity_id.to_string(),
-                now
-            ])?;
+            self.mark(
+                conn,
+                "surfaced_at",
+                r.intent_id,
+                &r.entity_id.to_string(),
+                now,
+            )?;
         }
         Ok(())
     }
@@ -192,17 +188,40 @@ impl<D: Domain> RejectionManager<D> {
                 "entity_id is not TEXT",
             ));
         };
-        let sql = format!(
-            "INSERT INTO {} (id, entity_id, cleared_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT(id) DO UPDATE SET cleared_at = COALESCE(cleared_at, excluded.cleared_at)",
-            self.sql.rejections_local
-        );
-        conn.prepare_cached(&sql)?.execute(rusqlite::params![
-            intent_id.to_string(),
-            entity,
-            now_ms()
-        ])?;
+        self.mark(conn, "cleared_at", intent_id, &entity, now_ms())?;
         Ok(true)
+    }
+}
+
+impl<D: Domain> RejectionManager<D> {
+    /// Sets a bookkeeping timestamp once (UPDATE or INSERT after a lookup: plain statements
+    /// that also work where the table is a view, as PowerSync's local-only tables are).
+    fn mark(
+        &self,
+        conn: &Connection,
+        column: &str,
+        intent_id: Uuid,
+        entity_id: &str,
+        at: Timestamp,
+    ) -> Result<()> {
+        let exists = format!("SELECT 1 FROM {} WHERE id = ?1", self.sql.rejections_local);
+        let id = intent_id.to_string();
+        if conn.prepare_cached(&exists)?.exists([&id])? {
+            let update = format!(
+                "UPDATE {} SET {column} = COALESCE({column}, ?2) WHERE id = ?1",
+                self.sql.rejections_local
+            );
+            conn.prepare_cached(&update)?
+                .execute(rusqlite::params![id, at])?;
+        } else {
+            let insert = format!(
+                "INSERT INTO {} (id, entity_id, {column}) VALUES (?1, ?2, ?3)",
+                self.sql.rejections_local
+            );
+            conn.prepare_cached(&insert)?
+                .execute(rusqlite::params![id, entity_id, at])?;
+        }
+        Ok(())
     }
 }
 

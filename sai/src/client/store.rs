@@ -389,14 +389,14 @@ impl ClientStore {
             .domains
             .iter()
             .find(|d| d.name() == D::NAME)
-            .map(|d| d.holds(&conn, entity_id))
+            .map(|d| d.holds(conn, entity_id))
             .transpose()?
             .unwrap_or(false);
         if mine {
             return Ok(());
         }
         for other in self.inner.domains.iter().filter(|d| d.name() != D::NAME) {
-            if other.holds(&conn, entity_id)? {
+            if other.holds(conn, entity_id)? {
                 return Err(ClientError::WrongDomain {
                     entity_id,
                     expected: D::NAME,
@@ -411,14 +411,14 @@ impl ClientStore {
     pub fn projection<D: Domain>(&self, entity_id: Uuid) -> Result<Option<Projection<D>>> {
         self.registered::<D>()?;
         let conn = &lock(&self.inner.session).conn;
-        DomainSql::<D>::new().current_projection(&conn, entity_id)
+        DomainSql::<D>::new().current_projection(conn, entity_id)
     }
 
     /// The optimistic projections of every entity of a domain (a list view), by entity id.
     pub fn projections<D: Domain>(&self) -> Result<Vec<Projection<D>>> {
         self.registered::<D>()?;
         let conn = &lock(&self.inner.session).conn;
-        DomainSql::<D>::new().all_projections(&conn)
+        DomainSql::<D>::new().all_projections(conn)
     }
 
     /// Every pending intent of a domain with its status, grouped by entity.
@@ -428,8 +428,8 @@ impl ClientStore {
         let sql = DomainSql::<D>::new();
         let engine = ReconciliationEngine::<D>::new();
         let mut out = Vec::new();
-        for entity in sql.entities_with_local_state(&conn)? {
-            out.extend(engine.pending_intents(&conn, entity)?);
+        for entity in sql.entities_with_local_state(conn)? {
+            out.extend(engine.pending_intents(conn, entity)?);
         }
         Ok(out)
     }
@@ -438,7 +438,7 @@ impl ClientStore {
     pub fn rejections<D: Domain>(&self) -> Result<Vec<StoredRejection>> {
         self.registered::<D>()?;
         let conn = &lock(&self.inner.session).conn;
-        RejectionManager::<D>::new().all_rejections(&conn)
+        RejectionManager::<D>::new().all_rejections(conn)
     }
 
     /// Calls `f` after every change to a domain: a `send`, a reconciliation, server data.

@@ -156,7 +156,8 @@ pub(crate) struct DomainSql<D> {
     pub rejections_local: String,
     select_projection_local: String,
     select_projection_server: String,
-    upsert_projection_local: String,
+    update_projection_local: String,
+    insert_projection_local: String,
     insert_intent: String,
     select_intents_of: String,
     register_client: String,
@@ -194,27 +195,31 @@ impl<D: Domain> DomainSql<D> {
         } else {
             format!("{head}, {field_list}")
         };
+        // `?n` numbering shared by the UPDATE and the INSERT of the overlay row.
         let updates: Vec<String> = ["state", "version", "owner_id", "updated_at"]
             .iter()
             .map(|c| (*c).to_owned())
             .chain(fields.iter().cloned())
-            .map(|c| format!("{c} = excluded.{c}"))
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ?{}", i + 2))
             .collect();
         DomainSql {
             select_projection_local: select(&projection_local),
             select_projection_server: select(&projection),
-            upsert_projection_local: format!(
-                "INSERT INTO {projection_local} ({all_columns}) VALUES ({}) \
-                 ON CONFLICT(id) DO UPDATE SET {}",
-                placeholders.join(", "),
+            update_projection_local: format!(
+                "UPDATE {projection_local} SET {} WHERE id = ?1",
                 updates.join(", ")
+            ),
+            insert_projection_local: format!(
+                "INSERT INTO {projection_local} ({all_columns}) VALUES ({})",
+                placeholders.join(", ")
             ),
             insert_intent: format!(
                 "INSERT INTO {local_intents} ({INTENT_SELECT}) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ),
             select_intents_of: format!(
-                "SELECT {INTENT_SELECT} FROM {local_intents} WHERE entity_id = ?1 ORDER BY seq, rowid"
+                "SELECT {INTENT_SELECT} FROM {local_intents} WHERE entity_id = ?1 ORDER BY seq, client_id"
             ),
             select_send_view: {
                 let cols = if fields.is_empty() {
@@ -228,12 +233,12 @@ impl<D: Domain> DomainSql<D> {
                 )
             },
             register_client: format!(
-                "INSERT OR IGNORE INTO {} (id, last_seq) VALUES (?1, 0)",
+                "INSERT INTO {} (id, last_seq) VALUES (?1, 0)",
                 t(TableRole::LocalSequence)
             ),
             select_last_seq: format!(
-                "SELECT MAX(COALESCE((SELECT MAX(seq) FROM {local_intents} WHERE client_id = ?1), 0), \
-                 COALESCE((SELECT last_seq FROM {} WHERE id = ?1), 0))",
+                "SELECT (SELECT MAX(seq) FROM {local_intents} WHERE client_id = ?1), \
+                 (SELECT last_seq FROM {} WHERE id = ?1)",
                 t(TableRole::LocalSequence)
             ),
             local_intents,
@@ -420,7 +425,8 @@ impl<D: Domain> DomainSql<D> {
         })
     }
 
-    /// Writes (inserts or replaces) the optimistic overlay row of an entity.
+    /// Writes the optimistic overlay row of an entity: an update if `exists` (the caller read
+    /// it in this transaction), else an insert.
     pub(crate) fn write_local_projection(
         &self,
         conn: &Connection,
@@ -428,6 +434,7 @@ impl<D: Domain> DomainSql<D> {
         snapshot: &SnapshotOf<D>,
         owner_id: &str,
         updated_at: Timestamp,
+        exists: bool,
     ) -> Result<()> {
         let fields = snapshot.context.to_row().map_err(|e| {
             ClientError::corrupt(
@@ -443,8 +450,16 @@ impl<D: Domain> DomainSql<D> {
         values.push(SqlValue::Text(owner_id.to_owned()));
         values.push(SqlValue::Integer(updated_at));
         values.extend(fields);
-        let mut stmt = conn.prepare_cached(&self.upsert_projection_local)?;
-        stmt.execute(rusqlite::params_from_iter(values.iter()))?;
+        // UPDATE or INSERT as the caller knows the row to exist: plain statements that also
+        // work where the table is a view (PowerSync's local-only tables), where neither an
+        // UPSERT nor the changes() count of an UPDATE is available.
+        let sql = if exists {
+            &self.update_projection_local
+        } else {
+            &self.insert_projection_local
+        };
+        conn.prepare_cached(sql)?
+            .execute(rusqlite::params_from_iter(values.iter()))?;
         Ok(())
     }
 
@@ -458,14 +473,17 @@ impl<D: Domain> DomainSql<D> {
 
     /// The next sequence number of a local client (1, 2, 3, … with no gaps as long as the
     /// enclosing transaction commits): one past the highest in the log, or past the floor in
-    /// `{name}_client_seq_local` that records every seq that left the log. Writes nothing
-    /// once the client's floor row exists, so a send dirties no counter page.
+    /// `{name}_client_seq_local` that records every seq that left the log. Writes only the
+    /// client's first time (its floor row), so a send dirties no counter page.
     pub(crate) fn next_seq(&self, conn: &Connection, client_id: &str) -> Result<u64> {
-        conn.prepare_cached(&self.register_client)?
-            .execute([client_id])?;
-        let last: i64 = conn
+        let (in_log, floor): (Option<i64>, Option<i64>) = conn
             .prepare_cached(&self.select_last_seq)?
-            .query_row([client_id], |r| r.get(0))?;
+            .query_row([client_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if floor.is_none() {
+            conn.prepare_cached(&self.register_client)?
+                .execute([client_id])?;
+        }
+        let last = in_log.unwrap_or(0).max(floor.unwrap_or(0));
         Ok(last as u64 + 1)
     }
 
@@ -507,7 +525,7 @@ impl<D: Domain> DomainSql<D> {
     /// Every logged intent, grouped by entity, each entity's in sequence order.
     pub(crate) fn all_intents(&self, conn: &Connection) -> Result<Vec<Logged<D>>> {
         let sql = format!(
-            "SELECT {INTENT_SELECT} FROM {} ORDER BY entity_id, seq, rowid",
+            "SELECT {INTENT_SELECT} FROM {} ORDER BY entity_id, seq, client_id",
             self.local_intents
         );
         let mut stmt = conn.prepare_cached(&sql)?;
@@ -577,8 +595,11 @@ impl<D: Domain> DomainSql<D> {
         let seq = u64::try_from(int(4)?).map_err(|_| corrupt("negative seq".into()))?;
         let event_version =
             u32::try_from(int(6)?).map_err(|_| corrupt("event_version out of range".into()))?;
-        let base_version =
-            u64::try_from(int(9)?).map_err(|_| corrupt("negative base_version".into()))?;
+        // NULL where the log is a PowerSync view written without it: 0 is always a valid bound.
+        let base_version = match row.get_ref(9)? {
+            ValueRef::Null => 0,
+            _ => u64::try_from(int(9)?).map_err(|_| corrupt("negative base_version".into()))?,
+        };
         let event =
             decode_event::<EventOf<D>>(text(5)?, event_version, text(7)?).map_err(|source| {
                 ClientError::UndecodableIntent {
@@ -657,24 +678,37 @@ impl<D: Domain> DomainSql<D> {
     /// Also raises each client's sequence floor past the deleted seqs, so that a sequence
     /// number is never issued twice.
     pub(crate) fn delete_intents(&self, conn: &Connection, ids: &[Uuid]) -> Result<usize> {
-        let delete = format!(
-            "DELETE FROM {} WHERE id = ?1 RETURNING client_id, seq",
+        // Plain SELECT / DELETE / UPDATE or INSERT (no RETURNING, no UPSERT, no reliance on
+        // changes()), so that the same SQL works where these tables are views (PowerSync's
+        // local-only tables).
+        let select = format!(
+            "SELECT client_id, seq FROM {} WHERE id = ?1",
             self.local_intents
         );
-        let floor = format!(
-            "INSERT INTO {} (id, last_seq) VALUES (?1, ?2) \
-             ON CONFLICT(id) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)",
+        let delete = format!("DELETE FROM {} WHERE id = ?1", self.local_intents);
+        let floor = format!("SELECT 1 FROM {} WHERE id = ?1", self.seq_local);
+        let raise = format!(
+            "UPDATE {} SET last_seq = MAX(last_seq, ?2) WHERE id = ?1",
+            self.seq_local
+        );
+        let insert = format!(
+            "INSERT INTO {} (id, last_seq) VALUES (?1, ?2)",
             self.seq_local
         );
         let mut n = 0;
         for id in ids {
-            let gone: Option<(String, i64)> = conn
-                .prepare_cached(&delete)?
-                .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            let id = id.to_string();
+            let gone: Option<(Value, Value)> = conn
+                .prepare_cached(&select)?
+                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
-            if let Some((client, seq)) = gone {
-                conn.prepare_cached(&floor)?.execute(params![client, seq])?;
-                n += 1;
+            let Some((client, seq)) = gone else { continue };
+            conn.prepare_cached(&delete)?.execute([&id])?;
+            n += 1;
+            if let (Value::Text(client), Value::Integer(seq)) = (client, seq) {
+                let known = conn.prepare_cached(&floor)?.exists([&client])?;
+                let sql = if known { &raise } else { &insert };
+                conn.prepare_cached(sql)?.execute(params![client, seq])?;
             }
         }
         Ok(n)

@@ -60,6 +60,7 @@ impl<D: Domain> IntentWriter<D> {
         event: EventOf<D>,
     ) -> Result<Written<D>, SendError> {
         let (current, base_version) = self.sql.send_view(conn, entity_id)?;
+        let overlay_exists = current.as_ref().is_some_and(|p| p.optimistic);
         let (snapshot, owner_id): (SnapshotOf<D>, String) = match current {
             Some(p) => (p.snapshot, p.owner_id),
             None => (SnapshotOf::<D>::initial(), self.identity.user_id.clone()),
@@ -81,7 +82,7 @@ impl<D: Domain> IntentWriter<D> {
             .map_err(SendError::Rejected)?;
         self.sql.insert_intent(conn, &intent, base_version)?;
         self.sql
-            .write_local_projection(conn, entity_id, &next, &owner_id, now)?;
+            .write_local_projection(conn, entity_id, &next, &owner_id, now, overlay_exists)?;
         Ok(Written {
             intent,
             projection: Projection {

@@ -65,7 +65,7 @@ pub enum TableRole {
 
 /// How a table's rows move between client and server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Sync {
+pub enum SyncDirection {
     /// Written by clients, uploaded, never downloaded (an insert-only outbox).
     Up,
     /// Written by the server, downloaded by clients, read-only there.
@@ -106,15 +106,17 @@ impl TableRole {
     }
 
     /// How rows of this table travel.
-    pub const fn sync(self) -> Sync {
+    pub const fn sync(self) -> SyncDirection {
         match self {
-            TableRole::IntentQueue => Sync::Up,
-            TableRole::Processed => Sync::ServerOnly,
-            TableRole::Rejected | TableRole::Projection | TableRole::ClientAcks => Sync::Down,
+            TableRole::IntentQueue => SyncDirection::Up,
+            TableRole::Processed => SyncDirection::ServerOnly,
+            TableRole::Rejected | TableRole::Projection | TableRole::ClientAcks => {
+                SyncDirection::Down
+            }
             TableRole::LocalIntents
             | TableRole::LocalProjection
             | TableRole::LocalSequence
-            | TableRole::LocalRejections => Sync::ClientOnly,
+            | TableRole::LocalRejections => SyncDirection::ClientOnly,
         }
     }
 
@@ -124,9 +126,9 @@ impl TableRole {
     pub const fn is_on(self, side: Side) -> bool {
         matches!(
             (self.sync(), side),
-            (Sync::Up | Sync::ServerOnly, Side::Server)
-                | (Sync::Down, _)
-                | (Sync::ClientOnly, Side::Client)
+            (SyncDirection::Up | SyncDirection::ServerOnly, Side::Server)
+                | (SyncDirection::Down, _)
+                | (SyncDirection::ClientOnly, Side::Client)
         )
     }
 
@@ -245,7 +247,8 @@ pub fn table(domain: &'static str, fields: &[ColumnDef], role: TableRole) -> Tab
     };
     const CLIENT_SEQ: &[&str] = &["client_id", "seq"];
     const ENTITY: &[&str] = &["entity_id"];
-    const ENTITY_SEQ: &[&str] = &["entity_id", "seq"];
+    // The local log is read per entity in (seq, client) order: the index serves the order.
+    const ENTITY_SEQ_CLIENT: &[&str] = &["entity_id", "seq", "client_id"];
     let (columns, unique, indexes): (Vec<Column>, Vec<&'static [&'static str]>, _) = match role {
         TableRole::IntentQueue => (
             intent(&[Column::required("received_at", Integer)]),
@@ -289,7 +292,7 @@ pub fn table(domain: &'static str, fields: &[ColumnDef], role: TableRole) -> Tab
         TableRole::LocalIntents => (
             intent(&[Column::required("base_version", Integer)]),
             vec![CLIENT_SEQ],
-            vec![ENTITY_SEQ],
+            vec![ENTITY_SEQ_CLIENT],
         ),
         TableRole::LocalSequence => (
             vec![ID, Column::required("last_seq", Integer)],

@@ -1,0 +1,15 @@
+//! Prints the PowerSync sync rules for the todo domain; with `--schema`, the source schema the
+//! validator checks them against. `.ci/run` validates both with `@powersync/service-sync-rules`.
+
+use sai::Schema;
+use sai::powersync::{SyncRules, source_schema};
+use sai_suite::Todo;
+
+fn main() {
+    let schema = Schema::of::<Todo>();
+    if std::env::args().any(|a| a == "--schema") {
+        println!("{:#}", source_schema(&schema, "public"));
+    } else {
+        print!("{}", SyncRules::new(&schema).to_yaml());
+    }
+}

@@ -1,0 +1,16 @@
+use sai::{Domain, Event};
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type")]
+enum NoteEvent {
+    Write { text: String },
+}
+
+#[derive(Domain, Debug, Clone, Default, Serialize, Deserialize)]
+#[domain(machine = NoteMachine)]
+struct Note(String);
+
+include!("shared/note_machine.rs");
+
+fn main() {}

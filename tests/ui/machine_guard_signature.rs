@@ -1,0 +1,18 @@
+use sai::{Domain, Event, machine};
+use serde::{Deserialize, Serialize};
+
+include!("shared/door.rs");
+
+fn is_closed(door: &Door) -> bool {
+    door.label.is_empty()
+}
+
+#[machine(domain = Door, event = DoorEvent)]
+enum DoorMachine {
+    #[initial]
+    #[on(Open => Opened, guard = is_closed)]
+    Closed,
+    #[on(Close => Closed)]
+    Opened,
+}
+fn main() {}
