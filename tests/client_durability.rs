@@ -255,3 +255,78 @@ fn the_watcher_reconciles_when_another_connection_writes() {
     assert!(watcher.take_errors().is_empty());
     let _ = Uuid::nil();
 }
+
+const CHILD_DB: &str = "SAI_CLIENT_CRASH_DB";
+const CHILD_ENTITY: &str = "SAI_CLIENT_CRASH_ENTITY";
+
+/// Not a test on its own: the child process of `a_killed_process_leaves_log_and_projection_consistent`,
+/// which sends until it is killed.
+#[test]
+#[ignore = "run by a_killed_process_leaves_log_and_projection_consistent"]
+fn crash_child_sends_until_killed() {
+    let (Ok(path), Ok(entity)) = (std::env::var(CHILD_DB), std::env::var(CHILD_ENTITY)) else {
+        return;
+    };
+    let store = open(std::path::Path::new(&path));
+    let entity = Uuid::parse_str(&entity).unwrap();
+    let actor = EventSourcedActor::<Todo>::open(&store, alice(), entity).unwrap();
+    actor.send(create("Milk")).unwrap();
+    for n in 1.. {
+        actor.send(TodoEvent::Toggle).unwrap();
+        println!("sent {n}");
+    }
+}
+
+#[test]
+fn a_killed_process_leaves_log_and_projection_consistent() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("client.db");
+    let entity = Uuid::now_v7();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "crash_child_sends_until_killed",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_DB, &path)
+        .env(CHILD_ENTITY, entity.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Let it get well into its work, then kill it without warning (SIGKILL).
+    let started = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .filter(|l| l.starts_with("sent "))
+        .nth(200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(started.is_some(), "the child never got going");
+
+    let store = open(&path);
+    let actor = EventSourcedActor::<Todo>::open(&store, alice(), entity).unwrap();
+    let logged = seqs(&store);
+    let n = logged.len() as i64;
+    assert!(n > 200);
+    assert_eq!(logged, (1..=n).collect::<Vec<_>>(), "no gap, nothing torn");
+    // Every logged intent is in the projection and nothing else is: version = intents,
+    // and the state matches the number of toggles.
+    let p = actor.projection().unwrap().unwrap();
+    assert_eq!(p.snapshot.version as i64, n);
+    let toggles = n - 1;
+    let expected = if toggles % 2 == 0 {
+        TodoMachine::Active
+    } else {
+        TodoMachine::Done
+    };
+    assert_eq!(p.state(), expected);
+    // The overlay row as stored agrees with a fresh replay of the log.
+    let replayed = actor.reconcile().unwrap().projection.unwrap();
+    assert_eq!(replayed.snapshot, p.snapshot);
+}
