@@ -63,6 +63,8 @@ pub mod intent;
 pub mod machine;
 pub mod rejection;
 pub mod schema;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod snapshot;
 pub mod value;
 
