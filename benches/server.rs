@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use sai::server::{EventProcessor, PostgresStore, ProcessorConfig, ServerStore, SqliteStore, ingest};
+use sai::server::{
+    EventProcessor, PostgresStore, ProcessorConfig, ServerStore, SqliteStore, ingest,
+};
 use sai::{Intent, RawIntent, Uuid};
 use sai_suite::{Todo, TodoEvent};
 use tokio::runtime::Runtime;
@@ -28,12 +30,18 @@ fn workload(n: usize) -> Vec<RawIntent> {
         let entities: Vec<Uuid> = (0..ENTITIES_PER_CLIENT).map(|_| Uuid::now_v7()).collect();
         for i in 0..PER_CLIENT.min(n - out.len()) {
             let event = if i < ENTITIES_PER_CLIENT {
-                TodoEvent::Create { title: format!("todo {i}") }
+                TodoEvent::Create {
+                    title: format!("todo {i}"),
+                }
             } else {
                 match i % 4 {
                     0 => TodoEvent::Toggle,
-                    1 => TodoEvent::Label { label: format!("l{i}") },
-                    2 => TodoEvent::Rename { title: format!("renamed {i}") },
+                    1 => TodoEvent::Label {
+                        label: format!("l{i}"),
+                    },
+                    2 => TodoEvent::Rename {
+                        title: format!("renamed {i}"),
+                    },
                     _ => TodoEvent::Estimate { hours: Some(2.5) },
                 }
             };
@@ -55,7 +63,7 @@ fn config(batch: usize) -> ProcessorConfig {
 fn sqlite(c: &mut Criterion, rt: &Runtime) {
     let mut group = c.benchmark_group("server/sqlite");
     group.sampling_mode(SamplingMode::Flat).sample_size(10);
-    for (batch, n) in [(1, 1_000), (100, 20_000), (1_000, 20_000)] {
+    for (batch, n) in [(1, 200), (100, 20_000), (1_000, 20_000)] {
         let intents = workload(n);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::new("decide", format!("batch={batch}")), |b| {
@@ -64,7 +72,8 @@ fn sqlite(c: &mut Criterion, rt: &Runtime) {
                 for _ in 0..iters {
                     let dir = tempfile::tempdir().expect("temp dir");
                     timed += rt.block_on(async {
-                        let mut store = SqliteStore::<Todo>::open(dir.path().join("s.db")).expect("open");
+                        let mut store =
+                            SqliteStore::<Todo>::open(dir.path().join("s.db")).expect("open");
                         store.migrate().await.expect("migrate");
                         ingest(&mut store, USER, &intents).await.expect("ingest");
                         let mut p = EventProcessor::new(store).with_config(config(batch));
@@ -101,7 +110,9 @@ fn sqlite(c: &mut Criterion, rt: &Runtime) {
                 loop {
                     let tx = conn.transaction().expect("begin");
                     tx.execute_batch(SQLITE_FLOOR_BATCH).expect("floor batch");
-                    let k: i64 = tx.query_row("SELECT COUNT(*) FROM batch", [], |r| r.get(0)).expect("count");
+                    let k: i64 = tx
+                        .query_row("SELECT COUNT(*) FROM batch", [], |r| r.get(0))
+                        .expect("count");
                     tx.commit().expect("commit");
                     if k == 0 {
                         break;
@@ -182,7 +193,9 @@ fn postgres(c: &mut Criterion, rt: &Runtime, url: &str) {
     let mut stores: Vec<Option<PostgresStore<Todo>>> = rt.block_on(async {
         let mut stores = Vec::new();
         for _ in 0..4 {
-            let mut s = PostgresStore::<Todo>::connect_in_schema(url, &schema).await.expect("connect");
+            let mut s = PostgresStore::<Todo>::connect_in_schema(url, &schema)
+                .await
+                .expect("connect");
             s.migrate().await.expect("migrate");
             stores.push(Some(s));
         }
@@ -199,7 +212,13 @@ fn postgres(c: &mut Criterion, rt: &Runtime, url: &str) {
                 b.iter_custom(|iters| {
                     let mut timed = Duration::ZERO;
                     for _ in 0..iters {
-                        timed += rt.block_on(pg_decide_once(&admin, &mut stores, &intents, batch, workers));
+                        timed += rt.block_on(pg_decide_once(
+                            &admin,
+                            &mut stores,
+                            &intents,
+                            batch,
+                            workers,
+                        ));
                     }
                     timed
                 });
@@ -213,15 +232,24 @@ fn postgres(c: &mut Criterion, rt: &Runtime, url: &str) {
         rt.block_on(async { futures_join(url, &schema).await });
     let floor_clients = Arc::new(floor_clients);
     for workers in [1, 2] {
-        group.bench_function(BenchmarkId::new("floor", format!("batch=1000/workers={workers}")), |b| {
-            b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    timed += rt.block_on(pg_floor_once(&admin, &mut stores, &floor_clients, &intents, workers));
-                }
-                timed
-            });
-        });
+        group.bench_function(
+            BenchmarkId::new("floor", format!("batch=1000/workers={workers}")),
+            |b| {
+                b.iter_custom(|iters| {
+                    let mut timed = Duration::ZERO;
+                    for _ in 0..iters {
+                        timed += rt.block_on(pg_floor_once(
+                            &admin,
+                            &mut stores,
+                            &floor_clients,
+                            &intents,
+                            workers,
+                        ));
+                    }
+                    timed
+                });
+            },
+        );
     }
     group.finish();
     rt.block_on(async {
@@ -236,7 +264,11 @@ async fn futures_join(url: &str, schema: &str) -> Vec<tokio_postgres::Client> {
     vec![pg_connect(url, schema).await, pg_connect(url, schema).await]
 }
 
-async fn queue(admin: &tokio_postgres::Client, store: &mut PostgresStore<Todo>, intents: &[RawIntent]) {
+async fn queue(
+    admin: &tokio_postgres::Client,
+    store: &mut PostgresStore<Todo>,
+    intents: &[RawIntent],
+) {
     admin.batch_execute(TRUNCATE).await.expect("truncate");
     ingest(store, USER, intents).await.expect("ingest");
 }

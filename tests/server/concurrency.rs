@@ -196,7 +196,12 @@ pub async fn four_workers_decide_each_intent_exactly_once<B: Backend>(b: B) {
     }
 
     // Exactly once: every intent decided, none twice, nothing left pending.
-    assert_eq!(tally.errors, 0, "first failures: {:?}", &tally.failures[..tally.failures.len().min(3)]);
+    assert_eq!(
+        tally.errors,
+        0,
+        "first failures: {:?}",
+        &tally.failures[..tally.failures.len().min(3)]
+    );
     assert_eq!(tally.decided(), total, "the workers' own counts");
     assert_eq!(scalar(&b, decided_sql).await as usize, total);
     let distinct = "SELECT COUNT(*) FROM (SELECT id FROM todo_intent_events_processed \

@@ -175,16 +175,21 @@ impl Sql {
             ddl: Schema::of::<D>().ddl(Dialect::Postgres, Side::Server),
             lock_key: format!("{}:", D::NAME),
             field_types: field_cols.iter().map(|c| c.ty).collect(),
-            // Entities nearest their clients' heads first; scan a few times the batch so that
-            // workers skip each other's entities instead of coming back empty. The outer
-            // LIMIT stops locking as soon as the batch has its entities.
+            // Pending intents in heap order, of clients whose next intent is queued (a client
+            // waiting behind a gap is skipped, so it starves no one), streamed: each row costs
+            // two index probes, rows of entities another worker holds fail the try-lock and are
+            // skipped, and the scan stops after `$1` rows. `OFFSET 0` keeps the planner from
+            // turning the probes into joins over the whole queue, and from evaluating the lock
+            // before the row is known to be eligible.
             candidates: format!(
-                "SELECT c.entity_id FROM ( \
-                   SELECT q.\"entity_id\" AS entity_id, MIN(q.\"seq\" - a.\"last_seq\") AS pos \
-                   FROM {queue} q JOIN {acks} a ON a.\"id\" = q.\"client_id\" \
-                   WHERE q.\"seq\" > a.\"last_seq\" \
-                   GROUP BY q.\"entity_id\" ORDER BY pos, q.\"entity_id\" LIMIT $2 \
-                 ) c WHERE pg_try_advisory_xact_lock(hashtextextended($3::text || c.entity_id, 0)) \
+                "SELECT s.entity_id FROM ( \
+                   SELECT q.\"entity_id\" AS entity_id FROM {queue} q \
+                   CROSS JOIN LATERAL (SELECT \"last_seq\" FROM {acks} \
+                     WHERE \"id\" = q.\"client_id\" OFFSET 0) a \
+                   WHERE q.\"seq\" > a.\"last_seq\" AND EXISTS (SELECT 1 FROM {queue} h \
+                     WHERE h.\"client_id\" = q.\"client_id\" AND h.\"seq\" = a.\"last_seq\" + 1 OFFSET 0) \
+                   OFFSET 0 \
+                 ) s WHERE pg_try_advisory_xact_lock(hashtextextended($2::text || s.entity_id, 0)) \
                  LIMIT $1"
             ),
             pending: format!(
@@ -399,12 +404,13 @@ impl<D: Domain> PostgresStore<D> {
                 // the next call sees `is_closed` and reconnects.
                 let _ = connection.await;
             });
+            // The batch statements are cheap but estimated dear (their row counts are
+            // unknowable); JIT compiling them would cost more than running them.
+            let mut setup = String::from("SET jit = off;");
             if let Some(schema) = &self.search_path {
-                client
-                    .batch_execute(&format!("SET search_path TO {}", quote(schema)))
-                    .await
-                    .db()?;
+                setup.push_str(&format!(" SET search_path TO {};", quote(schema)));
             }
+            client.batch_execute(&setup).await.db()?;
             self.conn = Some(Connection {
                 client,
                 prepared: None,
@@ -453,17 +459,19 @@ impl<D: Domain> PostgresStore<D> {
     {
         let tx = client.transaction().await.db()?;
         let limit_i = to_i64(limit as u64)?;
-        let locked: Vec<String> = tx
-            .query(
-                &st.candidates,
-                &[&limit_i, &limit_i.saturating_mul(4).max(64), &sql.lock_key],
-            )
+        let rows: Vec<String> = tx
+            .query(&st.candidates, &[&limit_i, &sql.lock_key])
             .await
             .db()?
             .iter()
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()
             .db()?;
+        let mut seen = std::collections::HashSet::new();
+        let locked: Vec<String> = rows
+            .into_iter()
+            .filter(|e| seen.insert(e.clone()))
+            .collect();
         if locked.is_empty() {
             tx.rollback().await.db()?;
             return Ok(Decisions::default());

@@ -126,15 +126,16 @@ impl Statements {
             .collect();
         Statements {
             ddl: Schema::of::<D>().ddl(Dialect::Sqlite, Side::Server),
-            // Entities whose intents are nearest their client's head come first, so that a
-            // client waiting behind a gap never starves the others.
+            // Pending intents in queue (rowid) order, of clients whose next intent is queued:
+            // a client waiting behind a gap is skipped, so it starves no one. Streams: reads
+            // the batch's rows, never the whole queue.
             candidates: format!(
                 "SELECT q.\"entity_id\" FROM {queue} q JOIN {acks} a ON a.\"id\" = q.\"client_id\" \
-                 WHERE q.\"seq\" > a.\"last_seq\" GROUP BY q.\"entity_id\" \
-                 ORDER BY MIN(q.\"seq\" - a.\"last_seq\"), q.\"entity_id\" LIMIT ?1"
+                 WHERE q.\"seq\" > a.\"last_seq\" AND EXISTS (SELECT 1 FROM {queue} h \
+                   WHERE h.\"client_id\" = q.\"client_id\" AND h.\"seq\" = a.\"last_seq\" + 1) LIMIT ?1"
             ),
             pending_of_entity: format!(
-                "SELECT {INTENT_SELECT} FROM {queue} WHERE \"entity_id\" = ?1 ORDER BY \"client_id\", \"seq\""
+                "SELECT {INTENT_SELECT} FROM {queue} WHERE \"entity_id\" = ?1 ORDER BY \"client_id\", \"seq\" LIMIT ?2"
             ),
             projection_of: format!(
                 "SELECT \"state\", \"version\", \"owner_id\"{field_list} FROM {projection} WHERE \"id\" = ?1"
@@ -193,18 +194,26 @@ impl<D: Domain> SqliteStore<D> {
     }
 
     fn claim(conn: &Connection, sql: &Statements, limit: usize) -> Result<Claim, StoreError> {
-        let entities: Vec<String> = conn
+        let limit_i = to_i64(limit as u64)?;
+        let rows: Vec<String> = conn
             .prepare_cached(&sql.candidates)
             .db()?
-            .query_map([to_i64(limit as u64)?], |r| r.get(0))
+            .query_map([limit_i], |r| r.get(0))
             .db()?
             .collect::<rusqlite::Result<_>>()
             .db()?;
+        let mut seen = BTreeSet::new();
+        let entities: Vec<String> = rows
+            .into_iter()
+            .filter(|e| seen.insert(e.clone()))
+            .collect();
         let mut claim = Claim::default();
         let mut pending = conn.prepare_cached(&sql.pending_of_entity).db()?;
         for entity in &entities {
             let rows: Vec<Vec<SqlValue>> = pending
-                .query_map([entity], |row| read_cells(row, 9))
+                .query_map(params![entity, limit_i.saturating_mul(2)], |row| {
+                    read_cells(row, 9)
+                })
                 .db()?
                 .collect::<rusqlite::Result<_>>()
                 .db()?;
