@@ -630,3 +630,37 @@ pub async fn worker_loop_stops_cleanly<B: Backend>(b: B) {
     assert_eq!((tally.processed, tally.errors), (50, 0));
     assert_eq!(scalar(&b, PENDING).await, 0);
 }
+
+pub async fn reversed_upload_is_decided_in_order<B: Backend>(b: B) {
+    // A client's chain over several entities, queued newest first: the queue's physical order
+    // starts with intents that must wait, yet every small batch still finds the head.
+    let mut store = b.store().await;
+    let entities: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+    let mut chain = Vec::new();
+    for seq in 1..=40u64 {
+        let e = entities[(seq as usize - 1) % 4];
+        let event = if seq <= 4 {
+            create("t")
+        } else {
+            TodoEvent::Toggle
+        };
+        chain.push(intent(e, "c1", ALICE, seq, event));
+    }
+    for one in chain.iter().rev() {
+        upload(&mut store, ALICE, std::slice::from_ref(one)).await;
+    }
+    let config = ProcessorConfig {
+        batch_size: 1,
+        ..ProcessorConfig::default()
+    };
+    let mut p = EventProcessor::new(store).with_config(config);
+    let tally = p.process_pending().await;
+    assert_eq!((tally.processed, tally.errors), (40, 0));
+    let order = b
+        .query("SELECT seq FROM todo_intent_events_processed ORDER BY processed_at, seq")
+        .await;
+    assert_eq!(order.len(), 40);
+    for e in &entities {
+        assert_eq!(todo(p.store_mut(), *e).await.1, 10);
+    }
+}

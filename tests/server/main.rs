@@ -48,5 +48,6 @@ suite!(
     behaviour::corrupt_rows_are_reported_and_kept,
     behaviour::process_intent_decides_one,
     behaviour::worker_loop_stops_cleanly,
+    behaviour::reversed_upload_is_decided_in_order,
     concurrency::four_workers_decide_each_intent_exactly_once,
 );

@@ -175,12 +175,13 @@ impl Sql {
             ddl: Schema::of::<D>().ddl(Dialect::Postgres, Side::Server),
             lock_key: format!("{}:", D::NAME),
             field_types: field_cols.iter().map(|c| c.ty).collect(),
-            // Pending intents in heap order, of clients whose next intent is queued (a client
-            // waiting behind a gap is skipped, so it starves no one), streamed: each row costs
-            // two index probes, rows of entities another worker holds fail the try-lock and are
-            // skipped, and the scan stops after `$1` rows. `OFFSET 0` keeps the planner from
-            // turning the probes into joins over the whole queue, and from evaluating the lock
-            // before the row is known to be eligible.
+            // Pending intents of clients whose next intent is queued, in (client, seq) order
+            // through the unique index: each client's rows come as a chain starting at its
+            // head, so every batch can decide, and a client waiting behind a gap is skipped,
+            // so it starves no one. Streamed, two index probes a row, at most `$3` rows; rows
+            // of entities another worker holds fail the try-lock and are skipped, and locking
+            // stops after `$1` rows. `OFFSET 0` keeps the planner from turning the probes into
+            // joins over the whole queue.
             candidates: format!(
                 "SELECT s.entity_id FROM ( \
                    SELECT q.\"entity_id\" AS entity_id FROM {queue} q \
@@ -188,7 +189,7 @@ impl Sql {
                      WHERE \"id\" = q.\"client_id\" OFFSET 0) a \
                    WHERE q.\"seq\" > a.\"last_seq\" AND EXISTS (SELECT 1 FROM {queue} h \
                      WHERE h.\"client_id\" = q.\"client_id\" AND h.\"seq\" = a.\"last_seq\" + 1 OFFSET 0) \
-                   OFFSET 0 \
+                   ORDER BY q.\"client_id\", q.\"seq\" LIMIT $3 \
                  ) s WHERE pg_try_advisory_xact_lock(hashtextextended($2::text || s.entity_id, 0)) \
                  LIMIT $1"
             ),
@@ -460,7 +461,10 @@ impl<D: Domain> PostgresStore<D> {
         let tx = client.transaction().await.db()?;
         let limit_i = to_i64(limit as u64)?;
         let rows: Vec<String> = tx
-            .query(&st.candidates, &[&limit_i, &sql.lock_key])
+            .query(
+                &st.candidates,
+                &[&limit_i, &sql.lock_key, &limit_i.saturating_mul(8).max(64)],
+            )
             .await
             .db()?
             .iter()

@@ -126,13 +126,15 @@ impl Statements {
             .collect();
         Statements {
             ddl: Schema::of::<D>().ddl(Dialect::Sqlite, Side::Server),
-            // Pending intents in queue (rowid) order, of clients whose next intent is queued:
-            // a client waiting behind a gap is skipped, so it starves no one. Streams: reads
-            // the batch's rows, never the whole queue.
+            // Pending intents of clients whose next intent is queued, in (client, seq) order
+            // through the unique index: each client's rows come as a chain starting at its
+            // head, so every batch can decide; a client waiting behind a gap is skipped, so it
+            // starves no one. Streams: reads the batch's rows, never the whole queue.
             candidates: format!(
                 "SELECT q.\"entity_id\" FROM {queue} q JOIN {acks} a ON a.\"id\" = q.\"client_id\" \
                  WHERE q.\"seq\" > a.\"last_seq\" AND EXISTS (SELECT 1 FROM {queue} h \
-                   WHERE h.\"client_id\" = q.\"client_id\" AND h.\"seq\" = a.\"last_seq\" + 1) LIMIT ?1"
+                   WHERE h.\"client_id\" = q.\"client_id\" AND h.\"seq\" = a.\"last_seq\" + 1) \
+                 ORDER BY q.\"client_id\", q.\"seq\" LIMIT ?1"
             ),
             pending_of_entity: format!(
                 "SELECT {INTENT_SELECT} FROM {queue} WHERE \"entity_id\" = ?1 ORDER BY \"client_id\", \"seq\" LIMIT ?2"
