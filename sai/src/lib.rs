@@ -65,6 +65,8 @@ pub mod machine;
 pub mod powersync;
 pub mod rejection;
 pub mod schema;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod snapshot;
 mod stub;
 pub mod value;

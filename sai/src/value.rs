@@ -270,3 +270,70 @@ impl rusqlite::types::FromSql for SqlValue {
         })
     }
 }
+
+/// tokio-postgres encodings: a cell reads from and writes to the column types the DDL uses
+/// (`TEXT`, `BIGINT`, `DOUBLE PRECISION`) and their narrower relatives.
+#[cfg(feature = "postgres")]
+mod postgres_types {
+    use std::error::Error;
+
+    use bytes::BytesMut;
+    use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+
+    use super::SqlValue;
+
+    type BoxError = Box<dyn Error + Sync + Send>;
+
+    fn is_text(ty: &Type) -> bool {
+        matches!(*ty, Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME)
+    }
+
+    impl<'a> FromSql<'a> for SqlValue {
+        fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+            Ok(match *ty {
+                Type::INT8 => SqlValue::Integer(i64::from_sql(ty, raw)?),
+                Type::INT4 => SqlValue::Integer(i32::from_sql(ty, raw)?.into()),
+                Type::INT2 => SqlValue::Integer(i16::from_sql(ty, raw)?.into()),
+                Type::BOOL => SqlValue::Integer(bool::from_sql(ty, raw)?.into()),
+                Type::FLOAT8 => SqlValue::Real(f64::from_sql(ty, raw)?),
+                Type::FLOAT4 => SqlValue::Real(f32::from_sql(ty, raw)?.into()),
+                _ => SqlValue::Text(String::from_sql(ty, raw)?),
+            })
+        }
+
+        fn from_sql_null(_: &Type) -> Result<Self, BoxError> {
+            Ok(SqlValue::Null)
+        }
+
+        fn accepts(ty: &Type) -> bool {
+            is_text(ty)
+                || matches!(
+                    *ty,
+                    Type::INT8 | Type::INT4 | Type::INT2 | Type::BOOL | Type::FLOAT8 | Type::FLOAT4
+                )
+        }
+    }
+
+    impl ToSql for SqlValue {
+        fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+            match (self, ty) {
+                (SqlValue::Null, _) => Ok(IsNull::Yes),
+                (SqlValue::Integer(v), &Type::INT8) => v.to_sql(ty, out),
+                (SqlValue::Integer(v), &Type::INT4) => i32::try_from(*v)?.to_sql(ty, out),
+                (SqlValue::Integer(v), &Type::INT2) => i16::try_from(*v)?.to_sql(ty, out),
+                (SqlValue::Integer(v), &Type::BOOL) => (*v != 0).to_sql(ty, out),
+                (SqlValue::Integer(v), &Type::FLOAT8) => (*v as f64).to_sql(ty, out),
+                (SqlValue::Real(v), &Type::FLOAT8) => v.to_sql(ty, out),
+                (SqlValue::Real(v), &Type::FLOAT4) => (*v as f32).to_sql(ty, out),
+                (SqlValue::Text(s), t) if is_text(t) => s.as_str().to_sql(ty, out),
+                (v, t) => Err(format!("cannot write {} into a {t} parameter", v.kind()).into()),
+            }
+        }
+
+        fn accepts(ty: &Type) -> bool {
+            <SqlValue as FromSql>::accepts(ty)
+        }
+
+        to_sql_checked!();
+    }
+}

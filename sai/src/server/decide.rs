@@ -1,0 +1,310 @@
+//! The pure decision step: a claimed batch in, the decisions out. No I/O, so the same code
+//! decides on every store and can be tested without one.
+
+use std::collections::{BTreeMap, HashMap};
+
+use uuid::Uuid;
+
+use crate::domain::{Domain, RowError};
+use crate::intent::{Phase, RawIntent};
+use crate::machine::Machine;
+use crate::rejection::Rejection;
+use crate::snapshot::{Snapshot, UnknownState};
+use crate::value::SqlValue;
+
+use super::store::{Claim, MalformedRow, StoredProjection};
+
+/// An accepted intent with the snapshot it produced, for the archive.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AcceptedIntent {
+    /// The intent as uploaded.
+    pub intent: RawIntent,
+    /// The state's name after the step.
+    pub state: String,
+    /// The entity's version after the step.
+    pub version: u64,
+    /// The entity's fields after the step, as JSON.
+    pub context: String,
+}
+
+/// A rejected intent with why, for the rejection table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RejectedIntent {
+    /// The intent as uploaded.
+    pub intent: RawIntent,
+    /// The stable rejection code ([`Rejection::code`]).
+    pub code: &'static str,
+    /// The human-readable message.
+    pub message: String,
+    /// The whole [`Rejection`] as JSON.
+    pub reason: String,
+    /// The entity's state when the intent was rejected.
+    pub state: Option<String>,
+}
+
+/// The projection row to upsert for an entity after the batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProjectionWrite {
+    /// The entity.
+    pub id: Uuid,
+    /// The state's name.
+    pub state: String,
+    /// The version.
+    pub version: u64,
+    /// The owner: kept when the row exists, the creating intent's user otherwise.
+    pub owner_id: String,
+    /// The field cells in [`Domain::COLUMNS`] order.
+    pub fields: Vec<SqlValue>,
+}
+
+/// A client's acknowledgement moving from `from` to `to` (the store checks `from` still holds).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AckAdvance {
+    /// The client.
+    pub client_id: String,
+    /// The last sequence decided before the batch.
+    pub from: u64,
+    /// The last sequence decided by the batch.
+    pub to: u64,
+}
+
+/// Everything one batch decided, ready to be written in one transaction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Decisions {
+    /// Accepted intents, in decision order.
+    pub accepted: Vec<AcceptedIntent>,
+    /// Rejected intents, in decision order.
+    pub rejected: Vec<RejectedIntent>,
+    /// One row per entity changed by the batch.
+    pub projections: Vec<ProjectionWrite>,
+    /// One advance per client with a decision.
+    pub acks: Vec<AckAdvance>,
+    /// Pending rows already covered by their client's acknowledgement: removed, not decided.
+    pub stale: Vec<Uuid>,
+    /// Entities or rows that could not be decided; their intents stay pending.
+    pub errors: Vec<DecideError>,
+}
+
+impl Decisions {
+    /// Whether the batch writes anything.
+    pub fn is_empty(&self) -> bool {
+        self.accepted.is_empty() && self.rejected.is_empty() && self.stale.is_empty()
+    }
+
+    /// How many intents were decided.
+    pub fn decided(&self) -> usize {
+        self.accepted.len() + self.rejected.len()
+    }
+}
+
+/// Why part of a batch could not be decided. The intents concerned stay pending: these are
+/// server-side data problems, never the client's fault, so they are not rejections.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum DecideError {
+    /// The stored projection names a state the deciding machine does not have.
+    #[error("entity {entity}: {source}")]
+    UnknownState {
+        /// The entity.
+        entity: Uuid,
+        /// The state found.
+        #[source]
+        source: UnknownState,
+    },
+    /// The stored projection's fields do not decode.
+    #[error("entity {entity}: stored projection does not decode: {source}")]
+    ProjectionRow {
+        /// The entity.
+        entity: Uuid,
+        /// Which column failed.
+        #[source]
+        source: RowError,
+    },
+    /// A pending row does not read as an intent.
+    #[error(transparent)]
+    MalformedRow(#[from] MalformedRow),
+    /// A client has pending intents but no acknowledgement row (ingestion always writes one).
+    #[error("client `{client_id}` has pending intents but no acknowledgement row")]
+    MissingAck {
+        /// The client.
+        client_id: String,
+    },
+    /// The new context could not be encoded; the whole batch is abandoned.
+    #[error("entity {entity}: context does not encode: {detail}")]
+    Encode {
+        /// The entity.
+        entity: Uuid,
+        /// The encoder's message.
+        detail: String,
+    },
+}
+
+struct Entity<M: Machine> {
+    snapshot: Snapshot<M>,
+    owner: Option<String>,
+    changed: bool,
+}
+
+/// Decides up to `limit` intents of a claim with machine `M` in the authoritative phase.
+///
+/// Each client's intents are decided in sequence order from its acknowledgement on; a missing
+/// sequence number (a gap, an intent of an entity not claimed, a malformed row) stops that
+/// client until a later batch. An undecodable intent is rejected with its own code, so it
+/// never blocks the intents behind it. If a new context cannot be encoded, the whole batch is
+/// abandoned: the result holds only that error and writes nothing.
+pub fn decide<M: Machine>(claim: Claim, limit: usize) -> Decisions {
+    try_decide::<M>(claim, limit).unwrap_or_else(|e| Decisions {
+        errors: vec![e],
+        ..Decisions::default()
+    })
+}
+
+fn try_decide<M: Machine>(claim: Claim, limit: usize) -> Result<Decisions, DecideError> {
+    let Claim {
+        mut intents,
+        mut projections,
+        acks,
+        malformed,
+    } = claim;
+    let mut out = Decisions {
+        errors: malformed.into_iter().map(DecideError::from).collect(),
+        ..Decisions::default()
+    };
+    intents.sort_by(|a, b| (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq)));
+
+    let mut entities: HashMap<Uuid, Entity<M>> = HashMap::new();
+    let mut broken: HashMap<Uuid, ()> = HashMap::new();
+    let mut by_client: BTreeMap<&str, Vec<&RawIntent>> = BTreeMap::new();
+    for raw in &intents {
+        by_client.entry(&raw.client_id).or_default().push(raw);
+    }
+
+    let mut decided = 0usize;
+    for (client, queue) in by_client {
+        let Some(&ack) = acks.get(client) else {
+            out.errors.push(DecideError::MissingAck {
+                client_id: client.to_owned(),
+            });
+            continue;
+        };
+        let mut last = ack;
+        for raw in queue {
+            if raw.seq <= ack {
+                out.stale.push(raw.id);
+                continue;
+            }
+            if raw.seq != last + 1 || decided >= limit || broken.contains_key(&raw.entity_id) {
+                break;
+            }
+            if !entities.contains_key(&raw.entity_id) {
+                match load::<M>(raw.entity_id, projections.remove(&raw.entity_id)) {
+                    Ok(entity) => {
+                        entities.insert(raw.entity_id, entity);
+                    }
+                    Err(e) => {
+                        out.errors.push(e);
+                        broken.insert(raw.entity_id, ());
+                        break;
+                    }
+                }
+            }
+            let Some(entity) = entities.get_mut(&raw.entity_id) else {
+                break;
+            };
+            decided += 1;
+            last = raw.seq;
+            let state_before = entity.snapshot.state.name();
+            let step = raw
+                .decode::<M::Event>()
+                .map_err(Rejection::from)
+                .and_then(|i| {
+                    entity
+                        .snapshot
+                        .apply(&i.event, &i.meta(Phase::Authoritative))
+                });
+            match step {
+                Ok(()) => {
+                    let context = serde_json::to_string(&entity.snapshot.context).map_err(|e| {
+                        DecideError::Encode {
+                            entity: raw.entity_id,
+                            detail: e.to_string(),
+                        }
+                    })?;
+                    entity.owner.get_or_insert_with(|| raw.user_id.clone());
+                    entity.changed = true;
+                    out.accepted.push(AcceptedIntent {
+                        intent: raw.clone(),
+                        state: entity.snapshot.state.name().to_owned(),
+                        version: entity.snapshot.version,
+                        context,
+                    });
+                }
+                Err(rejection) => out.rejected.push(RejectedIntent {
+                    intent: raw.clone(),
+                    code: rejection.code(),
+                    message: rejection.message(),
+                    reason: serde_json::to_string(&rejection)
+                        .unwrap_or_else(|_| format!("{{\"code\":\"{}\"}}", rejection.code())),
+                    state: Some(state_before.to_owned()),
+                }),
+            }
+        }
+        if last > ack {
+            out.acks.push(AckAdvance {
+                client_id: client.to_owned(),
+                from: ack,
+                to: last,
+            });
+        }
+    }
+
+    let mut changed: Vec<(Uuid, Entity<M>)> =
+        entities.into_iter().filter(|(_, e)| e.changed).collect();
+    changed.sort_by_key(|(id, _)| *id);
+    for (id, entity) in changed {
+        let fields = entity
+            .snapshot
+            .context
+            .to_row()
+            .map_err(|e| DecideError::Encode {
+                entity: id,
+                detail: e.to_string(),
+            })?;
+        out.projections.push(ProjectionWrite {
+            id,
+            state: entity.snapshot.state.name().to_owned(),
+            version: entity.snapshot.version,
+            owner_id: entity.owner.unwrap_or_default(),
+            fields,
+        });
+    }
+    Ok(out)
+}
+
+/// The entity's snapshot under `M`: from its stored projection, or initial if it has none.
+fn load<M: Machine>(id: Uuid, stored: Option<StoredProjection>) -> Result<Entity<M>, DecideError> {
+    let Some(p) = stored else {
+        return Ok(Entity {
+            snapshot: Snapshot::initial(),
+            owner: None,
+            changed: false,
+        });
+    };
+    let state = M::from_name(&p.state).ok_or_else(|| DecideError::UnknownState {
+        entity: id,
+        source: UnknownState {
+            machine: M::NAME,
+            state: p.state.clone(),
+        },
+    })?;
+    let context = <M::Domain as Domain>::from_row(p.fields)
+        .map_err(|source| DecideError::ProjectionRow { entity: id, source })?;
+    Ok(Entity {
+        snapshot: Snapshot {
+            state,
+            context,
+            version: p.version,
+        },
+        owner: Some(p.owner_id),
+        changed: false,
+    })
+}

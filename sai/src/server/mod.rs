@@ -1,0 +1,46 @@
+//! The server runtime: the authority that decides every uploaded intent exactly once.
+//!
+//! - [`ingest()`] is what a backend calls with a client's upload: it checks the envelope,
+//!   binds the client to the authenticated user and queues the intents idempotently.
+//! - [`EventProcessor`] decides pending intents in batches with the domain's machine or a
+//!   stricter one: accepted intents are archived with their snapshot and update the
+//!   projection, rejected ones are recorded with their code, and the client's acknowledgement
+//!   advances — all in one transaction per batch.
+//! - [`ServerStore`] is the storage behind both, with two implementations: [`SqliteStore`]
+//!   (embedded, the default) and `PostgresStore` (feature `postgres`).
+//!
+//! Guarantees: a client's intents are decided in sequence order (a gap waits); an intent is
+//! decided at most once (re-uploads and already-decided intents are no-ops); an entity is
+//! never decided by two workers at once; transient database errors are retried and never
+//! become rejections; an undecodable intent is rejected with its own code and does not block
+//! the intents behind it; a batch that fails writes nothing.
+
+mod decide;
+mod ingest;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod processor;
+mod sqlite;
+mod store;
+
+pub use decide::{
+    AcceptedIntent, AckAdvance, DecideError, Decisions, ProjectionWrite, RejectedIntent, decide,
+};
+pub use ingest::{IngestError, IngestReport, MAX_CLIENT_ID_LEN, check_upload, ingest};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+pub use processor::{
+    EventProcessor, ProcessError, ProcessorConfig, Shutdown, StopHandle, Tally, shutdown,
+};
+pub use sqlite::SqliteStore;
+pub use store::{BoxError, Claim, MalformedRow, ServerStore, StoreError, StoredProjection};
+
+use crate::intent::Timestamp;
+
+/// The wall clock in Unix milliseconds, for the bookkeeping columns (`received_at`,
+/// `processed_at`, …). Domain logic never reads it: guards see the intent's own timestamp.
+pub(crate) fn unix_millis() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

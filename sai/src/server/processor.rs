@@ -1,0 +1,284 @@
+//! The event processor: decides pending intents in batches, retries transient database
+//! errors, and runs as a worker loop until told to stop.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::domain::{Domain, EventOf};
+use crate::machine::Machine;
+
+use super::decide::{DecideError, Decisions, decide};
+use super::store::{ServerStore, StoreError};
+use super::unix_millis;
+
+/// How a processor batches, retries and idles.
+#[derive(Clone, Debug)]
+pub struct ProcessorConfig {
+    /// Most intents decided per transaction (and most entities claimed).
+    pub batch_size: usize,
+    /// Attempts per batch when the database reports a transient error.
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubled for each further one.
+    pub retry_backoff: Duration,
+    /// How long the worker loop sleeps when there was nothing to decide.
+    pub idle_wait: Duration,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        ProcessorConfig {
+            batch_size: 500,
+            max_attempts: 6,
+            retry_backoff: Duration::from_millis(5),
+            idle_wait: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Why a batch failed. Nothing of a failed batch was written; its intents stay pending.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// The database failed, permanently or still after every retry.
+    #[error("batch failed after {attempts} attempt(s): {source}")]
+    Store {
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        #[source]
+        source: StoreError,
+    },
+    /// Part of a batch could not be decided (the rest was).
+    #[error(transparent)]
+    Decide(#[from] DecideError),
+}
+
+/// Counts of what a run decided.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Intents accepted (archived, projection updated).
+    pub processed: usize,
+    /// Intents rejected (rejection recorded).
+    pub rejected: usize,
+    /// Errors met: failed batches and undecidable entities or rows.
+    pub errors: usize,
+    /// Stale pending rows removed (already decided by an earlier upload).
+    pub stale: usize,
+    /// The errors, in order (at most the first 100).
+    pub failures: Vec<ProcessError>,
+}
+
+impl Tally {
+    /// Intents decided either way.
+    pub fn decided(&self) -> usize {
+        self.processed + self.rejected
+    }
+
+    fn add_error(&mut self, e: ProcessError) {
+        self.errors += 1;
+        if self.failures.len() < 100 {
+            self.failures.push(e);
+        }
+    }
+
+    fn add_batch(&mut self, d: Decisions) {
+        self.processed += d.accepted.len();
+        self.rejected += d.rejected.len();
+        self.stale += d.stale.len();
+        for e in d.errors {
+            self.add_error(e.into());
+        }
+    }
+
+    /// Adds another tally to this one.
+    pub fn merge(&mut self, other: Tally) {
+        self.processed += other.processed;
+        self.rejected += other.rejected;
+        self.stale += other.stale;
+        self.errors += other.errors;
+        let room = 100usize.saturating_sub(self.failures.len());
+        self.failures.extend(other.failures.into_iter().take(room));
+    }
+}
+
+/// Decides the pending intents of one domain with machine `M` (the domain's own machine
+/// unless [`EventProcessor::with_machine`] chose a stricter one).
+///
+/// One processor is one worker with one connection; run several, each with its own store,
+/// to share the queue.
+pub struct EventProcessor<S: ServerStore, M = <<S as ServerStore>::Domain as Domain>::Machine> {
+    store: S,
+    config: ProcessorConfig,
+    machine: PhantomData<fn() -> M>,
+}
+
+impl<S: ServerStore> EventProcessor<S> {
+    /// A processor deciding with the domain's own machine.
+    pub fn new(store: S) -> Self {
+        EventProcessor {
+            store,
+            config: ProcessorConfig::default(),
+            machine: PhantomData,
+        }
+    }
+}
+
+impl<S, M> EventProcessor<S, M>
+where
+    S: ServerStore,
+    M: Machine<Domain = S::Domain, Event = EventOf<S::Domain>>,
+{
+    /// The same processor deciding with another machine over the same domain and events,
+    /// typically a stricter server machine. Stored snapshots are read by state name.
+    pub fn with_machine<N>(self) -> EventProcessor<S, N>
+    where
+        N: Machine<Domain = S::Domain, Event = EventOf<S::Domain>>,
+    {
+        EventProcessor {
+            store: self.store,
+            config: self.config,
+            machine: PhantomData,
+        }
+    }
+
+    /// Replaces the configuration.
+    pub fn with_config(mut self, config: ProcessorConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProcessorConfig {
+        &self.config
+    }
+
+    /// The store, for reads between batches.
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// Gives the store back.
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// Decides one batch of at most `limit` intents in one transaction, retrying transient
+    /// database errors. Undecidable entities are reported in the tally; the rest is decided.
+    pub async fn process_batch(&mut self, limit: usize) -> Result<Tally, ProcessError> {
+        let limit = limit.max(1);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let result = self
+                .store
+                .decide_batch(limit, unix_millis(), |claim| decide::<M>(claim, limit))
+                .await;
+            match result {
+                Ok(decisions) => {
+                    let mut tally = Tally::default();
+                    tally.add_batch(decisions);
+                    return Ok(tally);
+                }
+                Err(e) if e.is_transient() && attempt < self.config.max_attempts => {
+                    let backoff = self.config.retry_backoff * 2u32.pow(attempt - 1);
+                    tokio::time::sleep(backoff).await;
+                }
+                Err(source) => {
+                    return Err(ProcessError::Store {
+                        attempts: attempt,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Decides the next decidable intent (a batch of one).
+    pub async fn process_intent(&mut self) -> Result<Tally, ProcessError> {
+        self.process_batch(1).await
+    }
+
+    /// Decides batches until one decides nothing, and returns what was decided.
+    ///
+    /// Intents waiting behind a gap, or on entities another worker holds, stay pending.
+    pub async fn process_pending(&mut self) -> Tally {
+        let mut total = Tally::default();
+        loop {
+            match self.process_batch(self.config.batch_size).await {
+                Ok(batch) => {
+                    let progressed = batch.decided() + batch.stale > 0;
+                    total.merge(batch);
+                    if !progressed {
+                        return total;
+                    }
+                }
+                Err(e) => {
+                    total.add_error(e);
+                    return total;
+                }
+            }
+        }
+    }
+
+    /// Runs as a worker until `shutdown` is triggered: decides batches back to back while
+    /// there is work, sleeps [`ProcessorConfig::idle_wait`] when there is none or a batch
+    /// failed. Stops between batches, so a stop never leaves a batch half-decided.
+    pub async fn run(&mut self, mut shutdown: Shutdown) -> Tally {
+        let mut total = Tally::default();
+        while !shutdown.is_triggered() {
+            let idle = match self.process_batch(self.config.batch_size).await {
+                Ok(batch) => {
+                    let idle = batch.decided() + batch.stale == 0;
+                    total.merge(batch);
+                    idle
+                }
+                Err(e) => {
+                    total.add_error(e);
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.config.idle_wait) => {}
+                    _ = shutdown.triggered() => {}
+                }
+            }
+        }
+        total
+    }
+}
+
+/// Creates a stop switch for worker loops: trigger the [`StopHandle`], and every
+/// [`EventProcessor::run`] holding a clone of the [`Shutdown`] returns after its current batch.
+pub fn shutdown() -> (StopHandle, Shutdown) {
+    let (tx, rx) = watch::channel(false);
+    (StopHandle(tx), Shutdown(rx))
+}
+
+/// Stops the workers that hold the matching [`Shutdown`].
+#[derive(Debug)]
+pub struct StopHandle(watch::Sender<bool>);
+
+impl StopHandle {
+    /// Asks every worker to stop after its current batch.
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// A worker's view of the stop switch; clone it for each worker.
+#[derive(Clone, Debug)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Whether a stop was asked for.
+    pub fn is_triggered(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves when a stop is asked for (or the handle is dropped).
+    pub async fn triggered(&mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}

@@ -1,0 +1,472 @@
+//! The embedded store: the domain's server tables in a SQLite file, through rusqlite.
+//!
+//! SQLite has one writer at a time, so every decision transaction starts with
+//! `BEGIN IMMEDIATE`: it holds the database for the whole batch, which is what claims the
+//! batch's entities and clients. Several workers (connections) on one file are safe and take
+//! turns; statements cost no round trip, so rows are written one prepared statement each.
+
+use std::collections::{BTreeSet, HashMap};
+use std::marker::PhantomData;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use uuid::Uuid;
+
+use crate::domain::Domain;
+use crate::intent::{RawIntent, Timestamp};
+use crate::schema::{Dialect, Schema, Side, TableRole, table};
+use crate::value::SqlValue;
+
+use super::decide::Decisions;
+use super::ingest::{IngestError, IngestReport};
+use super::store::{
+    Claim, INTENT_SELECT, ServerStore, StoreError, StoredProjection, quote, raw_intent_from_cells,
+    stored_projection, to_i64, to_u64,
+};
+
+/// The server tables of domain `D` in a SQLite database. One value is one connection.
+pub struct SqliteStore<D> {
+    conn: Connection,
+    sql: Statements,
+    domain: PhantomData<fn() -> D>,
+}
+
+impl<D> std::fmt::Debug for SqliteStore<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.conn.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: Domain> SqliteStore<D> {
+    /// Opens (or creates) a database file in WAL mode, waiting up to 5 s for a busy writer.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).db()?;
+        conn.pragma_update(None, "journal_mode", "WAL").db()?;
+        conn.busy_timeout(Duration::from_secs(5)).db()?;
+        Ok(Self::from_connection(conn))
+    }
+
+    /// Uses an open connection as it is configured.
+    pub fn from_connection(conn: Connection) -> Self {
+        SqliteStore {
+            conn,
+            sql: Statements::of::<D>(),
+            domain: PhantomData,
+        }
+    }
+
+    /// The underlying connection, for reads outside the runtime.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Converts rusqlite errors, classifying a busy or locked database as transient.
+trait Db<T> {
+    fn db(self) -> Result<T, StoreError>;
+}
+
+impl<T> Db<T> for rusqlite::Result<T> {
+    fn db(self) -> Result<T, StoreError> {
+        self.map_err(|e| match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                StoreError::Transient(Box::new(e))
+            }
+            _ => StoreError::Database(Box::new(e)),
+        })
+    }
+}
+
+struct Statements {
+    ddl: String,
+    candidates: String,
+    pending_of_entity: String,
+    projection_of: String,
+    ack_of: String,
+    advance_ack: String,
+    delete_pending: String,
+    insert_processed: String,
+    insert_rejected: String,
+    upsert_projection: String,
+    ensure_ack: String,
+    insert_pending: String,
+    pending_count: String,
+}
+
+impl Statements {
+    fn of<D: Domain>() -> Self {
+        let name = |role: TableRole| quote(&role.table_name(D::NAME));
+        let (queue, processed, rejected, projection, acks) = (
+            name(TableRole::IntentQueue),
+            name(TableRole::Processed),
+            name(TableRole::Rejected),
+            name(TableRole::Projection),
+            name(TableRole::ClientAcks),
+        );
+        let projection_table = table(D::NAME, D::COLUMNS, TableRole::Projection);
+        let fields: Vec<String> = projection_table
+            .field_columns()
+            .iter()
+            .map(|c| quote(c.name))
+            .collect();
+        let field_list: String = fields.iter().map(|f| format!(", {f}")).collect();
+        let placeholders = |from: usize, n: usize| {
+            (from..from + n)
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let n_fields = fields.len();
+        let set_fields: String = fields
+            .iter()
+            .map(|f| format!(", {f} = excluded.{f}"))
+            .collect();
+        Statements {
+            ddl: Schema::of::<D>().ddl(Dialect::Sqlite, Side::Server),
+            // Pending intents of clients whose next intent is queued, in (client, seq) order
+            // through the unique index: each client's rows come as a chain starting at its
+            // head, so every batch can decide; a client waiting behind a gap is skipped, so it
+            // starves no one. Streams: reads the batch's rows, never the whole queue.
+            candidates: format!(
+                "SELECT q.\"entity_id\" FROM {queue} q JOIN {acks} a ON a.\"id\" = q.\"client_id\" \
+                 WHERE q.\"seq\" > a.\"last_seq\" AND EXISTS (SELECT 1 FROM {queue} h \
+                   WHERE h.\"client_id\" = q.\"client_id\" AND h.\"seq\" = a.\"last_seq\" + 1) \
+                 ORDER BY q.\"client_id\", q.\"seq\" LIMIT ?1"
+            ),
+            pending_of_entity: format!(
+                "SELECT {INTENT_SELECT} FROM {queue} WHERE \"entity_id\" = ?1 ORDER BY \"client_id\", \"seq\" LIMIT ?2"
+            ),
+            projection_of: format!(
+                "SELECT \"state\", \"version\", \"owner_id\"{field_list} FROM {projection} WHERE \"id\" = ?1"
+            ),
+            ack_of: format!("SELECT \"user_id\", \"last_seq\" FROM {acks} WHERE \"id\" = ?1"),
+            advance_ack: format!(
+                "UPDATE {acks} SET \"last_seq\" = ?3, \"updated_at\" = ?4 WHERE \"id\" = ?1 AND \"last_seq\" = ?2"
+            ),
+            delete_pending: format!("DELETE FROM {queue} WHERE \"id\" = ?1"),
+            insert_processed: format!(
+                "INSERT INTO {processed} ({INTENT_SELECT}, \"state\", \"version\", \"context\", \"processed_at\") \
+                 VALUES ({})",
+                placeholders(1, 13)
+            ),
+            insert_rejected: format!(
+                "INSERT INTO {rejected} ({INTENT_SELECT}, \"code\", \"message\", \"reason\", \"state\", \"rejected_at\") \
+                 VALUES ({})",
+                placeholders(1, 14)
+            ),
+            upsert_projection: format!(
+                "INSERT INTO {projection} (\"id\", \"state\", \"version\", \"owner_id\"{field_list}, \"updated_at\") \
+                 VALUES ({}) ON CONFLICT (\"id\") DO UPDATE SET \"state\" = excluded.\"state\", \
+                 \"version\" = excluded.\"version\"{set_fields}, \"updated_at\" = excluded.\"updated_at\"",
+                placeholders(1, 5 + n_fields)
+            ),
+            ensure_ack: format!(
+                "INSERT INTO {acks} (\"id\", \"user_id\", \"last_seq\", \"updated_at\") VALUES (?1, ?2, 0, ?3) \
+                 ON CONFLICT (\"id\") DO NOTHING"
+            ),
+            insert_pending: format!(
+                "INSERT INTO {queue} ({INTENT_SELECT}, \"received_at\") VALUES ({}) ON CONFLICT DO NOTHING",
+                placeholders(1, 10)
+            ),
+            pending_count: format!("SELECT COUNT(*) FROM {queue}"),
+        }
+    }
+}
+
+fn read_cells(row: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<Vec<SqlValue>> {
+    (0..n).map(|i| row.get::<_, SqlValue>(i)).collect()
+}
+
+impl<D: Domain> SqliteStore<D> {
+    fn read_projection(
+        conn: &Connection,
+        sql: &Statements,
+        id: &str,
+    ) -> Result<Option<StoredProjection>, StoreError> {
+        let cells = conn
+            .prepare_cached(&sql.projection_of)
+            .db()?
+            .query_row([id], |row| read_cells(row, 3 + D::COLUMNS.len()))
+            .optional()
+            .db()?;
+        cells.map(stored_projection).transpose()
+    }
+
+    fn claim(conn: &Connection, sql: &Statements, limit: usize) -> Result<Claim, StoreError> {
+        let limit_i = to_i64(limit as u64)?;
+        let rows: Vec<String> = conn
+            .prepare_cached(&sql.candidates)
+            .db()?
+            .query_map([limit_i], |r| r.get(0))
+            .db()?
+            .collect::<rusqlite::Result<_>>()
+            .db()?;
+        let mut seen = BTreeSet::new();
+        let entities: Vec<String> = rows
+            .into_iter()
+            .filter(|e| seen.insert(e.clone()))
+            .collect();
+        let mut claim = Claim::default();
+        let mut pending = conn.prepare_cached(&sql.pending_of_entity).db()?;
+        for entity in &entities {
+            let rows: Vec<Vec<SqlValue>> = pending
+                .query_map(params![entity, limit_i.saturating_mul(2)], |row| {
+                    read_cells(row, 9)
+                })
+                .db()?
+                .collect::<rusqlite::Result<_>>()
+                .db()?;
+            for cells in rows {
+                match raw_intent_from_cells(cells) {
+                    Ok(raw) => claim.intents.push(raw),
+                    Err(bad) => claim.malformed.push(bad),
+                }
+            }
+            if let Ok(id) = Uuid::parse_str(entity)
+                && let Some(p) = Self::read_projection(conn, sql, entity)?
+            {
+                claim.projections.insert(id, p);
+            }
+        }
+        let clients: BTreeSet<&str> = claim.intents.iter().map(|i| i.client_id.as_str()).collect();
+        let mut ack = conn.prepare_cached(&sql.ack_of).db()?;
+        let mut acks = HashMap::new();
+        for client in clients {
+            if let Some(last) = ack
+                .query_row([client], |r| r.get::<_, i64>(1))
+                .optional()
+                .db()?
+            {
+                acks.insert(client.to_owned(), to_u64(last, "last_seq")?);
+            }
+        }
+        claim.acks = acks;
+        Ok(claim)
+    }
+
+    fn write(
+        conn: &Connection,
+        sql: &Statements,
+        d: &Decisions,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        // Acknowledgements first, guarded by their previous value: if another transaction
+        // moved one, this batch is stale and rolls back whole.
+        let mut advance = conn.prepare_cached(&sql.advance_ack).db()?;
+        for a in &d.acks {
+            let n = advance
+                .execute(params![a.client_id, to_i64(a.from)?, to_i64(a.to)?, now])
+                .db()?;
+            if n != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "client `{}` is no longer at sequence {}",
+                    a.client_id, a.from
+                )));
+            }
+        }
+        let mut delete = conn.prepare_cached(&sql.delete_pending).db()?;
+        let decided = d
+            .accepted
+            .iter()
+            .map(|a| &a.intent)
+            .chain(d.rejected.iter().map(|r| &r.intent));
+        for intent in decided {
+            if delete.execute([intent.id.to_string()]).db()? != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "intent {} is no longer pending",
+                    intent.id
+                )));
+            }
+        }
+        for id in &d.stale {
+            delete.execute([id.to_string()]).db()?;
+        }
+        let mut processed = conn.prepare_cached(&sql.insert_processed).db()?;
+        for a in &d.accepted {
+            let i = &a.intent;
+            processed
+                .execute(params![
+                    i.id.to_string(),
+                    i.entity_id.to_string(),
+                    i.client_id,
+                    i.user_id,
+                    to_i64(i.seq)?,
+                    i.event_type,
+                    i.event_version,
+                    i.payload,
+                    i.created_at,
+                    a.state,
+                    to_i64(a.version)?,
+                    a.context,
+                    now
+                ])
+                .db()?;
+        }
+        let mut rejected = conn.prepare_cached(&sql.insert_rejected).db()?;
+        for r in &d.rejected {
+            let i = &r.intent;
+            rejected
+                .execute(params![
+                    i.id.to_string(),
+                    i.entity_id.to_string(),
+                    i.client_id,
+                    i.user_id,
+                    to_i64(i.seq)?,
+                    i.event_type,
+                    i.event_version,
+                    i.payload,
+                    i.created_at,
+                    r.code,
+                    r.message,
+                    r.reason,
+                    r.state,
+                    now
+                ])
+                .db()?;
+        }
+        let mut upsert = conn.prepare_cached(&sql.upsert_projection).db()?;
+        for p in &d.projections {
+            let head: [SqlValue; 4] = [
+                SqlValue::Text(p.id.to_string()),
+                SqlValue::Text(p.state.clone()),
+                SqlValue::Integer(to_i64(p.version)?),
+                SqlValue::Text(p.owner_id.clone()),
+            ];
+            let tail = SqlValue::Integer(now);
+            upsert
+                .execute(rusqlite::params_from_iter(
+                    head.iter().chain(&p.fields).chain(std::iter::once(&tail)),
+                ))
+                .db()?;
+        }
+        Ok(())
+    }
+}
+
+impl<D: Domain> ServerStore for SqliteStore<D> {
+    type Domain = D;
+
+    async fn migrate(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch(&self.sql.ddl).db()
+    }
+
+    async fn insert_pending(
+        &mut self,
+        user_id: &str,
+        intents: &[RawIntent],
+        received_at: Timestamp,
+    ) -> Result<IngestReport, IngestError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .db()?;
+        let mut last_seq: HashMap<&str, u64> = HashMap::new();
+        {
+            let mut ensure = tx.prepare_cached(&self.sql.ensure_ack).db()?;
+            let mut read = tx.prepare_cached(&self.sql.ack_of).db()?;
+            let clients: BTreeSet<&str> = intents.iter().map(|i| i.client_id.as_str()).collect();
+            for client in clients {
+                ensure.execute(params![client, user_id, received_at]).db()?;
+                let (owner, last): (String, i64) = read
+                    .query_row([client], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .db()?;
+                if owner != user_id {
+                    return Err(IngestError::Unauthorized {
+                        client_id: client.to_owned(),
+                        user_id: user_id.to_owned(),
+                    });
+                }
+                last_seq.insert(client, to_u64(last, "last_seq")?);
+            }
+        }
+        let mut report = IngestReport::default();
+        {
+            let mut insert = tx.prepare_cached(&self.sql.insert_pending).db()?;
+            for i in intents {
+                // Already decided (and removed from the queue): a re-upload is a no-op.
+                if i.seq <= last_seq[i.client_id.as_str()] {
+                    report.duplicates += 1;
+                    continue;
+                }
+                let n = insert
+                    .execute(params![
+                        i.id.to_string(),
+                        i.entity_id.to_string(),
+                        i.client_id,
+                        i.user_id,
+                        to_i64(i.seq)?,
+                        i.event_type,
+                        i.event_version,
+                        i.payload,
+                        i.created_at,
+                        received_at
+                    ])
+                    .db()?;
+                if n == 1 {
+                    report.inserted += 1;
+                } else {
+                    report.duplicates += 1;
+                }
+            }
+        }
+        tx.commit().db()?;
+        Ok(report)
+    }
+
+    async fn decide_batch<F>(
+        &mut self,
+        limit: usize,
+        decided_at: Timestamp,
+        decide: F,
+    ) -> Result<Decisions, StoreError>
+    where
+        F: FnOnce(Claim) -> Decisions + Send,
+    {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .db()?;
+        let claim = Self::claim(&tx, &self.sql, limit)?;
+        if claim.intents.is_empty() && claim.malformed.is_empty() {
+            return Ok(Decisions::default());
+        }
+        let decisions = decide(claim);
+        if !decisions.is_empty() {
+            Self::write(&tx, &self.sql, &decisions, decided_at)?;
+            tx.commit().db()?;
+        }
+        Ok(decisions)
+    }
+
+    async fn projection(
+        &mut self,
+        entity_id: Uuid,
+    ) -> Result<Option<StoredProjection>, StoreError> {
+        Self::read_projection(&self.conn, &self.sql, &entity_id.to_string())
+    }
+
+    async fn client_ack(&mut self, client_id: &str) -> Result<Option<(String, u64)>, StoreError> {
+        let row: Option<(String, i64)> = self
+            .conn
+            .prepare_cached(&self.sql.ack_of)
+            .db()?
+            .query_row([client_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .db()?;
+        row.map(|(user, last)| Ok((user, to_u64(last, "last_seq")?)))
+            .transpose()
+    }
+
+    async fn pending_count(&mut self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .prepare_cached(&self.sql.pending_count)
+            .db()?
+            .query_row([], |r| r.get(0))
+            .db()?;
+        to_u64(n, "count")
+    }
+}

@@ -1,0 +1,224 @@
+//! The storage trait the processor and ingestion run on, and the records that cross it.
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::future::Future;
+
+use uuid::Uuid;
+
+use crate::domain::Domain;
+use crate::intent::{RawIntent, Timestamp};
+use crate::value::SqlValue;
+
+use super::decide::Decisions;
+use super::ingest::{IngestError, IngestReport};
+
+/// A boxed database error, kept as the source of a [`StoreError`].
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// A projection row as stored: the state's name, the version, the owner and the field cells in
+/// [`Domain::COLUMNS`] order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredProjection {
+    /// The machine state's name.
+    pub state: String,
+    /// Events applied so far.
+    pub version: u64,
+    /// The user whose intent created the entity.
+    pub owner_id: String,
+    /// The field cells.
+    pub fields: Vec<SqlValue>,
+}
+
+/// A pending row that does not read as an intent. It stays in the queue (nothing is lost) and
+/// its client waits behind it, as behind any gap.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("pending intent row `{id}` is malformed: {detail}")]
+pub struct MalformedRow {
+    /// The row's `id` column, as text.
+    pub id: String,
+    /// What did not read.
+    pub detail: String,
+}
+
+/// What one decision transaction holds: the pending intents of the entities it has claimed,
+/// those entities' projections and the acknowledgements of the intents' clients.
+#[derive(Clone, Debug, Default)]
+pub struct Claim {
+    /// Pending intents of the claimed entities.
+    pub intents: Vec<RawIntent>,
+    /// Stored projections of the claimed entities that exist.
+    pub projections: HashMap<Uuid, StoredProjection>,
+    /// For each client in `intents`, the last sequence number decided.
+    pub acks: HashMap<String, u64>,
+    /// Pending rows of the claimed entities that did not read.
+    pub malformed: Vec<MalformedRow>,
+}
+
+/// Why a store operation failed. Transient errors are retried by the caller and are never
+/// turned into rejections.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database may succeed if asked again: serialization failure, deadlock, lock timeout,
+    /// busy database, dropped connection.
+    #[error("transient database error: {0}")]
+    Transient(#[source] BoxError),
+    /// Another transaction decided some of the same intents first; nothing was written.
+    #[error("concurrent decision conflict: {0}")]
+    Conflict(String),
+    /// The database refused the operation for a reason a retry will not change.
+    #[error("database error: {0}")]
+    Database(#[source] BoxError),
+    /// A stored value has a shape the library never writes (for example a negative sequence).
+    #[error("stored data is malformed: {0}")]
+    Malformed(String),
+}
+
+impl StoreError {
+    /// Whether retrying the same operation may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Transient(_) | StoreError::Conflict(_))
+    }
+}
+
+/// The server's storage for one domain: the pending queue, the archive of decisions, the
+/// projection and the per-client acknowledgements, each operation one transaction.
+///
+/// A store value is one connection: give each worker its own. Implementations:
+/// [`SqliteStore`](super::SqliteStore) and, with the `postgres` feature, `PostgresStore`.
+pub trait ServerStore: Send {
+    /// The domain whose tables this store holds.
+    type Domain: Domain;
+
+    /// Creates the domain's server tables if they do not exist (idempotent).
+    fn migrate(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores uploaded intents in the pending queue, in one transaction: binds each client to
+    /// `user_id` on first sight, refuses clients bound to another user, and skips intents that
+    /// are already pending or already decided. Shape checks are done by
+    /// [`ingest`](super::ingest()) before this is called.
+    fn insert_pending(
+        &mut self,
+        user_id: &str,
+        intents: &[RawIntent],
+        received_at: Timestamp,
+    ) -> impl Future<Output = Result<IngestReport, IngestError>> + Send;
+
+    /// One decision transaction: claims up to `limit` entities with decidable intents (no
+    /// other transaction holds them until this one ends), hands them to `decide`, then writes
+    /// every decision — archive or rejection, projection, pending removal, acknowledgement —
+    /// and commits. On any error nothing is written. Returns what was committed.
+    fn decide_batch<F>(
+        &mut self,
+        limit: usize,
+        decided_at: Timestamp,
+        decide: F,
+    ) -> impl Future<Output = Result<Decisions, StoreError>> + Send
+    where
+        F: FnOnce(Claim) -> Decisions + Send;
+
+    /// The stored projection of an entity.
+    fn projection(
+        &mut self,
+        entity_id: Uuid,
+    ) -> impl Future<Output = Result<Option<StoredProjection>, StoreError>> + Send;
+
+    /// A client's bound user and last decided sequence number, if the client was seen.
+    fn client_ack(
+        &mut self,
+        client_id: &str,
+    ) -> impl Future<Output = Result<Option<(String, u64)>, StoreError>> + Send;
+
+    /// How many intents wait in the pending queue.
+    fn pending_count(&mut self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Reads the nine intent columns (in [`INTENT_SELECT`] order) into a [`RawIntent`].
+pub(crate) fn raw_intent_from_cells(cells: Vec<SqlValue>) -> Result<RawIntent, MalformedRow> {
+    let id_text = match cells.first() {
+        Some(SqlValue::Text(s)) => s.clone(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    };
+    let bad = |detail: String| MalformedRow {
+        id: id_text.clone(),
+        detail,
+    };
+    if cells.len() != 9 {
+        return Err(bad(format!("expected 9 columns, found {}", cells.len())));
+    }
+    let mut it = cells.into_iter();
+    let mut next = || it.next().unwrap_or(SqlValue::Null);
+    let text = |v: SqlValue, col: &str| match v {
+        SqlValue::Text(s) => Ok(s),
+        other => Err(bad(format!("`{col}` is {other:?}, expected text"))),
+    };
+    let int = |v: SqlValue, col: &str| match v {
+        SqlValue::Integer(i) => Ok(i),
+        other => Err(bad(format!("`{col}` is {other:?}, expected an integer"))),
+    };
+    let uuid = |s: String, col: &str| {
+        Uuid::parse_str(&s).map_err(|e| bad(format!("`{col}` is not a UUID ({s:?}): {e}")))
+    };
+    let id = uuid(text(next(), "id")?, "id")?;
+    let entity_id = uuid(text(next(), "entity_id")?, "entity_id")?;
+    let client_id = text(next(), "client_id")?;
+    let user_id = text(next(), "user_id")?;
+    let seq = int(next(), "seq")?;
+    let event_type = text(next(), "event_type")?;
+    let event_version = int(next(), "event_version")?;
+    let payload = text(next(), "payload")?;
+    let created_at = int(next(), "created_at")?;
+    Ok(RawIntent {
+        id,
+        entity_id,
+        client_id,
+        user_id,
+        seq: u64::try_from(seq)
+            .ok()
+            .filter(|s| *s > 0)
+            .ok_or_else(|| bad(format!("`seq` is {seq}")))?,
+        event_type,
+        event_version: u32::try_from(event_version)
+            .map_err(|_| bad(format!("`event_version` is {event_version}")))?,
+        payload,
+        created_at,
+    })
+}
+
+/// The intent columns every store reads, in the order [`raw_intent_from_cells`] expects.
+pub(crate) const INTENT_SELECT: &str = "\"id\", \"entity_id\", \"client_id\", \"user_id\", \"seq\", \"event_type\", \"event_version\", \"payload\", \"created_at\"";
+
+/// Quotes an identifier (generated names are snake case; quoting guards against keywords).
+pub(crate) fn quote(ident: &str) -> String {
+    format!("\"{ident}\"")
+}
+
+/// Converts a sequence number or version for an `INTEGER`/`BIGINT` column.
+pub(crate) fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Malformed(format!("{v} does not fit a BIGINT")))
+}
+
+/// Converts a stored `INTEGER`/`BIGINT` back to a sequence number or version.
+pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Malformed(format!("{what} is negative ({v})")))
+}
+
+/// Reads `state, version, owner_id, fields…` cells into a [`StoredProjection`].
+pub(crate) fn stored_projection(cells: Vec<SqlValue>) -> Result<StoredProjection, StoreError> {
+    let mut it = cells.into_iter();
+    let (state, version, owner) = (it.next(), it.next(), it.next());
+    match (state, version, owner) {
+        (Some(SqlValue::Text(state)), Some(SqlValue::Integer(v)), Some(SqlValue::Text(owner))) => {
+            Ok(StoredProjection {
+                state,
+                version: to_u64(v, "projection version")?,
+                owner_id: owner,
+                fields: it.collect(),
+            })
+        }
+        other => Err(StoreError::Malformed(format!(
+            "projection head (state, version, owner_id) reads as {other:?}"
+        ))),
+    }
+}

@@ -1,0 +1,666 @@
+//! One behaviour per test, generic over the backend.
+
+use std::time::Duration;
+
+use sai::server::{
+    DecideError, EventProcessor, IngestError, ProcessError, ProcessorConfig, ServerStore,
+    StoreError, ingest, shutdown,
+};
+use sai::{Machine, Phase, Snapshot, SqlValue, Uuid};
+use sai_suite::{StrictTodoMachine, TodoEvent, TodoMachine};
+
+use crate::harness::{Backend, scalar};
+use crate::support::{ALICE, ack, create, intent, raw_event, todo, upload};
+
+const PENDING: &str = "SELECT COUNT(*) FROM todo_intent_events";
+const PROCESSED: &str = "SELECT COUNT(*) FROM todo_intent_events_processed";
+const REJECTED: &str = "SELECT COUNT(*) FROM todo_intent_events_rejected";
+
+pub async fn accepted_intents_are_archived_and_projected<B: Backend>(b: B) {
+    let mut store = b.store().await;
+    let e = Uuid::now_v7();
+    let intents = [
+        intent(e, "c1", ALICE, 1, create("Buy milk")),
+        intent(
+            e,
+            "c1",
+            ALICE,
+            2,
+            TodoEvent::Label {
+                label: "errand".into(),
+            },
+        ),
+        intent(e, "c1", ALICE, 3, TodoEvent::Toggle),
+    ];
+    let report = upload(&mut store, ALICE, &intents).await;
+    assert_eq!((report.inserted, report.duplicates), (3, 0));
+
+    let mut p = EventProcessor::new(store);
+    let tally = p.process_pending().await;
+    assert_eq!((tally.processed, tally.rejected, tally.errors), (3, 0, 0));
+
+    let store = p.store_mut();
+    let (state, version, fields) = todo(store, e).await;
+    assert_eq!((state.as_str(), version), ("Done", 3));
+    assert_eq!(fields.title, "Buy milk");
+    assert!(fields.completed);
+    assert_eq!(fields.labels, vec!["errand".to_owned()]);
+    assert_eq!(fields.priority, 1);
+    assert_eq!(ack(store, "c1").await, 3);
+    assert_eq!(scalar(&b, PENDING).await, 0);
+
+    // The archive holds each step's snapshot, in version order.
+    let rows = b
+        .query("SELECT seq, state, version, context FROM todo_intent_events_processed ORDER BY version")
+        .await;
+    let states: Vec<_> = rows
+        .iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[2].clone()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (
+                SqlValue::Integer(1),
+                SqlValue::Text("Active".into()),
+                SqlValue::Integer(1)
+            ),
+            (
+                SqlValue::Integer(2),
+                SqlValue::Text("Active".into()),
+                SqlValue::Integer(2)
+            ),
+            (
+                SqlValue::Integer(3),
+                SqlValue::Text("Done".into()),
+                SqlValue::Integer(3)
+            ),
+        ]
+    );
+    let SqlValue::Text(context) = &rows[1][3] else {
+        panic!("context {:?}", rows[1][3])
+    };
+    let context: sai_suite::Todo = serde_json::from_str(context).expect("context JSON");
+    assert_eq!(context.labels, vec!["errand".to_owned()]);
+    assert!(!context.completed);
+    let owner = b.query("SELECT owner_id FROM todo_projection").await;
+    assert_eq!(owner, vec![vec![SqlValue::Text(ALICE.into())]]);
+}
+
+pub async fn rejection_is_recorded_and_advances_the_ack<B: Backend>(b: B) {
+    let mut store = b.store().await;
+    let e = Uuid::now_v7();
+    upload(
+        &mut store,
+        ALICE,
+        &[
+            intent(e, "c1", ALICE, 1, create("a")),
+            intent(e, "c1", ALICE, 2, create("again")),
+            intent(e, "c1", ALICE, 3, TodoEvent::Rename { title: " ".into() }),
+            intent(e, "c1", ALICE, 4, TodoEvent::Toggle),
+        ],
+    )
+    .await;
+    let mut p = EventProcessor::new(store);
+    let tally = p.process_pending().await;
+    assert_eq!((tally.processed, tally.rejected, tally.errors), (2, 2, 0));
+    assert_eq!(ack(p.store_mut(), "c1").await, 4);
+    let (state, version, fields) = todo(p.store_mut(), e).await;
+    assert_eq!(
+        (state.as_str(), version, fields.title.as_str()),
+        ("Done", 2, "a")
+    );
+
+    let rows = b
+        .query("SELECT seq, code, state, message, reason, event_type FROM todo_intent_events_rejected ORDER BY seq")
+        .await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][1], SqlValue::Text("not_accepted".into()));
+    assert_eq!(rows[0][2], SqlValue::Text("Active".into()));
+    assert_eq!(rows[0][5], SqlValue::Text("CREATE".into()));
+    assert_eq!(rows[1][1], SqlValue::Text("guard_failed".into()));
+    let SqlValue::Text(message) = &rows[1][3] else {
+        panic!()
+    };
+    assert!(message.contains("title must not be empty"), "{message}");
+    let SqlValue::Text(reason) = &rows[1][4] else {
+        panic!()
+    };
+    let reason: sai::Rejection = serde_json::from_str(reason).expect("reason is a Rejection");
+    assert_eq!(reason.code(), "guard_failed");
+}
+
+pub async fn duplicate_upload_is_stored_once<B: Backend>(b: B) {
+    let mut store = b.store().await;
+    let e = Uuid::now_v7();
+    let intents = [
+        intent(e, "c1", ALICE, 1, create("a")),
+        intent(e, "c1", ALICE, 2, TodoEvent::Toggle),
+    ];
+    upload(&mut store, ALICE, &intents).await;
+    let again = upload(&mut store, ALICE, &intents).await;
+    assert_eq!((again.inserted, again.duplicates), (0, 2));
+    assert_eq!(scalar(&b, PENDING).await, 2);
+
+    let mut p = EventProcessor::new(store);
+    assert_eq!(p.process_pending().await.decided(), 2);
+
+    // Re-uploaded after the decision (the client missed the ack): still a no-op.
+    let late = upload(p.store_mut(), ALICE, &intents).await;
+    assert_eq!((late.inserted, late.duplicates), (0, 2));
+    assert_eq!(scalar(&b, PENDING).await, 0);
+    assert_eq!(p.process_pending().await.decided(), 0);
+    assert_eq!(scalar(&b, PROCESSED).await, 2);
+    let (_, version, _) = todo(p.store_mut(), e).await;
+    assert_eq!(version, 2);
+
+    // The same intent twice in one upload is stored once too.
+    let third = intent(e, "c1", ALICE, 3, TodoEvent::Toggle);
+    let report = upload(p.store_mut(), ALICE, &[third.clone(), third]).await;
+    assert_eq!((report.inserted, report.duplicates), (1, 1));
+}
+
+pub async fn gap_in_sequence_waits<B: Backend>(b: B) {
+    let mut store = b.store().await;
+    let e = Uuid::now_v7();
+    upload(
+        &mut store,
+        ALICE,
+        &[
+            intent(e, "c1", ALICE, 1, create("a")),
+            intent(e, "c1", ALICE, 2, TodoEvent::Rename { title: "b".into() }),
+            intent(e, "c1", ALICE, 4, TodoEvent::Rename { title: "d".into() }),
+        ],
+    )
+    .await;
+    let mut p = EventProcessor::new(store);
+    assert_eq!(p.process_pending().await.decided(), 2);
+    assert_eq!(ack(p.store_mut(), "c1").await, 2);
+    assert_eq!(scalar(&b, PENDING).await, 1);
+    assert_eq!(todo(p.store_mut(), e).await.2.title, "b");
+
+    upload(
+        p.store_mut(),
+        ALICE,
+        &[intent(
+            e,
+            "c1",
+            ALICE,
+            3,
+            TodoEvent::Rename { title: "c".into() },
+        )],
+    )
+    .await;
+    assert_eq!(p.process_pending().await.decided(), 2);
+    assert_eq!(ack(p.store_mut(), "c1").await, 4);
+    let (_, version, fields) = todo(p.store_mut(), e).await;
+    assert_eq!((version, fields.title.as_str()), (4, "d"));
+    let order = b
+        .query("SELECT seq FROM todo_intent_events_processed ORDER BY version")
+        .await;
+    let seqs: Vec<_> = order.into_iter().map(|r| r[0].clone()).collect();
+    assert_eq!(seqs, (1..=4).map(SqlValue::Integer).collect::<Vec<_>>());
+}
+
+pub async fn client_order_holds_across_entities<B: Backend>(b: B) {
+    let mut store = b.store().await;
+    let (e1, e2) = (Uuid::now_v7(), Uuid::now_v7());
+    let all = [
+        intent(e1, "c1", ALICE, 1, create("one")),
+        intent(e2, "c1", ALICE, 2, create("two")),
+        intent(e1, "c1", ALICE, 3, TodoEvent::Toggle),
+        intent(e2, "c1", ALICE, 4, TodoEvent::Delete),
+    ];
+    upload(&mut store, ALICE, &all[1..]).await;
+    let mut p = EventProcessor::new(store);
+    // Seq 2..4 must wait for seq 1, although seq 2 and 4 are on another entity.
+    assert_eq!(p.process_pending().await.decided(), 0);
+    assert_eq!(ack(p.store_mut(), "c1").await, 0);
+    assert!(p.store_mut().projection(e2).await.expect("read").is_none());
+
+    upload(p.store_mut(), ALICE, &all[..1]).await;
+    let tally = p.process_pending().await;
+    assert_eq!((tally.processed, tally.rejected), (4, 0));
+    assert_eq!(ack(p.store_mut(), "c1").await, 4);
+    assert_eq!(todo(p.store_mut(), e1).await.0, "Done");
+    assert_eq!(todo(p.store_mut(), e2).await.0, "Deleted");
+}
+
+pub async fn poison_intents_are_rejected_without_blocking<B: Backend>(b: B) {
+    let mut store = b.store().await;
+    let e = Uuid::now_v7();
+    upload(
+        &mut store,
+        ALICE,
+        &[
+            intent(e, "c1", ALICE, 1, create("a")),
+            raw_event(e, "c1", 2, "EXPLODE", 1, r#"{"type":"EXPLODE"}"#),
+            raw_event(e, "c1", 3, "TOGGLE", 99, r#"{"type":"TOGGLE"}"#),
+            raw_event(e, "c1", 4, "RENAME", 1, r#"{"type":"RENAME"}"#),
+            raw_event(e, "c1", 5, "RENAME", 1, "not json at all"),
+            intent(e, "c1", ALICE, 6, TodoEvent::Toggle),
+        ],
+    )
+    .await;
+    let mut p = EventProcessor::new(store);
+    let tally = p.process_pending().await;
+    assert_eq!((tally.processed, tally.rejected, tally.errors), (2, 4, 0));
+    assert_eq!(ack(p.store_mut(), "c1").await, 6);
+    assert_eq!(todo(p.store_mut(), e).await.0, "Done");
+    let codes: Vec<_> = b
+        .query("SELECT code FROM todo_intent_events_rejected ORDER BY seq")
+        .await
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    let expected = [
+        "unknown_event_type",
+        "unsupported_event_version",
+        "malformed_payload",
+        "malformed_payload",
+    ];
+    assert_eq!(codes, expected.map(|c| SqlValue::Text(c.into())).to_vec());
+}
+
+pub async fn stricter_server_machine_decides<B: Backend>(b: B) {
+    let mut store = b.store().await;
+    let (e1, e2) = (Uuid::now_v7(), Uuid::now_v7());
+    let big = TodoEvent::Estimate { hours: Some(80.0) };
+    let batch = |e, client: &str| {
+        vec![
+            intent(e, client, ALICE, 1, create("plan")),
+            intent(e, client, ALICE, 2, big.clone()),
+            intent(
+                e,
+                client,
+                ALICE,
+                3,
+                TodoEvent::Estimate { hours: Some(8.0) },
+            ),
+        ]
+    };
+    upload(&mut store, ALICE, &batch(e1, "c1")).await;
+
+    // The client's machine accepts the big estimate optimistically...
+    let created = batch(e1, "c1")[0].decode::<TodoEvent>().expect("decode");
+    let snap = Snapshot::<TodoMachine>::initial()
+        .step_intent(&created, Phase::Optimistic)
+        .expect("create");
+    let estimate = batch(e1, "c1")[1].decode::<TodoEvent>().expect("decode");
+    assert!(snap.step_intent(&estimate, Phase::Authoritative).is_ok());
+
+    // ...the server's stricter machine does not.
+    let mut strict = EventProcessor::new(store).with_machine::<StrictTodoMachine>();
+    let tally = strict.process_pending().await;
+    assert_eq!((tally.processed, tally.rejected), (2, 1));
+    let (state, version, fields) = todo(strict.store_mut(), e1).await;
+    assert_eq!(
+        (state.as_str(), version, fields.estimate),
+        ("Active", 2, Some(8.0))
+    );
+    let rows = b
+        .query("SELECT code, message FROM todo_intent_events_rejected")
+        .await;
+    assert_eq!(rows[0][0], SqlValue::Text("guard_failed".into()));
+    assert_eq!(
+        rows[0][1],
+        SqlValue::Text(
+            "ESTIMATE rejected in state Active: estimates above 40 hours need a split".into()
+        )
+    );
+
+    // The domain's own machine, on another entity, accepts it; both read the same snapshots.
+    let mut lenient = strict.with_machine::<TodoMachine>();
+    upload(lenient.store_mut(), ALICE, &batch(e2, "c2")).await;
+    let tally = lenient.process_pending().await;
+    assert_eq!((tally.processed, tally.rejected), (3, 0));
+    assert_eq!(
+        StrictTodoMachine::from_name(&todo(lenient.store_mut(), e2).await.0),
+        Some(StrictTodoMachine::Active)
+    );
+}
+
+pub async fn unauthorised_client_is_refused<B: Backend>(b: B) {
+    let mut store = b.store().await;
+    let e = Uuid::now_v7();
+    upload(
+        &mut store,
+        ALICE,
+        &[intent(e, "alice-phone", ALICE, 1, create("mine"))],
+    )
+    .await;
+
+    // Bob uploads with Alice's client: refused, whole upload, nothing stored.
+    let bobs = [
+        intent(Uuid::now_v7(), "bob-phone", "bob", 1, create("his")),
+        intent(e, "alice-phone", "bob", 2, TodoEvent::Delete),
+    ];
+    match ingest(&mut store, "bob", &bobs).await {
+        Err(IngestError::Unauthorized { client_id, user_id }) => {
+            assert_eq!(
+                (client_id.as_str(), user_id.as_str()),
+                ("alice-phone", "bob")
+            );
+        }
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+    assert_eq!(scalar(&b, PENDING).await, 1);
+    assert!(store.client_ack("bob-phone").await.expect("read").is_none());
+
+    // An intent naming another user than the authenticated one.
+    let spoofed = [intent(e, "alice-phone", ALICE, 2, TodoEvent::Delete)];
+    assert!(matches!(
+        ingest(&mut store, "bob", &spoofed).await,
+        Err(IngestError::WrongUser { .. })
+    ));
+    // A malformed envelope.
+    let mut zero = intent(e, "alice-phone", ALICE, 2, TodoEvent::Toggle);
+    zero.seq = 0;
+    assert!(matches!(
+        ingest(&mut store, ALICE, &[zero]).await,
+        Err(IngestError::Malformed { .. })
+    ));
+    assert_eq!(scalar(&b, PENDING).await, 1);
+    assert_eq!(
+        store.client_ack("alice-phone").await.expect("read"),
+        Some((ALICE.into(), 0))
+    );
+
+    // Bob's own client works.
+    upload(&mut store, "bob", &bobs[..1]).await;
+    assert_eq!(
+        EventProcessor::new(store).process_pending().await.decided(),
+        2
+    );
+}
+
+pub async fn crash_mid_batch_writes_nothing<B: Backend>(b: B) {
+    let mut store = b.store().await;
+    let (ok, crash) = (Uuid::now_v7(), Uuid::now_v7());
+    upload(
+        &mut store,
+        ALICE,
+        &[
+            intent(ok, "c1", ALICE, 1, create("fine")),
+            intent(ok, "c1", ALICE, 2, TodoEvent::Toggle),
+            intent(crash, "c2", ALICE, 1, create("CRASH")),
+        ],
+    )
+    .await;
+    b.execute(b.crash_trigger()).await;
+    let mut p = EventProcessor::new(store);
+    let tally = p.process_pending().await;
+    assert_eq!((tally.processed, tally.rejected, tally.errors), (0, 0, 1));
+    assert!(
+        matches!(
+            &tally.failures[0],
+            ProcessError::Store {
+                source: StoreError::Database(_),
+                attempts: 1
+            }
+        ),
+        "{:?}",
+        tally.failures
+    );
+    // The acknowledgement update, the delete and the archive insert ran before the failing
+    // projection write: all rolled back.
+    assert_eq!(scalar(&b, PENDING).await, 3);
+    assert_eq!(scalar(&b, PROCESSED).await, 0);
+    assert_eq!(scalar(&b, REJECTED).await, 0);
+    assert_eq!(scalar(&b, "SELECT COUNT(*) FROM todo_projection").await, 0);
+    assert_eq!(ack(p.store_mut(), "c1").await, 0);
+
+    b.execute(b.drop_crash_trigger()).await;
+    let tally = p.process_pending().await;
+    assert_eq!((tally.processed, tally.rejected, tally.errors), (3, 0, 0));
+    assert_eq!(scalar(&b, PROCESSED).await, 3);
+    assert_eq!(todo(p.store_mut(), ok).await.1, 2);
+}
+
+pub async fn worker_dying_mid_batch_leaves_nothing_behind<B: Backend>(b: B) {
+    let mut store = b.store().await;
+    let e = Uuid::now_v7();
+    upload(
+        &mut store,
+        ALICE,
+        &[
+            intent(e, "c1", ALICE, 1, create("a")),
+            intent(e, "c1", ALICE, 2, TodoEvent::Toggle),
+        ],
+    )
+    .await;
+    // A worker that dies while it holds the batch: its task panics, its connection is
+    // dropped with the transaction open.
+    let mut doomed = b.store().await;
+    let died = tokio::spawn(async move {
+        doomed
+            .decide_batch(100, 0, |claim| {
+                assert_eq!(claim.intents.len(), 2, "the worker did claim the batch");
+                panic!("worker crashed");
+            })
+            .await
+    })
+    .await;
+    assert!(died.expect_err("the worker died").is_panic());
+    assert_eq!(scalar(&b, PENDING).await, 2);
+    assert_eq!(scalar(&b, PROCESSED).await, 0);
+    assert_eq!(ack(&mut store, "c1").await, 0);
+
+    // Its entity is free again: another worker decides everything, once.
+    let tally = EventProcessor::new(store).process_pending().await;
+    assert_eq!((tally.processed, tally.errors), (2, 0));
+    assert_eq!(scalar(&b, PROCESSED).await, 2);
+}
+
+pub async fn transient_error_is_retried_not_rejected<B: Backend>(b: B) {
+    let mut store = b.store().await;
+    let e = Uuid::now_v7();
+    upload(
+        &mut store,
+        ALICE,
+        &[
+            intent(e, "c1", ALICE, 1, create("a")),
+            intent(e, "c1", ALICE, 2, TodoEvent::Toggle),
+        ],
+    )
+    .await;
+    let fault = b.inject_transient_fault(&mut store).await;
+    let config = ProcessorConfig {
+        retry_backoff: Duration::from_millis(20),
+        ..ProcessorConfig::default()
+    };
+    let mut p = EventProcessor::new(store).with_config(config);
+    let tally = p.process_pending().await;
+    assert!(
+        fault.await.expect("fault task"),
+        "the fault never hit the batch"
+    );
+    assert_eq!(
+        (tally.processed, tally.rejected, tally.errors),
+        (2, 0, 0),
+        "{:?}",
+        tally.failures
+    );
+    assert_eq!(scalar(&b, REJECTED).await, 0);
+    assert_eq!(scalar(&b, PROCESSED).await, 2);
+    assert_eq!(ack(p.store_mut(), "c1").await, 2);
+}
+
+pub async fn corrupt_rows_are_reported_and_kept<B: Backend>(b: B) {
+    let mut store = b.store().await;
+    let (e1, e2) = (Uuid::now_v7(), Uuid::now_v7());
+    upload(
+        &mut store,
+        ALICE,
+        &[intent(e1, "c1", ALICE, 1, create("a"))],
+    )
+    .await;
+    let mut p = EventProcessor::new(store);
+    assert_eq!(p.process_pending().await.processed, 1);
+
+    // A projection row in a state the machine does not have, and a pending row that is not
+    // an intent (written behind the library's back).
+    b.execute(&format!(
+        "UPDATE todo_projection SET state = 'Bogus' WHERE id = '{e1}'"
+    ))
+    .await;
+    upload(
+        p.store_mut(),
+        ALICE,
+        &[intent(e1, "c1", ALICE, 2, TodoEvent::Toggle)],
+    )
+    .await;
+    upload(
+        p.store_mut(),
+        ALICE,
+        &[intent(e2, "c2", ALICE, 2, create("after the bad row"))],
+    )
+    .await;
+    b.execute(
+        "INSERT INTO todo_intent_events (id, entity_id, client_id, user_id, seq, event_type, \
+         event_version, payload, created_at, received_at) \
+         VALUES ('not-a-uuid', 'nor-this', 'c2', 'alice', 1, 'CREATE', 1, '{}', 0, 0)",
+    )
+    .await;
+    let e3 = Uuid::now_v7();
+    upload(
+        p.store_mut(),
+        ALICE,
+        &[intent(e3, "c3", ALICE, 1, create("unrelated"))],
+    )
+    .await;
+
+    let tally = p.process_pending().await;
+    assert_eq!(
+        (tally.processed, tally.rejected),
+        (1, 0),
+        "{:?}",
+        tally.failures
+    );
+    assert!(tally.failures.iter().any(|f| matches!(f, ProcessError::Decide(DecideError::UnknownState { entity, .. }) if *entity == e1)), "{:?}", tally.failures);
+    assert!(tally.failures.iter().any(|f| matches!(f, ProcessError::Decide(DecideError::MalformedRow(r)) if r.id == "not-a-uuid")), "{:?}", tally.failures);
+    assert_eq!(
+        scalar(&b, REJECTED).await,
+        0,
+        "server-side faults are not rejections"
+    );
+    assert_eq!(scalar(&b, PENDING).await, 3, "nothing was lost");
+    assert_eq!(
+        (
+            ack(p.store_mut(), "c1").await,
+            ack(p.store_mut(), "c2").await
+        ),
+        (1, 0)
+    );
+
+    // Repaired, the waiting intents are decided.
+    b.execute(&format!(
+        "UPDATE todo_projection SET state = 'Active' WHERE id = '{e1}'"
+    ))
+    .await;
+    b.execute("DELETE FROM todo_intent_events WHERE id = 'not-a-uuid'")
+        .await;
+    upload(
+        p.store_mut(),
+        ALICE,
+        &[intent(e2, "c2", ALICE, 1, create("first"))],
+    )
+    .await;
+    let tally = p.process_pending().await;
+    assert_eq!((tally.processed, tally.rejected, tally.errors), (2, 1, 0));
+    assert_eq!(todo(p.store_mut(), e1).await.0, "Done");
+}
+
+pub async fn process_intent_decides_one<B: Backend>(b: B) {
+    let mut store = b.store().await;
+    let e = Uuid::now_v7();
+    upload(
+        &mut store,
+        ALICE,
+        &[
+            intent(e, "c1", ALICE, 1, create("a")),
+            intent(e, "c1", ALICE, 2, TodoEvent::Toggle),
+            intent(e, "c1", ALICE, 3, TodoEvent::Toggle),
+        ],
+    )
+    .await;
+    let mut p = EventProcessor::new(store);
+    let one = p.process_intent().await.expect("batch");
+    assert_eq!((one.processed, one.rejected), (1, 0));
+    assert_eq!(ack(p.store_mut(), "c1").await, 1);
+    assert_eq!(scalar(&b, PENDING).await, 2);
+    let batch = p.process_batch(10).await.expect("batch");
+    assert_eq!(batch.decided(), 2);
+    assert_eq!(todo(p.store_mut(), e).await.0, "Active");
+}
+
+pub async fn worker_loop_stops_cleanly<B: Backend>(b: B) {
+    let (stop, signal) = shutdown();
+    let config = ProcessorConfig {
+        batch_size: 7,
+        idle_wait: Duration::from_millis(10),
+        ..ProcessorConfig::default()
+    };
+    let mut worker = EventProcessor::new(b.store().await).with_config(config);
+    let running = tokio::spawn(async move { worker.run(signal).await });
+
+    let mut store = b.store().await;
+    let mut uploaded = 0;
+    for round in 0..5u64 {
+        let e = Uuid::now_v7();
+        let mut batch = vec![intent(e, "c1", ALICE, round * 10 + 1, create("t"))];
+        for seq in round * 10 + 2..=round * 10 + 10 {
+            batch.push(intent(e, "c1", ALICE, seq, TodoEvent::Toggle));
+        }
+        uploaded += upload(&mut store, ALICE, &batch).await.inserted;
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    for _ in 0..1000 {
+        if ack(&mut store, "c1").await == 50 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.stop();
+    let tally = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the worker stops")
+        .expect("the worker did not panic");
+    assert_eq!(tally.decided(), uploaded);
+    assert_eq!((tally.processed, tally.errors), (50, 0));
+    assert_eq!(scalar(&b, PENDING).await, 0);
+}
+
+pub async fn reversed_upload_is_decided_in_order<B: Backend>(b: B) {
+    // A client's chain over several entities, queued newest first: the queue's physical order
+    // starts with intents that must wait, yet every small batch still finds the head.
+    let mut store = b.store().await;
+    let entities: Vec<Uuid> = (0..4).map(|_| Uuid::now_v7()).collect();
+    let mut chain = Vec::new();
+    for seq in 1..=40u64 {
+        let e = entities[(seq as usize - 1) % 4];
+        let event = if seq <= 4 {
+            create("t")
+        } else {
+            TodoEvent::Toggle
+        };
+        chain.push(intent(e, "c1", ALICE, seq, event));
+    }
+    for one in chain.iter().rev() {
+        upload(&mut store, ALICE, std::slice::from_ref(one)).await;
+    }
+    let config = ProcessorConfig {
+        batch_size: 1,
+        ..ProcessorConfig::default()
+    };
+    let mut p = EventProcessor::new(store).with_config(config);
+    let tally = p.process_pending().await;
+    assert_eq!((tally.processed, tally.errors), (40, 0));
+    let order = b
+        .query("SELECT seq FROM todo_intent_events_processed ORDER BY processed_at, seq")
+        .await;
+    assert_eq!(order.len(), 40);
+    for e in &entities {
+        assert_eq!(todo(p.store_mut(), *e).await.1, 10);
+    }
+}

@@ -1,0 +1,53 @@
+//! The server runtime's behaviour suite, written once and run against a SQLite file and
+//! against the real PostgreSQL server (`SAI_TEST_POSTGRES_URL`; skipped when unset).
+
+mod behaviour;
+mod concurrency;
+mod harness;
+mod support;
+
+/// Instantiates each generic test once per backend.
+macro_rules! suite {
+    ($($module:ident :: $test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    let backend = crate::harness::Sqlite::new().await;
+                    crate::$module::$test(backend).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    let Some(backend) = crate::harness::Postgres::new(stringify!($test)).await
+                    else {
+                        return;
+                    };
+                    crate::$module::$test(backend).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    behaviour::accepted_intents_are_archived_and_projected,
+    behaviour::rejection_is_recorded_and_advances_the_ack,
+    behaviour::duplicate_upload_is_stored_once,
+    behaviour::gap_in_sequence_waits,
+    behaviour::client_order_holds_across_entities,
+    behaviour::poison_intents_are_rejected_without_blocking,
+    behaviour::stricter_server_machine_decides,
+    behaviour::unauthorised_client_is_refused,
+    behaviour::crash_mid_batch_writes_nothing,
+    behaviour::worker_dying_mid_batch_leaves_nothing_behind,
+    behaviour::transient_error_is_retried_not_rejected,
+    behaviour::corrupt_rows_are_reported_and_kept,
+    behaviour::process_intent_decides_one,
+    behaviour::worker_loop_stops_cleanly,
+    behaviour::reversed_upload_is_decided_in_order,
+    concurrency::four_workers_decide_each_intent_exactly_once,
+);
