@@ -69,6 +69,7 @@ pub mod schema;
 pub mod server;
 pub mod snapshot;
 mod stub;
+pub mod sync;
 pub mod value;
 
 pub use domain::{ColumnDef, Domain, EventOf, IntentOf, RowError, SnapshotOf};

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use serde_json::json;
 
-use crate::schema::{Schema, SyncDirection, TableDef, TableRole};
+use crate::schema::{Schema, SyncDirection, TableDef};
 
 /// Sync rules (the classic `bucket_definitions` YAML) for a set of domains.
 #[derive(Clone, Debug)]
@@ -53,7 +53,7 @@ impl<'a> SyncRules<'a> {
                     out,
                     "      - SELECT * FROM {} WHERE {} = bucket.user_id",
                     t.name,
-                    user_column(t.role)
+                    t.role.user_column().unwrap_or("user_id")
                 );
             }
         }
@@ -65,14 +65,6 @@ impl<'a> SyncRules<'a> {
             .tables()
             .iter()
             .filter(move |t| t.domain == domain && t.role.sync() == SyncDirection::Down)
-    }
-}
-
-/// The column that says which user a downloaded row belongs to.
-fn user_column(role: TableRole) -> &'static str {
-    match role {
-        TableRole::Projection => "owner_id",
-        _ => "user_id",
     }
 }
 

@@ -132,6 +132,16 @@ impl TableRole {
         )
     }
 
+    /// For a table clients download, the column naming the user a row belongs to: the
+    /// projection's owner, the rejected intent's or the client's user.
+    pub const fn user_column(self) -> Option<&'static str> {
+        match self {
+            TableRole::Projection => Some("owner_id"),
+            TableRole::Rejected | TableRole::ClientAcks => Some("user_id"),
+            _ => None,
+        }
+    }
+
     /// The table name for a domain.
     pub fn table_name(self, domain: &str) -> String {
         format!("{domain}{}", self.suffix())

@@ -1,0 +1,129 @@
+//! The embedded transport: a client store and a server in one process.
+
+use crate::client::{ClientError, ClientStore, ReconcileSummary};
+use crate::domain::{Domain, EventOf};
+use crate::machine::Machine;
+use crate::schema::Schema;
+use crate::server::{
+    EventProcessor, IngestError, IngestReport, ServerStore, SqliteStore, Tally, ingest,
+};
+
+use super::rows::{replace_synced_rows, sqlite_rows_for_user};
+
+/// Why a sync round stopped. Nothing is lost either way: intents stay in the client's log
+/// until their decision has arrived, and a repeated upload is stored once.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Reading the client's log or writing its synced tables failed.
+    #[error("client store: {0}")]
+    Client(#[from] ClientError),
+    /// The server refused or could not store the upload.
+    #[error("upload: {0}")]
+    Ingest(#[from] IngestError),
+    /// Reading the server's tables failed.
+    #[error("server read: {0}")]
+    Server(#[from] rusqlite::Error),
+    /// An intent in the log could not be encoded for upload.
+    #[error("encoding an intent: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// What one [`Loopback::sync`] round did.
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    /// The upload: intents newly queued and re-uploads skipped.
+    pub uploaded: IngestReport,
+    /// The server's decisions in this round.
+    pub decided: Tally,
+    /// The client's reconciliation after the download.
+    pub reconciled: ReconcileSummary,
+}
+
+/// Connects client stores to an embedded server deciding with machine `M`.
+///
+/// A round ([`sync`](Self::sync)) is upload → decide → download. Each step is also
+/// callable alone, which is how tests model a flaky network: an upload whose response is
+/// lost is simply uploaded again, and the server stores it once.
+pub struct Loopback<D: Domain, M = <D as Domain>::Machine> {
+    processor: EventProcessor<SqliteStore<D>, M>,
+    schema: Schema,
+}
+
+impl<D, M> Loopback<D, M>
+where
+    D: Domain,
+    M: Machine<Domain = D, Event = EventOf<D>>,
+{
+    /// A loopback over the processor's server store (migrated here).
+    pub async fn new(mut processor: EventProcessor<SqliteStore<D>, M>) -> Result<Self, SyncError> {
+        processor
+            .store_mut()
+            .migrate()
+            .await
+            .map_err(|e| SyncError::Ingest(IngestError::Store(e)))?;
+        Ok(Loopback {
+            processor,
+            schema: Schema::of::<D>(),
+        })
+    }
+
+    /// The server side, for inspection.
+    pub fn processor_mut(&mut self) -> &mut EventProcessor<SqliteStore<D>, M> {
+        &mut self.processor
+    }
+
+    /// Uploads `user`'s pending intents from the client store, in per-client sequence order,
+    /// as the authenticated `user`.
+    pub async fn upload(
+        &mut self,
+        client: &ClientStore,
+        user: &str,
+    ) -> Result<IngestReport, SyncError> {
+        let mut intents = client
+            .pending_intents::<D>()?
+            .into_iter()
+            .map(|p| p.intent)
+            .filter(|i| i.user_id == user)
+            .collect::<Vec<_>>();
+        intents.sort_by(|a, b| (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq)));
+        let raw = intents
+            .iter()
+            .map(|i| i.to_raw())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ingest(self.processor.store_mut(), user, &raw).await?)
+    }
+
+    /// Lets the server decide everything decidable.
+    pub async fn decide(&mut self) -> Tally {
+        self.processor.process_pending().await
+    }
+
+    /// Brings `user`'s projections, rejections and acknowledgements into the client store in
+    /// one transaction, then reconciles.
+    pub fn download(
+        &mut self,
+        client: &ClientStore,
+        user: &str,
+    ) -> Result<ReconcileSummary, SyncError> {
+        let rows =
+            sqlite_rows_for_user(self.processor.store_mut().connection(), &self.schema, user)?;
+        let schema = &self.schema;
+        Ok(client.apply_server_data(|tx| replace_synced_rows(tx, schema, &rows))?)
+    }
+
+    /// One full round for `user`: upload, decide, download.
+    pub async fn sync(
+        &mut self,
+        client: &ClientStore,
+        user: &str,
+    ) -> Result<SyncReport, SyncError> {
+        let uploaded = self.upload(client, user).await?;
+        let decided = self.decide().await;
+        let reconciled = self.download(client, user)?;
+        Ok(SyncReport {
+            uploaded,
+            decided,
+            reconciled,
+        })
+    }
+}

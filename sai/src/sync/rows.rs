@@ -1,0 +1,150 @@
+//! Rows of the downloaded tables, independent of the database they come from.
+
+use rusqlite::Connection;
+use serde_json::{Map, Value};
+
+use crate::schema::{Schema, SyncDirection, TableDef};
+use crate::value::SqlValue;
+
+/// One row of a table clients download.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncRow {
+    /// The table (same name on server and client).
+    pub table: String,
+    /// The row's `id`.
+    pub id: String,
+    /// Every other column, in the table's order.
+    pub columns: Vec<(&'static str, SqlValue)>,
+}
+
+impl SyncRow {
+    /// The columns (without `id`) as a JSON object, the form PowerSync operations carry.
+    pub fn to_json(&self) -> Value {
+        let mut map = Map::new();
+        for (name, value) in &self.columns {
+            let v = match value {
+                SqlValue::Null => Value::Null,
+                SqlValue::Integer(i) => Value::from(*i),
+                SqlValue::Real(r) => Value::from(*r),
+                SqlValue::Text(t) => Value::from(t.as_str()),
+            };
+            map.insert((*name).to_owned(), v);
+        }
+        Value::Object(map)
+    }
+}
+
+fn downloaded(schema: &Schema) -> impl Iterator<Item = &TableDef> {
+    schema
+        .tables()
+        .iter()
+        .filter(|t| t.role.sync() == SyncDirection::Down)
+}
+
+fn select_sql(t: &TableDef, placeholder: &str) -> String {
+    let cols: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| format!("\"{}\"", c.name))
+        .collect();
+    format!(
+        "SELECT {} FROM \"{}\" WHERE \"{}\" = {placeholder} ORDER BY \"id\"",
+        cols.join(", "),
+        t.name,
+        t.role.user_column().unwrap_or("user_id"),
+    )
+}
+
+fn row_from_cells(t: &TableDef, cells: Vec<SqlValue>) -> SyncRow {
+    let mut cells = cells.into_iter();
+    let id = match cells.next() {
+        Some(SqlValue::Text(id)) => id,
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    };
+    SyncRow {
+        table: t.name.clone(),
+        id,
+        columns: t.columns[1..].iter().map(|c| c.name).zip(cells).collect(),
+    }
+}
+
+/// Everything `user` may download from a SQLite server database: what the generated sync
+/// rules select.
+pub fn sqlite_rows_for_user(
+    conn: &Connection,
+    schema: &Schema,
+    user: &str,
+) -> rusqlite::Result<Vec<SyncRow>> {
+    let mut rows = Vec::new();
+    for t in downloaded(schema) {
+        let mut stmt = conn.prepare_cached(&select_sql(t, "?1"))?;
+        let found = stmt.query_map([user], |r| {
+            (0..t.columns.len())
+                .map(|i| r.get::<_, SqlValue>(i))
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        for cells in found {
+            rows.push(row_from_cells(t, cells?));
+        }
+    }
+    Ok(rows)
+}
+
+/// Everything `user` may download from a PostgreSQL server database.
+#[cfg(feature = "postgres")]
+pub async fn postgres_rows_for_user(
+    client: &tokio_postgres::Client,
+    schema: &Schema,
+    user: &str,
+) -> Result<Vec<SyncRow>, tokio_postgres::Error> {
+    use crate::value::ColumnType;
+    let mut rows = Vec::new();
+    for t in downloaded(schema) {
+        for r in client.query(&select_sql(t, "$1"), &[&user]).await? {
+            let cells = t
+                .columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| match c.ty {
+                    ColumnType::Text => r.get::<_, Option<String>>(i).map(SqlValue::Text),
+                    ColumnType::Integer => r.get::<_, Option<i64>>(i).map(SqlValue::Integer),
+                    ColumnType::Real => r.get::<_, Option<f64>>(i).map(SqlValue::Real),
+                })
+                .map(|v| v.unwrap_or(SqlValue::Null))
+                .collect();
+            rows.push(row_from_cells(t, cells));
+        }
+    }
+    Ok(rows)
+}
+
+/// Makes a client's downloaded tables hold exactly `rows` (a complete, consistent set, as a
+/// PowerSync checkpoint is): call it inside one transaction.
+pub fn replace_synced_rows(
+    conn: &Connection,
+    schema: &Schema,
+    rows: &[SyncRow],
+) -> rusqlite::Result<()> {
+    for t in downloaded(schema) {
+        conn.execute(&format!("DELETE FROM \"{}\"", t.name), [])?;
+        let cols: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| format!("\"{}\"", c.name))
+            .collect();
+        let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+        let mut insert = conn.prepare_cached(&format!(
+            "INSERT INTO \"{}\" ({}) VALUES ({})",
+            t.name,
+            cols.join(", "),
+            marks.join(", ")
+        ))?;
+        for row in rows.iter().filter(|r| r.table == t.name) {
+            let mut params: Vec<SqlValue> = vec![SqlValue::Text(row.id.clone())];
+            params.extend(row.columns.iter().map(|(_, v)| v.clone()));
+            insert.execute(rusqlite::params_from_iter(&params))?;
+        }
+    }
+    Ok(())
+}
