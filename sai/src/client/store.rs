@@ -485,19 +485,22 @@ impl ClientStore {
         entity_id: Uuid,
         f: impl Fn(Option<&Projection<D>>) + Send + Sync + 'static,
     ) -> Result<Subscription> {
-        // Remember what the entity looks like now, so the listener hears changes only.
-        let current = self.projection::<D>(entity_id)?;
-        self.inner
-            .hub
-            .seed_projection(D::NAME, entity_id, fingerprint(current.as_ref()));
-        Ok(self
+        let sub = self
             .inner
             .hub
             .subscribe(Topic::Projection(D::NAME, entity_id), move |any| {
                 if let Some(p) = any.downcast_ref::<Option<Projection<D>>>() {
                     f(p.as_ref());
                 }
-            }))
+            });
+        // Remember what the entity looks like now, so the listener hears changes only. Read
+        // after subscribing: a change in between is emitted (and recorded) first, and the
+        // seed then leaves that record alone.
+        let current = self.projection::<D>(entity_id)?;
+        self.inner
+            .hub
+            .seed_projection(D::NAME, entity_id, fingerprint(current.as_ref()));
+        Ok(sub)
     }
 
     pub(crate) fn subscribe_rejections<D: Domain>(
