@@ -29,6 +29,16 @@ pub struct SyncRow {
     pub data: Value,
 }
 
+impl From<sai::sync::SyncRow> for SyncRow {
+    fn from(row: sai::sync::SyncRow) -> Self {
+        SyncRow {
+            data: row.to_json(),
+            table: row.table,
+            id: row.id,
+        }
+    }
+}
+
 #[derive(Clone)]
 struct Op {
     op_id: i64,

@@ -52,6 +52,9 @@ pub struct StoreOptions {
     pub busy_timeout: Duration,
     /// SQLite page cache size in KiB (default 32 MiB; SQLite's own default is 2 MiB).
     pub cache_kib: u32,
+    /// Whether opening creates the client tables (default). Off when another component owns
+    /// them, as PowerSync does (`sai::powersync::PowerSyncClient`).
+    pub create_tables: bool,
 }
 
 impl Default for StoreOptions {
@@ -60,6 +63,7 @@ impl Default for StoreOptions {
             durability: Durability::Full,
             busy_timeout: Duration::from_secs(5),
             cache_kib: 32 * 1024,
+            create_tables: true,
         }
     }
 }
@@ -156,6 +160,11 @@ impl ClientStoreBuilder {
         self
     }
 
+    /// The tables of the registered domains.
+    pub fn schema(&self) -> std::result::Result<Schema, crate::schema::SchemaError> {
+        self.schema.clone().build()
+    }
+
     /// Opens (creating if needed) the SQLite file at `path`.
     pub fn open(self, path: impl AsRef<Path>) -> Result<ClientStore> {
         let conn = Connection::open(path)?;
@@ -171,7 +180,9 @@ impl ClientStoreBuilder {
     fn finish(self, conn: Connection) -> Result<ClientStore> {
         let schema = self.schema.build()?;
         prepare_connection(&conn, &self.options)?;
-        create_tables(&conn, &schema)?;
+        if self.options.create_tables {
+            create_tables(&conn, &schema)?;
+        }
         Ok(ClientStore {
             inner: Arc::new(Inner {
                 session: Mutex::new(Session {
@@ -448,6 +459,22 @@ impl ClientStore {
     ) -> Result<Subscription> {
         self.registered::<D>()?;
         Ok(self.inner.hub.watch(D::NAME, f))
+    }
+
+    /// Calls `f` after each change in any registered domain.
+    pub fn watch_all(
+        &self,
+        f: impl Fn(&DomainChange) + Send + Sync + 'static,
+    ) -> Vec<Subscription> {
+        let f = Arc::new(f);
+        self.inner
+            .domains
+            .iter()
+            .map(|d| {
+                let f = f.clone();
+                self.inner.hub.watch(d.name(), move |c| f(c))
+            })
+            .collect()
     }
 
     /// Like [`watch`](Self::watch), delivering the changes on a channel.

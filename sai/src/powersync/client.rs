@@ -1,0 +1,162 @@
+//! The client store on a PowerSync database.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use powersync::env::PowerSyncEnvironment;
+use powersync::error::PowerSyncError;
+use powersync::http::HttpClient;
+use powersync::{ConnectionPool, PowerSyncDatabase};
+
+use crate::client::{ClientError, ClientStore, ClientStoreBuilder, StoreOptions, Subscription};
+use crate::schema::{Schema, SchemaError, TableRole};
+
+use super::client_schema;
+
+/// Why a PowerSync client could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The PowerSync database failed.
+    #[error("powersync: {0}")]
+    PowerSync(#[from] PowerSyncError),
+    /// The client store failed.
+    #[error("client store: {0}")]
+    Client(#[from] ClientError),
+    /// The domains' tables collide.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+}
+
+/// A device on PowerSync: the same [`ClientStore`] (and so the same actor API) as on plain
+/// SQLite, running on the PowerSync database file.
+///
+/// - The store's tables are PowerSync's: synced tables for the server's data, local-only
+///   tables for the intent log and optimistic projection, an insert-only upload queue.
+/// - Every intent appended to a local log is also queued for upload (`{name}_intent_events`),
+///   by a trigger, in the same transaction as the log row and the projection.
+/// - After each local change PowerSync's uploader is woken; after each download that
+///   touches the synced tables the store reconciles (surfacing rejections, clearing decided
+///   intents).
+///
+/// Call [`PowerSyncDatabase::connect`] on [`db`](Self::db) with a connector whose
+/// `upload_data` uses [`upload_intents`](super::upload_intents).
+pub struct PowerSyncClient {
+    db: PowerSyncDatabase,
+    store: ClientStore,
+    _wake_uploads: Vec<Subscription>,
+    reconciler: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl PowerSyncClient {
+    /// Opens (creating if needed) the PowerSync database at `path` for the builder's domains,
+    /// talking to the service through `http`, and starts PowerSync's sync tasks on tokio.
+    pub async fn open(
+        path: impl AsRef<Path>,
+        builder: ClientStoreBuilder,
+        http: impl HttpClient,
+    ) -> Result<Self, OpenError> {
+        let path: PathBuf = path.as_ref().to_owned();
+        let schema = builder.schema()?;
+        PowerSyncEnvironment::powersync_auto_extension()?;
+        let pool = ConnectionPool::open(&path)?;
+        let env =
+            PowerSyncEnvironment::custom(http, pool.clone(), PowerSyncEnvironment::tokio_timer());
+        let db = PowerSyncDatabase::new(env, client_schema(&schema));
+        db.async_tasks().spawn_with_tokio();
+        // The first lease applies the schema, creating the views the store works on.
+        drop(db.writer().await?);
+
+        let store = builder
+            .options(StoreOptions {
+                create_tables: false,
+                ..StoreOptions::default()
+            })
+            .open(&path)?;
+        store
+            .with_connection(|conn| conn.execute_batch(&outbox_triggers(&schema)))
+            .map_err(ClientError::from)?;
+
+        let notifiers = Arc::clone(pool.update_notifiers());
+        let wake_uploads = store.watch_all(move |_| {
+            notifiers.notify_updates(&["ps_crud".to_owned()].into_iter().collect());
+        });
+        let synced: Vec<String> = schema
+            .tables()
+            .iter()
+            .filter(|t| t.role.user_column().is_some())
+            .map(|t| t.name.clone())
+            .collect();
+        let mut changes = Box::pin(db.watch_tables(true, synced));
+        let reconciling = store.clone();
+        let reconciler = tokio::spawn(async move {
+            use futures_lite::StreamExt;
+            while changes.next().await.is_some() {
+                let store = reconciling.clone();
+                // Reconciling is synchronous SQLite work.
+                let _ = tokio::task::spawn_blocking(move || store.reconcile_all()).await;
+            }
+        });
+        let client = PowerSyncClient {
+            db,
+            store,
+            _wake_uploads: wake_uploads,
+            reconciler: Some(reconciler),
+        };
+        client.wake_uploads().await?;
+        Ok(client)
+    }
+
+    /// The PowerSync database (connect, disconnect, status).
+    pub fn db(&self) -> &PowerSyncDatabase {
+        &self.db
+    }
+
+    /// The client store: create and open actors on it as on plain SQLite.
+    pub fn store(&self) -> &ClientStore {
+        &self.store
+    }
+
+    /// Makes PowerSync's uploader look at the queue again. powersync 0.0.6 can miss the
+    /// upload that should follow `connect` when it races the download; call this after
+    /// connecting (it is harmless at any time).
+    pub async fn wake_uploads(&self) -> Result<(), PowerSyncError> {
+        let writer = self.db.writer().await?;
+        writer.execute(
+            "UPDATE ps_crud SET data = data WHERE id = (SELECT min(id) FROM ps_crud)",
+            [],
+        )?;
+        Ok(())
+    }
+}
+
+impl Drop for PowerSyncClient {
+    fn drop(&mut self) {
+        if let Some(task) = self.reconciler.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Temporary triggers (this connection only) that queue each logged intent for upload.
+fn outbox_triggers(schema: &Schema) -> String {
+    let cols =
+        "id, entity_id, client_id, user_id, seq, event_type, event_version, payload, created_at";
+    let new_cols = cols
+        .split(", ")
+        .map(|c| format!("NEW.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut domains: Vec<&str> = schema.tables().iter().map(|t| t.domain).collect();
+    domains.dedup();
+    domains
+        .into_iter()
+        .map(|d| {
+            let log = TableRole::LocalIntents.table_name(d);
+            let queue = TableRole::IntentQueue.table_name(d);
+            format!(
+                "CREATE TEMP TRIGGER IF NOT EXISTS sai_outbox_{d} INSTEAD OF INSERT ON main.{log} \
+                 BEGIN INSERT INTO {queue} ({cols}) VALUES ({new_cols}); END;\n"
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,343 @@
+//! The product end to end over PowerSync: real `powersync` clients on SQLite files, the fake
+//! PowerSync service speaking the real protocol, and a backend whose upload endpoint calls the
+//! real ingestion and `EventProcessor` — on a SQLite server and on the real PostgreSQL server.
+
+use std::sync::Arc;
+use std::sync::Mutex as StdMutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use powersync::error::PowerSyncError;
+use powersync::{BackendConnector, PowerSyncCredentials, PowerSyncDatabase, SyncOptions};
+use sai::client::{ClientIdentity, ClientStore, EventSourcedActor, Projection};
+use sai::powersync::{PowerSyncClient, upload_intents};
+use sai::server::{EventProcessor, PostgresStore, ServerStore, SqliteStore, ingest};
+use sai::sync::{postgres_rows_for_user, sqlite_rows_for_user};
+use sai::{RawIntent, Schema};
+use sai_suite::fake_powersync::FakeService;
+use sai_suite::{StrictTodoMachine, Todo, TodoEvent, TodoMachine};
+use tokio::sync::Mutex;
+
+/// The server behind the backend: a processor and a way to read what a user may download.
+enum Server {
+    Sqlite(EventProcessor<SqliteStore<Todo>, StrictTodoMachine>),
+    Postgres(
+        EventProcessor<PostgresStore<Todo>, StrictTodoMachine>,
+        tokio_postgres::Client,
+    ),
+}
+
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+impl Server {
+    async fn accept(&mut self, user: &str, intents: &[RawIntent]) -> Result<(), AnyError> {
+        match self {
+            Server::Sqlite(p) => {
+                ingest(p.store_mut(), user, intents).await?;
+                p.process_pending().await;
+            }
+            Server::Postgres(p, _) => {
+                ingest(p.store_mut(), user, intents).await?;
+                p.process_pending().await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn publish(&mut self, service: &FakeService, user: &str) {
+        let schema = Schema::of::<Todo>();
+        let rows = match self {
+            Server::Sqlite(p) => {
+                sqlite_rows_for_user(p.store_mut().connection(), &schema, user).unwrap()
+            }
+            Server::Postgres(_, client) => {
+                postgres_rows_for_user(client, &schema, user).await.unwrap()
+            }
+        };
+        service.publish(user, rows.into_iter().map(Into::into).collect());
+    }
+
+    async fn count(&mut self, table: &str) -> i64 {
+        let sql = format!("SELECT count(*) FROM {table}");
+        match self {
+            Server::Sqlite(p) => p
+                .store_mut()
+                .connection()
+                .query_row(&sql, [], |r| r.get(0))
+                .unwrap(),
+            Server::Postgres(_, client) => client.query_one(&sql, &[]).await.unwrap().get(0),
+        }
+    }
+}
+
+/// The app's backend as PowerSync sees it: credentials, and an upload endpoint that ingests,
+/// decides and lets replication publish. `fail_after_ingest` makes the next uploads fail after
+/// the server stored them (the response is lost), so PowerSync retries them.
+#[derive(Clone)]
+struct Backend {
+    user: String,
+    db: PowerSyncDatabase,
+    server: Arc<Mutex<Server>>,
+    service: FakeService,
+    fail_after_ingest: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl BackendConnector for Backend {
+    async fn fetch_credentials(&self) -> Result<PowerSyncCredentials, PowerSyncError> {
+        Ok(PowerSyncCredentials {
+            endpoint: "http://powersync.test/".into(),
+            token: self.user.clone(),
+        })
+    }
+
+    async fn upload_data(&self) -> Result<(), PowerSyncError> {
+        upload_intents(&self.db, |intents| async move {
+            let mut server = self.server.lock().await;
+            let lost = |e: String| std::io::Error::other(e);
+            server
+                .accept(&self.user, &intents)
+                .await
+                .map_err(|e| lost(e.to_string()))?;
+            server.publish(&self.service, &self.user).await;
+            if self.fail_after_ingest.load(Ordering::SeqCst) > 0 {
+                self.fail_after_ingest.fetch_sub(1, Ordering::SeqCst);
+                return Err(lost(
+                    "connection reset after the server stored the upload".into(),
+                ));
+            }
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+struct Device {
+    client: PowerSyncClient,
+    backend: Backend,
+}
+
+impl Device {
+    async fn open(
+        dir: &std::path::Path,
+        name: &str,
+        server: &Arc<Mutex<Server>>,
+        service: &FakeService,
+    ) -> Device {
+        let client = PowerSyncClient::open(
+            dir.join(name),
+            ClientStore::builder().domain::<Todo>(),
+            service.client(),
+        )
+        .await
+        .unwrap();
+        let backend = Backend {
+            user: "alice".into(),
+            db: client.db().clone(),
+            server: server.clone(),
+            service: service.clone(),
+            fail_after_ingest: Arc::default(),
+        };
+        Device { client, backend }
+    }
+
+    async fn connect(&self) {
+        let mut options = SyncOptions::new(self.backend.clone());
+        options.with_retry_delay(Duration::from_millis(50));
+        self.client.db().connect(options).await;
+        self.client.wake_uploads().await.unwrap();
+    }
+
+    fn store(&self) -> &ClientStore {
+        self.client.store()
+    }
+}
+
+async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..1000 {
+        if let Some(v) = f() {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn settled(actor: &EventSourcedActor<Todo>) -> Option<Projection<Todo>> {
+    let p = actor.projection().ok()??;
+    (actor.pending_intents().ok()?.is_empty() && !p.optimistic).then_some(p)
+}
+
+async fn scenario(server: Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let service = FakeService::new("sai_todo");
+    let server = Arc::new(Mutex::new(server));
+    let phone_dev = Device::open(dir.path(), "phone.db", &server, &service).await;
+    let laptop_dev = Device::open(dir.path(), "laptop.db", &server, &service).await;
+
+    // The phone creates a todo and it is confirmed.
+    phone_dev.connect().await;
+    let phone =
+        EventSourcedActor::<Todo>::create(phone_dev.store(), ClientIdentity::new("phone", "alice"))
+            .unwrap();
+    phone
+        .send(TodoEvent::Create {
+            title: "Buy milk".into(),
+        })
+        .unwrap();
+    let confirmed = eventually("the create to be confirmed", || settled(&phone)).await;
+    assert_eq!(
+        (confirmed.state(), confirmed.snapshot.version),
+        (TodoMachine::Active, 1)
+    );
+
+    // The laptop receives it.
+    laptop_dev.connect().await;
+    let id = phone.entity_id();
+    eventually("the laptop to see the todo", || {
+        laptop_dev.store().projection::<Todo>(id).ok().flatten()
+    })
+    .await;
+    let laptop = EventSourcedActor::<Todo>::open(
+        laptop_dev.store(),
+        ClientIdentity::new("laptop", "alice"),
+        id,
+    )
+    .unwrap();
+    let told = Arc::new(StdMutex::new(Vec::new()));
+    let sink = told.clone();
+    let _listener = laptop
+        .on_rejection(move |r| sink.lock().unwrap().push(r.message.clone()))
+        .unwrap();
+
+    // Both go offline and edit.
+    phone_dev.client.db().disconnect().await;
+    laptop_dev.client.db().disconnect().await;
+    phone
+        .send(TodoEvent::Rename {
+            title: "Buy oat milk".into(),
+        })
+        .unwrap();
+    laptop
+        .send(TodoEvent::Label {
+            label: "errand".into(),
+        })
+        .unwrap();
+    assert_eq!(
+        laptop
+            .send(TodoEvent::Estimate { hours: Some(80.0) })
+            .unwrap()
+            .context()
+            .estimate,
+        Some(80.0)
+    );
+
+    // Back online; the laptop's first upload loses its response after the server stored it.
+    laptop_dev
+        .backend
+        .fail_after_ingest
+        .store(1, Ordering::SeqCst);
+    laptop_dev.connect().await;
+    phone_dev.connect().await;
+    let l = eventually("the laptop to settle", || {
+        settled(&laptop).filter(|p| p.context().title == "Buy oat milk")
+    })
+    .await;
+    let p = eventually("the phone to settle", || {
+        settled(&phone).filter(|p| p.snapshot.version == 3)
+    })
+    .await;
+    assert_eq!(
+        laptop_dev.backend.fail_after_ingest.load(Ordering::SeqCst),
+        0,
+        "the failure happened"
+    );
+    assert_eq!(p.snapshot, l.snapshot);
+    assert_eq!(p.context().labels, ["errand"]);
+    assert_eq!(
+        p.context().estimate,
+        None,
+        "the server's stricter guard won"
+    );
+    let told = eventually("the laptop to be told", || {
+        let t = told.lock().unwrap().clone();
+        (!t.is_empty()).then_some(t)
+    })
+    .await;
+    assert_eq!(told.len(), 1);
+    assert!(
+        told[0].contains("estimates above 40 hours need a split"),
+        "{told:?}"
+    );
+    {
+        let mut s = server.lock().await;
+        assert_eq!(
+            s.count("todo_intent_events_processed").await,
+            3,
+            "each intent decided once"
+        );
+        assert_eq!(s.count("todo_intent_events_rejected").await, 1);
+        assert_eq!(s.count("todo_intent_events").await, 0);
+    }
+
+    // The phone is restarted while offline, with work pending; it resumes.
+    phone_dev.client.db().disconnect().await;
+    phone.send(TodoEvent::Toggle).unwrap();
+    drop(phone);
+    drop(phone_dev);
+    let phone_dev = Device::open(dir.path(), "phone.db", &server, &service).await;
+    let phone = EventSourcedActor::<Todo>::open(
+        phone_dev.store(),
+        ClientIdentity::new("phone", "alice"),
+        id,
+    )
+    .unwrap();
+    assert_eq!(phone.pending_intents().unwrap().len(), 1);
+    assert_eq!(phone.state().unwrap(), TodoMachine::Done);
+    phone_dev.connect().await;
+    let p = eventually("the restarted phone to settle", || {
+        settled(&phone).filter(|p| p.snapshot.version == 4)
+    })
+    .await;
+    assert_eq!(p.state(), TodoMachine::Done);
+    let l = eventually("the laptop to follow", || {
+        settled(&laptop).filter(|p| p.snapshot.version == 4)
+    })
+    .await;
+    assert_eq!(l.snapshot, p.snapshot);
+    assert_eq!(
+        server
+            .lock()
+            .await
+            .count("todo_intent_events_processed")
+            .await,
+        4
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_devices_converge_through_powersync_on_a_sqlite_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::<Todo>::open(dir.path().join("server.db")).unwrap();
+    store.migrate().await.unwrap();
+    scenario(Server::Sqlite(EventProcessor::new(store).with_machine())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_devices_converge_through_powersync_on_postgres() {
+    let Some(url) = sai_suite::postgres::url() else {
+        return;
+    };
+    let (client, schema) = sai_suite::postgres::fresh_schema(&url, "e2e").await;
+    let mut store = PostgresStore::<Todo>::connect_in_schema(&url, &schema)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    scenario(Server::Postgres(
+        EventProcessor::new(store).with_machine(),
+        client,
+    ))
+    .await;
+}
