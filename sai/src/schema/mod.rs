@@ -105,12 +105,12 @@ impl TableRole {
     /// downloaded tables; the upload queue lives only on the server (the local intent log is
     /// the client's outbox).
     pub const fn is_on(self, side: Side) -> bool {
-        match (self.sync(), side) {
-            (Sync::Up | Sync::ServerOnly, Side::Server) => true,
-            (Sync::Down, _) => true,
-            (Sync::ClientOnly, Side::Client) => true,
-            _ => false,
-        }
+        matches!(
+            (self.sync(), side),
+            (Sync::Up | Sync::ServerOnly, Side::Server)
+                | (Sync::Down, _)
+                | (Sync::ClientOnly, Side::Client)
+        )
     }
 
     /// The table name for a domain.
