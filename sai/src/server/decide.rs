@@ -1,6 +1,7 @@
 //! The pure decision step: a claimed batch in, the decisions out. No I/O, so the same code
 //! decides on every store and can be tested without one.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use uuid::Uuid;
@@ -195,20 +196,18 @@ fn try_decide<M: Machine>(claim: Claim, limit: usize) -> Result<Decisions, Decid
             if raw.seq != last + 1 || decided >= limit || broken.contains_key(&raw.entity_id) {
                 break;
             }
-            if !entities.contains_key(&raw.entity_id) {
-                match load::<M>(raw.entity_id, projections.remove(&raw.entity_id)) {
-                    Ok(entity) => {
-                        entities.insert(raw.entity_id, entity);
-                    }
-                    Err(e) => {
-                        out.errors.push(e);
-                        broken.insert(raw.entity_id, ());
-                        break;
+            let entity = match entities.entry(raw.entity_id) {
+                Entry::Occupied(slot) => slot.into_mut(),
+                Entry::Vacant(slot) => {
+                    match load::<M>(raw.entity_id, projections.remove(&raw.entity_id)) {
+                        Ok(entity) => slot.insert(entity),
+                        Err(e) => {
+                            out.errors.push(e);
+                            broken.insert(raw.entity_id, ());
+                            break;
+                        }
                     }
                 }
-            }
-            let Some(entity) = entities.get_mut(&raw.entity_id) else {
-                break;
             };
             decided += 1;
             last = raw.seq;

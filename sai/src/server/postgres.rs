@@ -194,8 +194,11 @@ impl Sql {
                  LIMIT $1"
             ),
             pending: format!(
-                "SELECT {INTENT_SELECT} FROM {queue} WHERE \"entity_id\" = ANY($1::text[]) \
-                 ORDER BY \"client_id\", \"seq\" LIMIT $2"
+                // Entity by entity through the entity index: one ORDER BY … LIMIT over all of
+                // them would walk the (client, seq) index across the whole queue instead.
+                "SELECT p.* FROM unnest($1::text[]) AS e(id) CROSS JOIN LATERAL ( \
+                   SELECT {INTENT_SELECT} FROM {queue} WHERE \"entity_id\" = e.id \
+                   ORDER BY \"client_id\", \"seq\" LIMIT $2) p"
             ),
             projections: format!(
                 "SELECT \"id\", \"state\", \"version\", \"owner_id\"{field_list} FROM {projection} \
