@@ -20,6 +20,7 @@ use sai_suite::{StrictTodoMachine, Todo, TodoEvent, TodoMachine};
 use tokio::sync::Mutex;
 
 /// The server behind the backend: a processor and a way to read what a user may download.
+#[allow(clippy::large_enum_variant)] // two values per test, size is irrelevant
 enum Server {
     Sqlite(EventProcessor<SqliteStore<Todo>, StrictTodoMachine>),
     Postgres(

@@ -13,6 +13,9 @@ use crate::schema::{Schema, SchemaError, TableRole};
 
 use super::client_schema;
 
+/// How often the store checks for downloads it was not told about.
+const RECONCILE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Why a PowerSync client could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -90,10 +93,16 @@ impl PowerSyncClient {
         let reconciling = store.clone();
         let reconciler = tokio::spawn(async move {
             use futures_lite::StreamExt;
-            while changes.next().await.is_some() {
+            loop {
+                // A download wakes us at once; the poll is the safety net for a notification
+                // that fires before the commit is visible to the store's connection.
+                tokio::select! {
+                    change = changes.next() => if change.is_none() { return },
+                    () = tokio::time::sleep(RECONCILE_POLL) => {}
+                }
                 let store = reconciling.clone();
-                // Reconciling is synchronous SQLite work.
-                let _ = tokio::task::spawn_blocking(move || store.reconcile_all()).await;
+                // Reconciles only if another connection committed since the last look.
+                let _ = tokio::task::spawn_blocking(move || store.poll_external_changes()).await;
             }
         });
         let client = PowerSyncClient {
