@@ -4,167 +4,14 @@
 
 use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
 
-use async_trait::async_trait;
-use powersync::error::PowerSyncError;
-use powersync::{BackendConnector, PowerSyncCredentials, PowerSyncDatabase, SyncOptions};
-use sai::client::{ClientIdentity, ClientStore, EventSourcedActor, Projection};
-use sai::powersync::{PowerSyncClient, upload_intents};
-use sai::server::{EventProcessor, PostgresStore, ServerStore, SqliteStore, ingest};
-use sai::sync::{postgres_rows_for_user, sqlite_rows_for_user};
-use sai::{RawIntent, Schema};
+use sai::client::{ClientIdentity, EventSourcedActor, Projection};
+use sai::server::{EventProcessor, PostgresStore, ServerStore, SqliteStore};
 use sai_suite::fake_powersync::FakeService;
-use sai_suite::{StrictTodoMachine, Todo, TodoEvent, TodoMachine};
+use sai_suite::powersync_app::{Device, Server, eventually};
+use sai_suite::{Todo, TodoEvent, TodoMachine};
 use tokio::sync::Mutex;
-
-/// The server behind the backend: a processor and a way to read what a user may download.
-#[allow(clippy::large_enum_variant)] // two values per test, size is irrelevant
-enum Server {
-    Sqlite(EventProcessor<SqliteStore<Todo>, StrictTodoMachine>),
-    Postgres(
-        EventProcessor<PostgresStore<Todo>, StrictTodoMachine>,
-        tokio_postgres::Client,
-    ),
-}
-
-type AnyError = Box<dyn std::error::Error + Send + Sync>;
-
-impl Server {
-    async fn accept(&mut self, user: &str, intents: &[RawIntent]) -> Result<(), AnyError> {
-        match self {
-            Server::Sqlite(p) => {
-                ingest(p.store_mut(), user, intents).await?;
-                p.process_pending().await;
-            }
-            Server::Postgres(p, _) => {
-                ingest(p.store_mut(), user, intents).await?;
-                p.process_pending().await;
-            }
-        }
-        Ok(())
-    }
-
-    async fn publish(&mut self, service: &FakeService, user: &str) {
-        let schema = Schema::of::<Todo>();
-        let rows = match self {
-            Server::Sqlite(p) => {
-                sqlite_rows_for_user(p.store_mut().connection(), &schema, user).unwrap()
-            }
-            Server::Postgres(_, client) => {
-                postgres_rows_for_user(client, &schema, user).await.unwrap()
-            }
-        };
-        service.publish(user, rows.into_iter().map(Into::into).collect());
-    }
-
-    async fn count(&mut self, table: &str) -> i64 {
-        let sql = format!("SELECT count(*) FROM {table}");
-        match self {
-            Server::Sqlite(p) => p
-                .store_mut()
-                .connection()
-                .query_row(&sql, [], |r| r.get(0))
-                .unwrap(),
-            Server::Postgres(_, client) => client.query_one(&sql, &[]).await.unwrap().get(0),
-        }
-    }
-}
-
-/// The app's backend as PowerSync sees it: credentials, and an upload endpoint that ingests,
-/// decides and lets replication publish. `fail_after_ingest` makes the next uploads fail after
-/// the server stored them (the response is lost), so PowerSync retries them.
-#[derive(Clone)]
-struct Backend {
-    user: String,
-    db: PowerSyncDatabase,
-    server: Arc<Mutex<Server>>,
-    service: FakeService,
-    fail_after_ingest: Arc<AtomicUsize>,
-}
-
-#[async_trait]
-impl BackendConnector for Backend {
-    async fn fetch_credentials(&self) -> Result<PowerSyncCredentials, PowerSyncError> {
-        Ok(PowerSyncCredentials {
-            endpoint: "http://powersync.test/".into(),
-            token: self.user.clone(),
-        })
-    }
-
-    async fn upload_data(&self) -> Result<(), PowerSyncError> {
-        upload_intents(&self.db, |intents| async move {
-            let mut server = self.server.lock().await;
-            let lost = |e: String| std::io::Error::other(e);
-            server
-                .accept(&self.user, &intents)
-                .await
-                .map_err(|e| lost(e.to_string()))?;
-            server.publish(&self.service, &self.user).await;
-            if self.fail_after_ingest.load(Ordering::SeqCst) > 0 {
-                self.fail_after_ingest.fetch_sub(1, Ordering::SeqCst);
-                return Err(lost(
-                    "connection reset after the server stored the upload".into(),
-                ));
-            }
-            Ok(())
-        })
-        .await
-        .map(|_| ())
-    }
-}
-
-struct Device {
-    client: PowerSyncClient,
-    backend: Backend,
-}
-
-impl Device {
-    async fn open(
-        dir: &std::path::Path,
-        name: &str,
-        server: &Arc<Mutex<Server>>,
-        service: &FakeService,
-    ) -> Device {
-        let client = PowerSyncClient::open(
-            dir.join(name),
-            ClientStore::builder().domain::<Todo>(),
-            service.client(),
-        )
-        .await
-        .unwrap();
-        let backend = Backend {
-            user: "alice".into(),
-            db: client.db().clone(),
-            server: server.clone(),
-            service: service.clone(),
-            fail_after_ingest: Arc::default(),
-        };
-        Device { client, backend }
-    }
-
-    async fn connect(&self) {
-        let mut options = SyncOptions::new(self.backend.clone());
-        options.with_retry_delay(Duration::from_millis(50));
-        self.client.db().connect(options).await;
-        self.client.wake_uploads().await.unwrap();
-    }
-
-    fn store(&self) -> &ClientStore {
-        self.client.store()
-    }
-}
-
-async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..1000 {
-        if let Some(v) = f() {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
 
 fn settled(actor: &EventSourcedActor<Todo>) -> Option<Projection<Todo>> {
     let p = actor.projection().ok()??;
@@ -175,8 +22,8 @@ async fn scenario(server: Server) {
     let dir = tempfile::tempdir().unwrap();
     let service = FakeService::new("sai_todo");
     let server = Arc::new(Mutex::new(server));
-    let phone_dev = Device::open(dir.path(), "phone.db", &server, &service).await;
-    let laptop_dev = Device::open(dir.path(), "laptop.db", &server, &service).await;
+    let phone_dev = Device::open(dir.path(), "phone.db", "alice", &server, &service).await;
+    let laptop_dev = Device::open(dir.path(), "laptop.db", "alice", &server, &service).await;
 
     // The phone creates a todo and it is confirmed.
     phone_dev.connect().await;
@@ -288,7 +135,7 @@ async fn scenario(server: Server) {
     phone.send(TodoEvent::Toggle).unwrap();
     drop(phone);
     drop(phone_dev);
-    let phone_dev = Device::open(dir.path(), "phone.db", &server, &service).await;
+    let phone_dev = Device::open(dir.path(), "phone.db", "alice", &server, &service).await;
     let phone = EventSourcedActor::<Todo>::open(
         phone_dev.store(),
         ClientIdentity::new("phone", "alice"),

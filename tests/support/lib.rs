@@ -6,6 +6,8 @@ pub mod fake_powersync;
 pub mod postgres;
 #[cfg(feature = "powersync")]
 pub mod powersync;
+#[cfg(feature = "powersync")]
+pub mod powersync_app;
 
 use sai::{Domain, Event, IntentMeta, Phase, machine};
 use serde::{Deserialize, Serialize};

@@ -21,16 +21,20 @@ pub struct MalformedUpload {
 /// What [`upload_intents`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UploadReport {
-    /// Transactions completed.
+    /// Local transactions uploaded.
     pub transactions: usize,
     /// Intents handed to the backend.
     pub intents: usize,
 }
 
-/// Drains PowerSync's upload queue: each local transaction's intents go to `send` (your call
-/// to the backend, which hands them to `sai::server::ingest` for the authenticated user), and
-/// the transaction is completed only when `send` succeeded. On an error nothing is
-/// completed, PowerSync retries later, and the server stores a repeated intent once.
+/// At most this many intents go to the backend in one call.
+pub const MAX_UPLOAD_BATCH: usize = 1000;
+
+/// Drains PowerSync's upload queue: the intents of consecutive local transactions (up to
+/// [`MAX_UPLOAD_BATCH`]) go to `send` in one call — your call to the backend, which hands
+/// them to `sai::server::ingest` for the authenticated user — and those transactions are
+/// completed only when `send` succeeded. On an error nothing is completed, PowerSync retries
+/// later, and the server stores a repeated intent once.
 ///
 /// Use it as the body of `BackendConnector::upload_data`.
 pub async fn upload_intents<F, Fut, E>(
@@ -42,24 +46,33 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: std::error::Error + Send + Sync + 'static,
 {
+    use futures_lite::StreamExt;
     let mut report = UploadReport::default();
-    while let Some(tx) = db.next_crud_transaction().await? {
-        let intents = tx
-            .crud
-            .iter()
-            .map(|entry| {
+    loop {
+        let mut queue = std::pin::pin!(db.crud_transactions());
+        let mut intents = Vec::new();
+        let mut last = None;
+        while intents.len() < MAX_UPLOAD_BATCH {
+            let Some(tx) = queue.try_next().await? else {
+                break;
+            };
+            for entry in &tx.crud {
                 let data = entry.data.as_ref().map(|m| Value::Object(m.clone()));
-                raw_intent(&entry.id, &entry.table, data)
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(PowerSyncError::upload_error)?;
+                intents.push(
+                    raw_intent(&entry.id, &entry.table, data)
+                        .map_err(PowerSyncError::upload_error)?,
+                );
+            }
+            report.transactions += 1;
+            last = Some(tx);
+        }
+        // Completing the last transaction removes every queued entry up to it.
+        let Some(last) = last else { return Ok(report) };
         let n = intents.len();
         send(intents).await.map_err(PowerSyncError::upload_error)?;
-        tx.complete().await?;
-        report.transactions += 1;
+        last.complete().await?;
         report.intents += n;
     }
-    Ok(report)
 }
 
 fn raw_intent(id: &str, table: &str, data: Option<Value>) -> Result<RawIntent, MalformedUpload> {
