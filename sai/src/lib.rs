@@ -53,7 +53,10 @@
 //!
 //! The modules, from the inside out: [`value`] (column values), [`Domain`], [`Event`],
 //! [`Machine`], [`Snapshot`] with the shared step function, [`Rejection`], [`Intent`] and the
-//! generated [`schema`].
+//! generated [`schema`]; then the runtimes: [`client`] (a device's SQLite store and actors),
+//! `server` (feature `server`: ingestion and the `EventProcessor` on SQLite or, with
+//! `postgres`, PostgreSQL), [`sync`] (the embedded loopback transport) and [`powersync`]
+//! (sync rules; with the `powersync` feature the client schema, store and upload path).
 
 #![warn(missing_docs)]
 
