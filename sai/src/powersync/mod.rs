@@ -16,4 +16,4 @@ pub use client::{OpenError, PowerSyncClient};
 pub use client_schema::client_schema;
 pub use sync_rules::{SyncRules, source_schema};
 #[cfg(feature = "powersync")]
-pub use upload::{MalformedUpload, UploadReport, upload_intents};
+pub use upload::{MAX_UPLOAD_BATCH, MalformedUpload, UploadReport, upload_intents};
