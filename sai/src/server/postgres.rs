@@ -27,14 +27,14 @@ use uuid::Uuid;
 
 use crate::domain::Domain;
 use crate::intent::{RawIntent, Timestamp};
-use crate::schema::{Dialect, Schema, Side, TableRole, table};
+use crate::schema::{Dialect, Schema, Side};
 use crate::value::{ColumnType, SqlValue};
 
 use super::decide::Decisions;
 use super::ingest::{IngestError, IngestReport};
 use super::store::{
-    Claim, INTENT_SELECT, ServerStore, StoreError, StoredProjection, quote, raw_intent_from_cells,
-    stored_projection, to_i64, to_u64,
+    Claim, DomainNames, INTENT_SELECT, ServerStore, StoreError, StoredProjection, quote,
+    raw_intent_from_cells, stored_projection, to_i64, to_u64,
 };
 
 /// The server tables of domain `D` in PostgreSQL. One value is one connection, reopened
@@ -148,26 +148,22 @@ fn array_type(ty: ColumnType) -> &'static str {
 
 impl Sql {
     fn of<D: Domain>() -> Self {
-        let name = |role: TableRole| quote(&role.table_name(D::NAME));
-        let (queue, processed, rejected, projection, acks) = (
-            name(TableRole::IntentQueue),
-            name(TableRole::Processed),
-            name(TableRole::Rejected),
-            name(TableRole::Projection),
-            name(TableRole::ClientAcks),
-        );
-        let projection_table = table(D::NAME, D::COLUMNS, TableRole::Projection);
-        let field_cols = projection_table.field_columns();
-        let fields: Vec<String> = field_cols.iter().map(|c| quote(c.name)).collect();
-        let field_list: String = fields.iter().map(|f| format!(", {f}")).collect();
+        let DomainNames {
+            queue,
+            processed,
+            rejected,
+            projection,
+            acks,
+            field_columns: field_cols,
+            fields,
+            field_list,
+            set_fields,
+            ..
+        } = DomainNames::of::<D>();
         let field_arrays: String = field_cols
             .iter()
             .enumerate()
             .map(|(i, c)| format!(", ${}::{}", i + 5, array_type(c.ty)))
-            .collect();
-        let set_fields: String = fields
-            .iter()
-            .map(|f| format!(", {f} = EXCLUDED.{f}"))
             .collect();
         let intent_arrays = "$1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], \
                              $6::text[], $7::int8[], $8::text[], $9::int8[]";

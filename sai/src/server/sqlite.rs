@@ -15,14 +15,14 @@ use uuid::Uuid;
 
 use crate::domain::Domain;
 use crate::intent::{RawIntent, Timestamp};
-use crate::schema::{Dialect, Schema, Side, TableRole, table};
+use crate::schema::{Dialect, Schema, Side};
 use crate::value::SqlValue;
 
 use super::decide::Decisions;
 use super::ingest::{IngestError, IngestReport};
 use super::store::{
-    Claim, INTENT_SELECT, ServerStore, StoreError, StoredProjection, quote, raw_intent_from_cells,
-    stored_projection, to_i64, to_u64,
+    Claim, DomainNames, INTENT_SELECT, ServerStore, StoreError, StoredProjection,
+    raw_intent_from_cells, stored_projection, to_i64, to_u64,
 };
 
 /// The server tables of domain `D` in a SQLite database. One value is one connection.
@@ -98,21 +98,17 @@ struct Statements {
 
 impl Statements {
     fn of<D: Domain>() -> Self {
-        let name = |role: TableRole| quote(&role.table_name(D::NAME));
-        let (queue, processed, rejected, projection, acks) = (
-            name(TableRole::IntentQueue),
-            name(TableRole::Processed),
-            name(TableRole::Rejected),
-            name(TableRole::Projection),
-            name(TableRole::ClientAcks),
-        );
-        let projection_table = table(D::NAME, D::COLUMNS, TableRole::Projection);
-        let fields: Vec<String> = projection_table
-            .field_columns()
-            .iter()
-            .map(|c| quote(c.name))
-            .collect();
-        let field_list: String = fields.iter().map(|f| format!(", {f}")).collect();
+        let DomainNames {
+            queue,
+            processed,
+            rejected,
+            projection,
+            acks,
+            fields,
+            field_list,
+            set_fields,
+            ..
+        } = DomainNames::of::<D>();
         let placeholders = |from: usize, n: usize| {
             (from..from + n)
                 .map(|i| format!("?{i}"))
@@ -120,10 +116,6 @@ impl Statements {
                 .join(", ")
         };
         let n_fields = fields.len();
-        let set_fields: String = fields
-            .iter()
-            .map(|f| format!(", {f} = excluded.{f}"))
-            .collect();
         Statements {
             ddl: Schema::of::<D>().ddl(Dialect::Sqlite, Side::Server),
             // Pending intents of clients whose next intent is queued, in (client, seq) order

@@ -189,9 +189,48 @@ pub(crate) fn raw_intent_from_cells(cells: Vec<SqlValue>) -> Result<RawIntent, M
 /// The intent columns every store reads, in the order [`raw_intent_from_cells`] expects.
 pub(crate) const INTENT_SELECT: &str = "\"id\", \"entity_id\", \"client_id\", \"user_id\", \"seq\", \"event_type\", \"event_version\", \"payload\", \"created_at\"";
 
-/// Quotes an identifier (generated names are snake case; quoting guards against keywords).
-pub(crate) fn quote(ident: &str) -> String {
-    format!("\"{ident}\"")
+pub(crate) use crate::schema::quote;
+use crate::schema::{TableRole, table};
+
+/// The quoted table and field names both stores build their SQL from.
+pub(crate) struct DomainNames {
+    pub queue: String,
+    pub processed: String,
+    pub rejected: String,
+    pub projection: String,
+    pub acks: String,
+    /// The projection's field columns, with their types.
+    pub field_columns: Vec<crate::schema::Column>,
+    /// The field columns' quoted names.
+    pub fields: Vec<String>,
+    /// `, "a", "b"`: the fields appended to a column list.
+    pub field_list: String,
+    /// `, "a" = EXCLUDED."a"`: the fields of an upsert.
+    pub set_fields: String,
+}
+
+impl DomainNames {
+    pub fn of<D: Domain>() -> Self {
+        let name = |role: TableRole| quote(&role.table_name(D::NAME));
+        let field_columns = table(D::NAME, D::COLUMNS, TableRole::Projection)
+            .field_columns()
+            .to_vec();
+        let fields: Vec<String> = field_columns.iter().map(|c| quote(c.name)).collect();
+        DomainNames {
+            queue: name(TableRole::IntentQueue),
+            processed: name(TableRole::Processed),
+            rejected: name(TableRole::Rejected),
+            projection: name(TableRole::Projection),
+            acks: name(TableRole::ClientAcks),
+            field_list: fields.iter().map(|f| format!(", {f}")).collect(),
+            set_fields: fields
+                .iter()
+                .map(|f| format!(", {f} = EXCLUDED.{f}"))
+                .collect(),
+            field_columns,
+            fields,
+        }
+    }
 }
 
 /// Converts a sequence number or version for an `INTEGER`/`BIGINT` column.
