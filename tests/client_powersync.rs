@@ -58,3 +58,55 @@ async fn the_building_blocks_run_on_a_powersync_connection() {
     // Nothing of the local tables is queued for upload.
     assert!(db.next_crud_transaction().await.unwrap().is_none());
 }
+
+/// `PowerSyncClient`: the caller's store options survive, and a send queues its intent for
+/// upload in the same transaction as the local log row.
+#[tokio::test]
+async fn a_powersync_client_keeps_options_and_queues_each_send_for_upload() {
+    use sai::client::{ClientStore, Durability, EventSourcedActor};
+    use sai::powersync::PowerSyncClient;
+
+    let dir = tempfile::tempdir().unwrap();
+    let builder = ClientStore::builder()
+        .domain::<Todo>()
+        .durability(Durability::Normal);
+    let client = PowerSyncClient::open(dir.path().join("client.db"), builder, Offline)
+        .await
+        .unwrap();
+    let synchronous: i64 = client
+        .store()
+        .with_connection(|c| c.query_row("PRAGMA synchronous", [], |r| r.get(0)))
+        .unwrap();
+    assert_eq!(synchronous, 1, "NORMAL, as the caller asked");
+
+    let todo =
+        EventSourcedActor::<Todo>::create(client.store(), ClientIdentity::new("phone-1", "alice"))
+            .unwrap();
+    todo.send(TodoEvent::Create {
+        title: "Milk".into(),
+    })
+    .unwrap();
+    todo.send(TodoEvent::Toggle).unwrap();
+    // A send the client machine rejects queues nothing.
+    assert!(
+        todo.send(TodoEvent::Create {
+            title: "again".into()
+        })
+        .is_err()
+    );
+
+    let mut seqs = Vec::new();
+    while let Some(tx) = client.db().next_crud_transaction().await.unwrap() {
+        assert_eq!(tx.crud.len(), 1, "one intent per send transaction");
+        let entry = &tx.crud[0];
+        assert_eq!(entry.table, "todo_intent_events");
+        seqs.push(entry.data.as_ref().unwrap()["seq"].as_i64().unwrap());
+        tx.complete().await.unwrap();
+    }
+    assert_eq!(seqs, [1, 2]);
+    assert_eq!(
+        client.store().logged_intents::<Todo>().unwrap().len(),
+        2,
+        "the local log keeps them"
+    );
+}

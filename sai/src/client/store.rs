@@ -20,7 +20,7 @@ use super::reconcile::{DomainReconciliation, PendingIntent, Reconciled, Reconcil
 use super::rejections::{RejectionManager, StoredRejection};
 use super::tables::{DomainSql, Projection};
 use super::writer::IntentWriter;
-use crate::domain::{Domain, EventOf};
+use crate::domain::{Domain, EventOf, IntentOf};
 use crate::schema::{Dialect, Schema, SchemaBuilder, Side};
 
 /// How hard a commit waits for the disk.
@@ -151,6 +151,13 @@ impl ClientStoreBuilder {
     /// Sets the commit durability.
     pub fn durability(mut self, durability: Durability) -> Self {
         self.options.durability = durability;
+        self
+    }
+
+    /// Whether opening creates the client tables (default `true`); see
+    /// [`StoreOptions::create_tables`].
+    pub fn create_tables(mut self, create: bool) -> Self {
+        self.options.create_tables = create;
         self
     }
 
@@ -430,6 +437,15 @@ impl ClientStore {
         self.registered::<D>()?;
         let conn = &lock(&self.inner.session).conn;
         DomainSql::<D>::new().all_projections(conn)
+    }
+
+    /// Every intent in a domain's local log, grouped by entity, in sequence order — what a
+    /// transport uploads. Unlike [`pending_intents`](Self::pending_intents) it replays
+    /// nothing.
+    pub fn logged_intents<D: Domain>(&self) -> Result<Vec<IntentOf<D>>> {
+        self.registered::<D>()?;
+        let logged = self.read(|c| DomainSql::<D>::new().all_intents(c))?;
+        Ok(logged.into_iter().map(|l| l.intent).collect())
     }
 
     /// Every pending intent of a domain with its status, grouped by entity.

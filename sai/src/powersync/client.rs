@@ -8,7 +8,7 @@ use powersync::error::PowerSyncError;
 use powersync::http::HttpClient;
 use powersync::{ConnectionPool, PowerSyncDatabase};
 
-use crate::client::{ClientError, ClientStore, ClientStoreBuilder, StoreOptions, Subscription};
+use crate::client::{ClientError, ClientStore, ClientStoreBuilder, Subscription};
 use crate::schema::{Schema, SchemaError, TableRole};
 
 use super::client_schema;
@@ -69,12 +69,8 @@ impl PowerSyncClient {
         // The first lease applies the schema, creating the views the store works on.
         drop(db.writer().await?);
 
-        let store = builder
-            .options(StoreOptions {
-                create_tables: false,
-                ..StoreOptions::default()
-            })
-            .open(&path)?;
+        // PowerSync owns the tables; the caller's other store options stay as given.
+        let store = builder.create_tables(false).open(&path)?;
         store
             .with_connection(|conn| conn.execute_batch(&outbox_triggers(&schema)))
             .map_err(ClientError::from)?;

@@ -5,7 +5,7 @@ use crate::domain::{Domain, EventOf};
 use crate::machine::Machine;
 use crate::schema::Schema;
 use crate::server::{
-    EventProcessor, IngestError, IngestReport, ServerStore, SqliteStore, Tally, ingest,
+    EventProcessor, IngestError, IngestReport, ServerStore, SqliteStore, StoreError, Tally, ingest,
 };
 
 use super::rows::{replace_synced_rows, sqlite_rows_for_user};
@@ -20,6 +20,9 @@ pub enum SyncError {
     /// The server refused or could not store the upload.
     #[error("upload: {0}")]
     Ingest(#[from] IngestError),
+    /// The server store could not be prepared.
+    #[error("server store: {0}")]
+    Store(#[from] StoreError),
     /// Reading the server's tables failed.
     #[error("server read: {0}")]
     Server(#[from] rusqlite::Error),
@@ -56,11 +59,7 @@ where
 {
     /// A loopback over the processor's server store (migrated here).
     pub async fn new(mut processor: EventProcessor<SqliteStore<D>, M>) -> Result<Self, SyncError> {
-        processor
-            .store_mut()
-            .migrate()
-            .await
-            .map_err(|e| SyncError::Ingest(IngestError::Store(e)))?;
+        processor.store_mut().migrate().await?;
         Ok(Loopback {
             processor,
             schema: Schema::of::<D>(),
@@ -80,9 +79,8 @@ where
         user: &str,
     ) -> Result<IngestReport, SyncError> {
         let mut intents = client
-            .pending_intents::<D>()?
+            .logged_intents::<D>()?
             .into_iter()
-            .map(|p| p.intent)
             .filter(|i| i.user_id == user)
             .collect::<Vec<_>>();
         intents.sort_by(|a, b| (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq)));
