@@ -1,17 +1,11 @@
 use sai::{Domain, Event};
 use serde::{Deserialize, Serialize};
 
-#[derive(Event, Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "type")]
-enum NoteEvent {
-    Write { text: String },
-}
-
 #[derive(Domain, Debug, Clone, Default, Serialize, Deserialize)]
 struct Note {
     text: String,
 }
 
-include!("shared/note_machine.rs");
+include!("shared/note.rs");
 
 fn main() {}

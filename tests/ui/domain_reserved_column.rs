@@ -1,12 +1,6 @@
 use sai::{Domain, Event};
 use serde::{Deserialize, Serialize};
 
-#[derive(Event, Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "type")]
-enum NoteEvent {
-    Write { text: String },
-}
-
 #[derive(Domain, Debug, Clone, Default, Serialize, Deserialize)]
 #[domain(machine = NoteMachine)]
 struct Note {
@@ -15,6 +9,6 @@ struct Note {
     revision: i64,
 }
 
-include!("shared/note_machine.rs");
+include!("shared/note.rs");
 
 fn main() {}

@@ -1,12 +1,6 @@
 use sai::{Domain, Event};
 use serde::{Deserialize, Serialize};
 
-#[derive(Event, Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "type")]
-enum NoteEvent {
-    Write { text: String },
-}
-
 #[derive(Domain, Debug, Clone, Default, Serialize, Deserialize)]
 #[domain(name = "Note-Book", machine = NoteMachine)]
 struct Note {
@@ -14,6 +8,6 @@ struct Note {
     text: String,
 }
 
-include!("shared/note_machine.rs");
+include!("shared/note.rs");
 
 fn main() {}
