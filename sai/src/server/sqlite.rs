@@ -25,6 +25,25 @@ use super::store::{
     raw_intent_from_cells, stored_projection, to_i64, to_u64,
 };
 
+/// The nine intent columns (in [`INTENT_SELECT`] order) of a [`RawIntent`], then `extra`
+/// columns, as statement parameters.
+macro_rules! intent_params {
+    ($i:expr; $($extra:expr),* $(,)?) => {
+        params![
+            $i.id.to_string(),
+            $i.entity_id.to_string(),
+            $i.client_id,
+            $i.user_id,
+            to_i64($i.seq)?,
+            $i.event_type,
+            $i.event_version,
+            $i.payload,
+            $i.created_at,
+            $($extra),*
+        ]
+    };
+}
+
 /// The server tables of domain `D` in a SQLite database. One value is one connection.
 pub struct SqliteStore<D> {
     conn: Connection,
@@ -280,43 +299,14 @@ impl<D: Domain> SqliteStore<D> {
         for a in &d.accepted {
             let i = &a.intent;
             processed
-                .execute(params![
-                    i.id.to_string(),
-                    i.entity_id.to_string(),
-                    i.client_id,
-                    i.user_id,
-                    to_i64(i.seq)?,
-                    i.event_type,
-                    i.event_version,
-                    i.payload,
-                    i.created_at,
-                    a.state,
-                    to_i64(a.version)?,
-                    a.context,
-                    now
-                ])
+                .execute(intent_params![i; a.state, to_i64(a.version)?, a.context, now])
                 .db()?;
         }
         let mut rejected = conn.prepare_cached(&sql.insert_rejected).db()?;
         for r in &d.rejected {
             let i = &r.intent;
             rejected
-                .execute(params![
-                    i.id.to_string(),
-                    i.entity_id.to_string(),
-                    i.client_id,
-                    i.user_id,
-                    to_i64(i.seq)?,
-                    i.event_type,
-                    i.event_version,
-                    i.payload,
-                    i.created_at,
-                    r.code,
-                    r.message,
-                    r.reason,
-                    r.state,
-                    now
-                ])
+                .execute(intent_params![i; r.code, r.message, r.reason, r.state, now])
                 .db()?;
         }
         let mut upsert = conn.prepare_cached(&sql.upsert_projection).db()?;
@@ -383,20 +373,7 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
                     report.duplicates += 1;
                     continue;
                 }
-                let n = insert
-                    .execute(params![
-                        i.id.to_string(),
-                        i.entity_id.to_string(),
-                        i.client_id,
-                        i.user_id,
-                        to_i64(i.seq)?,
-                        i.event_type,
-                        i.event_version,
-                        i.payload,
-                        i.created_at,
-                        received_at
-                    ])
-                    .db()?;
+                let n = insert.execute(intent_params![i; received_at]).db()?;
                 if n == 1 {
                     report.inserted += 1;
                 } else {
