@@ -166,29 +166,6 @@ pub enum DecodeError {
 impl RawIntent {
     /// Decodes the payload, checking the type name and version first.
     pub fn decode<E: Event>(&self) -> Result<Intent<E>, DecodeError> {
-        let index =
-            E::index_of_type(&self.event_type).ok_or_else(|| DecodeError::UnknownEventType {
-                event_type: self.event_type.clone(),
-            })?;
-        let supported = E::VERSIONS[index];
-        if self.event_version != supported {
-            return Err(DecodeError::UnsupportedEventVersion {
-                event_type: self.event_type.clone(),
-                found: self.event_version,
-                supported,
-            });
-        }
-        let malformed = |detail: String| DecodeError::MalformedPayload {
-            event_type: self.event_type.clone(),
-            detail,
-        };
-        let event: E = serde_json::from_str(&self.payload).map_err(|e| malformed(e.to_string()))?;
-        if event.type_index() != index {
-            return Err(malformed(format!(
-                "payload is tagged `{}`",
-                event.event_type()
-            )));
-        }
         Ok(Intent {
             id: self.id,
             entity_id: self.entity_id,
@@ -196,8 +173,58 @@ impl RawIntent {
             user_id: self.user_id.clone(),
             seq: self.seq,
             event_version: self.event_version,
-            event,
+            event: self.decode_event()?,
             created_at: self.created_at,
         })
     }
+
+    /// Decodes only the event, as [`decode`](Self::decode) does, without copying the
+    /// envelope: pair it with [`meta`](Self::meta) to step the intent.
+    pub fn decode_event<E: Event>(&self) -> Result<E, DecodeError> {
+        decode_event(&self.event_type, self.event_version, &self.payload)
+    }
+
+    /// The metadata a guard or assign sees when this intent is stepped in `phase`.
+    pub fn meta(&self, phase: Phase) -> IntentMeta<'_> {
+        IntentMeta {
+            intent_id: self.id,
+            entity_id: self.entity_id,
+            client_id: &self.client_id,
+            user_id: &self.user_id,
+            seq: self.seq,
+            created_at: self.created_at,
+            phase,
+        }
+    }
+}
+
+/// Decodes an event payload, checking its type name and version first.
+pub(crate) fn decode_event<E: Event>(
+    event_type: &str,
+    version: u32,
+    payload: &str,
+) -> Result<E, DecodeError> {
+    let index = E::index_of_type(event_type).ok_or_else(|| DecodeError::UnknownEventType {
+        event_type: event_type.to_owned(),
+    })?;
+    let supported = E::VERSIONS[index];
+    if version != supported {
+        return Err(DecodeError::UnsupportedEventVersion {
+            event_type: event_type.to_owned(),
+            found: version,
+            supported,
+        });
+    }
+    let malformed = |detail: String| DecodeError::MalformedPayload {
+        event_type: event_type.to_owned(),
+        detail,
+    };
+    let event: E = serde_json::from_str(payload).map_err(|e| malformed(e.to_string()))?;
+    if event.type_index() != index {
+        return Err(malformed(format!(
+            "payload is tagged `{}`",
+            event.event_type()
+        )));
+    }
+    Ok(event)
 }

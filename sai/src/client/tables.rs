@@ -13,8 +13,7 @@ use uuid::Uuid;
 
 use super::error::{ClientError, Result};
 use crate::domain::{Domain, EventOf, IntentOf, SnapshotOf};
-use crate::event::Event;
-use crate::intent::{DecodeError, Intent, Timestamp};
+use crate::intent::{Intent, Timestamp, decode_event};
 use crate::machine::Machine;
 use crate::schema::TableRole;
 use crate::snapshot::Snapshot;
@@ -100,34 +99,6 @@ impl<D: Domain> Clone for Logged<D> {
             base_version: self.base_version,
         }
     }
-}
-
-/// Decodes an event payload checking its type name and version first, as
-/// [`RawIntent::decode`](crate::RawIntent::decode) does.
-fn decode_event<E: Event>(event_type: &str, version: u32, payload: &str) -> Result<E, DecodeError> {
-    let index = E::index_of_type(event_type).ok_or_else(|| DecodeError::UnknownEventType {
-        event_type: event_type.to_owned(),
-    })?;
-    let supported = E::VERSIONS[index];
-    if version != supported {
-        return Err(DecodeError::UnsupportedEventVersion {
-            event_type: event_type.to_owned(),
-            found: version,
-            supported,
-        });
-    }
-    let malformed = |detail: String| DecodeError::MalformedPayload {
-        event_type: event_type.to_owned(),
-        detail,
-    };
-    let event: E = serde_json::from_str(payload).map_err(|e| malformed(e.to_string()))?;
-    if event.type_index() != index {
-        return Err(malformed(format!(
-            "payload is tagged `{}`",
-            event.event_type()
-        )));
-    }
-    Ok(event)
 }
 
 fn lossy(bytes: &[u8]) -> String {

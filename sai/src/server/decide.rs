@@ -2,7 +2,7 @@
 //! decides on every store and can be tested without one.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
@@ -21,7 +21,7 @@ pub struct AcceptedIntent {
     /// The intent as uploaded.
     pub intent: RawIntent,
     /// The state's name after the step.
-    pub state: String,
+    pub state: &'static str,
     /// The entity's version after the step.
     pub version: u64,
     /// The entity's fields after the step, as JSON.
@@ -40,7 +40,7 @@ pub struct RejectedIntent {
     /// The whole [`Rejection`] as JSON.
     pub reason: String,
     /// The entity's state when the intent was rejected.
-    pub state: Option<String>,
+    pub state: Option<&'static str>,
 }
 
 /// The projection row to upsert for an entity after the batch.
@@ -49,7 +49,7 @@ pub struct ProjectionWrite {
     /// The entity.
     pub id: Uuid,
     /// The state's name.
-    pub state: String,
+    pub state: &'static str,
     /// The version.
     pub version: u64,
     /// The owner: kept when the row exists, the creating intent's user otherwise.
@@ -170,30 +170,32 @@ fn try_decide<M: Machine>(claim: Claim, limit: usize) -> Result<Decisions, Decid
         errors: malformed.into_iter().map(DecideError::from).collect(),
         ..Decisions::default()
     };
-    intents.sort_by(|a, b| (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq)));
+    intents.sort_unstable_by(|a, b| (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq)));
 
     let mut entities: HashMap<Uuid, Entity<M>> = HashMap::new();
-    let mut broken: HashMap<Uuid, ()> = HashMap::new();
-    let mut by_client: BTreeMap<&str, Vec<&RawIntent>> = BTreeMap::new();
-    for raw in &intents {
-        by_client.entry(&raw.client_id).or_default().push(raw);
-    }
-
+    let mut broken: HashSet<Uuid> = HashSet::new();
     let mut decided = 0usize;
-    for (client, queue) in by_client {
-        let Some(&ack) = acks.get(client) else {
+    // Sorted by client, so each client's queue is a run; the intents move into the decisions.
+    let mut rest = intents.into_iter().peekable();
+    while let Some(head) = rest.next() {
+        let mut queue = vec![head];
+        while let Some(next) = rest.next_if(|n| n.client_id == queue[0].client_id) {
+            queue.push(next);
+        }
+        let Some(&ack) = acks.get(&queue[0].client_id) else {
             out.errors.push(DecideError::MissingAck {
-                client_id: client.to_owned(),
+                client_id: queue.swap_remove(0).client_id,
             });
             continue;
         };
         let mut last = ack;
+        let mut advanced: Option<String> = None;
         for raw in queue {
             if raw.seq <= ack {
                 out.stale.push(raw.id);
                 continue;
             }
-            if raw.seq != last + 1 || decided >= limit || broken.contains_key(&raw.entity_id) {
+            if raw.seq != last + 1 || decided >= limit || broken.contains(&raw.entity_id) {
                 break;
             }
             let entity = match entities.entry(raw.entity_id) {
@@ -203,7 +205,7 @@ fn try_decide<M: Machine>(claim: Claim, limit: usize) -> Result<Decisions, Decid
                         Ok(entity) => slot.insert(entity),
                         Err(e) => {
                             out.errors.push(e);
-                            broken.insert(raw.entity_id, ());
+                            broken.insert(raw.entity_id);
                             break;
                         }
                     }
@@ -211,14 +213,17 @@ fn try_decide<M: Machine>(claim: Claim, limit: usize) -> Result<Decisions, Decid
             };
             decided += 1;
             last = raw.seq;
+            if advanced.is_none() {
+                advanced = Some(raw.client_id.clone());
+            }
             let state_before = entity.snapshot.state.name();
             let step = raw
-                .decode::<M::Event>()
+                .decode_event::<M::Event>()
                 .map_err(Rejection::from)
-                .and_then(|i| {
+                .and_then(|event| {
                     entity
                         .snapshot
-                        .apply(&i.event, &i.meta(Phase::Authoritative))
+                        .apply(&event, &raw.meta(Phase::Authoritative))
                 });
             match step {
                 Ok(()) => {
@@ -228,28 +233,30 @@ fn try_decide<M: Machine>(claim: Claim, limit: usize) -> Result<Decisions, Decid
                             detail: e.to_string(),
                         }
                     })?;
-                    entity.owner.get_or_insert_with(|| raw.user_id.clone());
+                    if entity.owner.is_none() {
+                        entity.owner = Some(raw.user_id.clone());
+                    }
                     entity.changed = true;
                     out.accepted.push(AcceptedIntent {
-                        intent: raw.clone(),
-                        state: entity.snapshot.state.name().to_owned(),
+                        state: entity.snapshot.state.name(),
                         version: entity.snapshot.version,
                         context,
+                        intent: raw,
                     });
                 }
                 Err(rejection) => out.rejected.push(RejectedIntent {
-                    intent: raw.clone(),
                     code: rejection.code(),
                     message: rejection.message(),
                     reason: serde_json::to_string(&rejection)
                         .unwrap_or_else(|_| format!("{{\"code\":\"{}\"}}", rejection.code())),
-                    state: Some(state_before.to_owned()),
+                    state: Some(state_before),
+                    intent: raw,
                 }),
             }
         }
-        if last > ack {
+        if let Some(client_id) = advanced {
             out.acks.push(AckAdvance {
-                client_id: client.to_owned(),
+                client_id,
                 from: ack,
                 to: last,
             });
@@ -258,7 +265,7 @@ fn try_decide<M: Machine>(claim: Claim, limit: usize) -> Result<Decisions, Decid
 
     let mut changed: Vec<(Uuid, Entity<M>)> =
         entities.into_iter().filter(|(_, e)| e.changed).collect();
-    changed.sort_by_key(|(id, _)| *id);
+    changed.sort_unstable_by_key(|(id, _)| *id);
     for (id, entity) in changed {
         let fields = entity
             .snapshot
@@ -270,7 +277,7 @@ fn try_decide<M: Machine>(claim: Claim, limit: usize) -> Result<Decisions, Decid
             })?;
         out.projections.push(ProjectionWrite {
             id,
-            state: entity.snapshot.state.name().to_owned(),
+            state: entity.snapshot.state.name(),
             version: entity.snapshot.version,
             owner_id: entity.owner.unwrap_or_default(),
             fields,

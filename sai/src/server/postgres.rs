@@ -549,10 +549,7 @@ impl<D: Domain> PostgresStore<D> {
             .collect();
         let mut processed = intent_arrays(d.accepted.iter().map(|a| &a.intent))?;
         processed.push(Box::new(
-            d.accepted
-                .iter()
-                .map(|a| a.state.clone())
-                .collect::<Vec<_>>(),
+            d.accepted.iter().map(|a| a.state).collect::<Vec<_>>(),
         ));
         processed.push(Box::new(
             d.accepted
@@ -587,10 +584,7 @@ impl<D: Domain> PostgresStore<D> {
                 .collect::<Vec<_>>(),
         ));
         rejected.push(Box::new(
-            d.rejected
-                .iter()
-                .map(|r| r.state.clone())
-                .collect::<Vec<_>>(),
+            d.rejected.iter().map(|r| r.state).collect::<Vec<_>>(),
         ));
         rejected.push(Box::new(now));
         let field_rows: Vec<&[SqlValue]> =
@@ -612,12 +606,7 @@ impl<D: Domain> PostgresStore<D> {
                     .map(|p| p.id.to_string())
                     .collect::<Vec<_>>(),
             ),
-            Box::new(
-                d.projections
-                    .iter()
-                    .map(|p| p.state.clone())
-                    .collect::<Vec<_>>(),
-            ),
+            Box::new(d.projections.iter().map(|p| p.state).collect::<Vec<_>>()),
             Box::new(
                 d.projections
                     .iter()

@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, ToSql, TransactionBehavior, params};
 use uuid::Uuid;
 
 use crate::domain::Domain;
@@ -21,7 +21,7 @@ use crate::value::SqlValue;
 use super::decide::Decisions;
 use super::ingest::{IngestError, IngestReport};
 use super::store::{
-    Claim, DomainNames, INTENT_SELECT, ServerStore, StoreError, StoredProjection,
+    Claim, DomainNames, INTENT_SELECT, MalformedRow, ServerStore, StoreError, StoredProjection,
     raw_intent_from_cells, stored_projection, to_i64, to_u64,
 };
 
@@ -101,12 +101,12 @@ impl<T> Db<T> for rusqlite::Result<T> {
 
 struct Statements {
     ddl: String,
-    candidates: String,
-    pending_of_entity: String,
+    claim: String,
     projection_of: String,
     ack_of: String,
     advance_ack: String,
     delete_pending: String,
+    delete_decided: String,
     insert_processed: String,
     insert_rejected: String,
     upsert_projection: String,
@@ -137,18 +137,22 @@ impl Statements {
         let n_fields = fields.len();
         Statements {
             ddl: Schema::of::<D>().ddl(Dialect::Sqlite, Side::Server),
-            // Pending intents of clients whose next intent is queued, in (client, seq) order
-            // through the unique index: each client's rows come as a chain starting at its
-            // head, so every batch can decide; a client waiting behind a gap is skipped, so it
-            // starves no one. Streams: reads the batch's rows, never the whole queue.
-            candidates: format!(
-                "SELECT q.\"entity_id\" FROM {queue} q JOIN {acks} a ON a.\"id\" = q.\"client_id\" \
-                 WHERE q.\"seq\" > a.\"last_seq\" AND EXISTS (SELECT 1 FROM {queue} h \
+            // The batch: pending intents in (client, seq) order through the unique index,
+            // each with its client's acknowledgement, of clients whose next intent is queued
+            // (a client waiting behind a gap starves no one), plus already-decided leftovers
+            // to clear. Streams: reads the batch's rows, never the whole queue. The write
+            // lock held from `BEGIN IMMEDIATE` is the claim, so no entity is claimed apart.
+            claim: format!(
+                "SELECT {intent_q}, a.\"last_seq\" FROM {queue} q \
+                 JOIN {acks} a ON a.\"id\" = q.\"client_id\" \
+                 WHERE q.\"seq\" <= a.\"last_seq\" OR EXISTS (SELECT 1 FROM {queue} h \
                    WHERE h.\"client_id\" = q.\"client_id\" AND h.\"seq\" = a.\"last_seq\" + 1) \
-                 ORDER BY q.\"client_id\", q.\"seq\" LIMIT ?1"
-            ),
-            pending_of_entity: format!(
-                "SELECT {INTENT_SELECT} FROM {queue} WHERE \"entity_id\" = ?1 ORDER BY \"client_id\", \"seq\" LIMIT ?2"
+                 ORDER BY q.\"client_id\", q.\"seq\" LIMIT ?1",
+                intent_q = INTENT_SELECT
+                    .split(", ")
+                    .map(|c| format!("q.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             projection_of: format!(
                 "SELECT \"state\", \"version\", \"owner_id\"{field_list} FROM {projection} WHERE \"id\" = ?1"
@@ -158,6 +162,9 @@ impl Statements {
                 "UPDATE {acks} SET \"last_seq\" = ?3, \"updated_at\" = ?4 WHERE \"id\" = ?1 AND \"last_seq\" = ?2"
             ),
             delete_pending: format!("DELETE FROM {queue} WHERE \"id\" = ?1"),
+            delete_decided: format!(
+                "DELETE FROM {queue} WHERE \"client_id\" = ?1 AND \"seq\" > ?2 AND \"seq\" <= ?3"
+            ),
             insert_processed: format!(
                 "INSERT INTO {processed} ({INTENT_SELECT}, \"state\", \"version\", \"context\", \"processed_at\") \
                  VALUES ({})",
@@ -207,54 +214,29 @@ impl<D: Domain> SqliteStore<D> {
     }
 
     fn claim(conn: &Connection, sql: &Statements, limit: usize) -> Result<Claim, StoreError> {
-        let limit_i = to_i64(limit as u64)?;
-        let rows: Vec<String> = conn
-            .prepare_cached(&sql.candidates)
-            .db()?
-            .query_map([limit_i], |r| r.get(0))
-            .db()?
-            .collect::<rusqlite::Result<_>>()
-            .db()?;
-        let mut seen = BTreeSet::new();
-        let entities: Vec<String> = rows
-            .into_iter()
-            .filter(|e| seen.insert(e.clone()))
-            .collect();
         let mut claim = Claim::default();
-        let mut pending = conn.prepare_cached(&sql.pending_of_entity).db()?;
-        for entity in &entities {
-            let rows: Vec<Vec<SqlValue>> = pending
-                .query_map(params![entity, limit_i.saturating_mul(2)], |row| {
-                    read_cells(row, 9)
-                })
-                .db()?
-                .collect::<rusqlite::Result<_>>()
-                .db()?;
-            for cells in rows {
-                match raw_intent_from_cells(cells) {
-                    Ok(raw) => claim.intents.push(raw),
-                    Err(bad) => claim.malformed.push(bad),
+        let mut stmt = conn.prepare_cached(&sql.claim).db()?;
+        let mut rows = stmt.query([to_i64(limit as u64)?]).db()?;
+        while let Some(row) = rows.next().db()? {
+            match intent_of_row(row).db()? {
+                Ok(raw) => {
+                    if !claim.acks.contains_key(&raw.client_id) {
+                        let last = to_u64(row.get(9).db()?, "last_seq")?;
+                        claim.acks.insert(raw.client_id.clone(), last);
+                    }
+                    claim.intents.push(raw);
                 }
+                Err(bad) => claim.malformed.push(bad),
             }
-            if let Ok(id) = Uuid::parse_str(entity)
-                && let Some(p) = Self::read_projection(conn, sql, entity)?
-            {
+        }
+        let mut entities: Vec<Uuid> = claim.intents.iter().map(|i| i.entity_id).collect();
+        entities.sort_unstable();
+        entities.dedup();
+        for id in entities {
+            if let Some(p) = Self::read_projection(conn, sql, &id.to_string())? {
                 claim.projections.insert(id, p);
             }
         }
-        let clients: BTreeSet<&str> = claim.intents.iter().map(|i| i.client_id.as_str()).collect();
-        let mut ack = conn.prepare_cached(&sql.ack_of).db()?;
-        let mut acks = HashMap::new();
-        for client in clients {
-            if let Some(last) = ack
-                .query_row([client], |r| r.get::<_, i64>(1))
-                .optional()
-                .db()?
-            {
-                acks.insert(client.to_owned(), to_u64(last, "last_seq")?);
-            }
-        }
-        claim.acks = acks;
         Ok(claim)
     }
 
@@ -265,35 +247,32 @@ impl<D: Domain> SqliteStore<D> {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         // Acknowledgements first, guarded by their previous value: if another transaction
-        // moved one, this batch is stale and rolls back whole.
+        // moved one, this batch is stale and rolls back whole. A client's decided intents
+        // are exactly its sequence numbers in (from, to], so one range delete removes them.
         let mut advance = conn.prepare_cached(&sql.advance_ack).db()?;
+        let mut delete = conn.prepare_cached(&sql.delete_decided).db()?;
         for a in &d.acks {
-            let n = advance
-                .execute(params![a.client_id, to_i64(a.from)?, to_i64(a.to)?, now])
-                .db()?;
-            if n != 1 {
+            let (from, to) = (to_i64(a.from)?, to_i64(a.to)?);
+            let moved = advance.execute(params![a.client_id, from, to, now]).db()?;
+            if moved != 1 {
                 return Err(StoreError::Conflict(format!(
                     "client `{}` is no longer at sequence {}",
                     a.client_id, a.from
                 )));
             }
-        }
-        let mut delete = conn.prepare_cached(&sql.delete_pending).db()?;
-        let decided = d
-            .accepted
-            .iter()
-            .map(|a| &a.intent)
-            .chain(d.rejected.iter().map(|r| &r.intent));
-        for intent in decided {
-            if delete.execute([intent.id.to_string()]).db()? != 1 {
+            let deleted = delete.execute(params![a.client_id, from, to]).db()?;
+            if deleted as u64 != a.to - a.from {
                 return Err(StoreError::Conflict(format!(
-                    "intent {} is no longer pending",
-                    intent.id
+                    "intents {}..={} of client `{}` are no longer pending",
+                    a.from + 1,
+                    a.to,
+                    a.client_id
                 )));
             }
         }
+        let mut delete_stale = conn.prepare_cached(&sql.delete_pending).db()?;
         for id in &d.stale {
-            delete.execute([id.to_string()]).db()?;
+            delete_stale.execute([id.to_string()]).db()?;
         }
         let mut processed = conn.prepare_cached(&sql.insert_processed).db()?;
         for a in &d.accepted {
@@ -311,20 +290,64 @@ impl<D: Domain> SqliteStore<D> {
         }
         let mut upsert = conn.prepare_cached(&sql.upsert_projection).db()?;
         for p in &d.projections {
-            let head: [SqlValue; 4] = [
-                SqlValue::Text(p.id.to_string()),
-                SqlValue::Text(p.state.clone()),
-                SqlValue::Integer(to_i64(p.version)?),
-                SqlValue::Text(p.owner_id.clone()),
-            ];
-            let tail = SqlValue::Integer(now);
+            let (id, version) = (p.id.to_string(), to_i64(p.version)?);
+            let head: [&dyn ToSql; 4] = [&id, &p.state, &version, &p.owner_id];
+            let fields = p.fields.iter().map(|f| f as &dyn ToSql);
             upsert
                 .execute(rusqlite::params_from_iter(
-                    head.iter().chain(&p.fields).chain(std::iter::once(&tail)),
+                    head.into_iter().chain(fields).chain([&now as &dyn ToSql]),
                 ))
                 .db()?;
         }
         Ok(())
+    }
+}
+
+/// Reads the nine intent columns (in [`INTENT_SELECT`] order) of a row. Well-formed rows are
+/// read in place; any other row is read cell by cell to say what is wrong with it.
+fn intent_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RawIntent, MalformedRow>> {
+    use rusqlite::types::ValueRef::{Integer, Text};
+    let text = |v: &[u8]| std::str::from_utf8(v).ok().map(str::to_owned);
+    let cells = (
+        row.get_ref(0)?,
+        row.get_ref(1)?,
+        row.get_ref(2)?,
+        row.get_ref(3)?,
+        row.get_ref(4)?,
+        row.get_ref(5)?,
+        row.get_ref(6)?,
+        row.get_ref(7)?,
+        row.get_ref(8)?,
+    );
+    let read = match cells {
+        (
+            Text(id),
+            Text(entity_id),
+            Text(client_id),
+            Text(user_id),
+            Integer(seq),
+            Text(event_type),
+            Integer(event_version),
+            Text(payload),
+            Integer(created_at),
+        ) => (|| {
+            Some(RawIntent {
+                id: Uuid::try_parse_ascii(id).ok()?,
+                entity_id: Uuid::try_parse_ascii(entity_id).ok()?,
+                client_id: text(client_id)?,
+                user_id: text(user_id)?,
+                seq: u64::try_from(seq).ok().filter(|s| *s > 0)?,
+                event_type: text(event_type)?,
+                event_version: u32::try_from(event_version).ok()?,
+                payload: text(payload)?,
+                created_at,
+            })
+        })(),
+        _ => None,
+    };
+    match read {
+        Some(raw) => Ok(Ok(raw)),
+        None => Ok(raw_intent_from_cells(read_cells(row, 9)?)),
     }
 }
 
