@@ -664,3 +664,61 @@ pub async fn reversed_upload_is_decided_in_order<B: Backend>(b: B) {
         assert_eq!(todo(p.store_mut(), *e).await.1, 10);
     }
 }
+
+pub async fn already_decided_leftovers_are_cleared_not_redecided<B: Backend>(b: B) {
+    let mut store = b.store().await;
+    let (e1, e2) = (Uuid::now_v7(), Uuid::now_v7());
+    upload(
+        &mut store,
+        ALICE,
+        &[
+            intent(e1, "c1", ALICE, 1, create("a")),
+            intent(e1, "c1", ALICE, 2, TodoEvent::Toggle),
+            intent(e2, "c2", ALICE, 1, create("b")),
+        ],
+    )
+    .await;
+    let mut p = EventProcessor::new(store);
+    assert_eq!(p.process_pending().await.decided(), 3);
+
+    // Copies of decided intents that reached the queue anyway (as a re-upload racing the
+    // decision can on a database without one writer): one behind a new intent of its
+    // client, one alone.
+    for (client, seq, entity) in [("c1", 2, e1), ("c2", 1, e2)] {
+        b.execute(&format!(
+            "INSERT INTO todo_intent_events (id, entity_id, client_id, user_id, seq, event_type, \
+             event_version, payload, created_at, received_at) \
+             VALUES ('{}', '{entity}', '{client}', 'alice', {seq}, 'TOGGLE', 1, \
+             '{{\"type\":\"TOGGLE\"}}', 0, 0)",
+            Uuid::now_v7()
+        ))
+        .await;
+    }
+    upload(
+        p.store_mut(),
+        ALICE,
+        &[intent(e1, "c1", ALICE, 3, TodoEvent::Toggle)],
+    )
+    .await;
+
+    let tally = p.process_pending().await;
+    assert_eq!(
+        (tally.processed, tally.rejected, tally.stale, tally.errors),
+        (1, 0, 2, 0),
+        "{:?}",
+        tally.failures
+    );
+    assert_eq!(scalar(&b, PENDING).await, 0);
+    assert_eq!(scalar(&b, PROCESSED).await, 4);
+    assert_eq!(
+        (
+            ack(p.store_mut(), "c1").await,
+            ack(p.store_mut(), "c2").await
+        ),
+        (3, 1)
+    );
+    // Toggled by seq 2 and seq 3 only: the leftover copy of seq 2 was not applied again.
+    let (state, version, _) = todo(p.store_mut(), e1).await;
+    assert_eq!((state.as_str(), version), ("Active", 3));
+    assert_eq!(todo(p.store_mut(), e2).await.1, 1);
+}

@@ -49,5 +49,6 @@ suite!(
     behaviour::process_intent_decides_one,
     behaviour::worker_loop_stops_cleanly,
     behaviour::reversed_upload_is_decided_in_order,
+    behaviour::already_decided_leftovers_are_cleared_not_redecided,
     concurrency::four_workers_decide_each_intent_exactly_once,
 );

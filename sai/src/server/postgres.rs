@@ -33,8 +33,8 @@ use crate::value::{ColumnType, SqlValue};
 use super::decide::Decisions;
 use super::ingest::{IngestError, IngestReport};
 use super::store::{
-    Claim, DomainNames, INTENT_SELECT, ServerStore, StoreError, StoredProjection, quote,
-    raw_intent_from_cells, stored_projection, to_i64, to_u64,
+    Claim, DomainNames, INTENT_SELECT, MalformedRow, ServerStore, StoreError, StoredProjection,
+    quote, raw_intent_from_cells, stored_projection, to_i64, to_u64,
 };
 
 /// The server tables of domain `D` in PostgreSQL. One value is one connection, reopened
@@ -108,6 +108,7 @@ struct Sql {
     acks_of_entities: String,
     advance_acks: String,
     delete_pending: String,
+    delete_decided: String,
     insert_processed: String,
     insert_rejected: String,
     upsert_projection: String,
@@ -127,6 +128,7 @@ struct Prepared {
     acks_of_entities: Statement,
     advance_acks: Statement,
     delete_pending: Statement,
+    delete_decided: Statement,
     insert_processed: Statement,
     insert_rejected: Statement,
     upsert_projection: Statement,
@@ -174,16 +176,17 @@ impl Sql {
             // Pending intents of clients whose next intent is queued, in (client, seq) order
             // through the unique index: each client's rows come as a chain starting at its
             // head, so every batch can decide, and a client waiting behind a gap is skipped,
-            // so it starves no one. Streamed, two index probes a row, at most `$3` rows; rows
-            // of entities another worker holds fail the try-lock and are skipped, and locking
-            // stops after `$1` rows. `OFFSET 0` keeps the planner from turning the probes into
-            // joins over the whole queue.
+            // so it starves no one. Already-decided leftovers come too, to be cleared.
+            // Streamed, two index probes a row, at most `$3` rows; rows of entities another
+            // worker holds fail the try-lock and are skipped, and locking stops after `$1`
+            // rows. `OFFSET 0` keeps the planner from turning the probes into joins over the
+            // whole queue.
             candidates: format!(
                 "SELECT s.entity_id FROM ( \
                    SELECT q.\"entity_id\" AS entity_id FROM {queue} q \
                    CROSS JOIN LATERAL (SELECT \"last_seq\" FROM {acks} \
                      WHERE \"id\" = q.\"client_id\" OFFSET 0) a \
-                   WHERE q.\"seq\" > a.\"last_seq\" AND EXISTS (SELECT 1 FROM {queue} h \
+                   WHERE q.\"seq\" <= a.\"last_seq\" OR EXISTS (SELECT 1 FROM {queue} h \
                      WHERE h.\"client_id\" = q.\"client_id\" AND h.\"seq\" = a.\"last_seq\" + 1 OFFSET 0) \
                    ORDER BY q.\"client_id\", q.\"seq\" LIMIT $3 \
                  ) s WHERE pg_try_advisory_xact_lock(hashtextextended($2::text || s.entity_id, 0)) \
@@ -210,6 +213,12 @@ impl Sql {
                  WHERE a.\"id\" = d.id AND a.\"last_seq\" = d.from_seq"
             ),
             delete_pending: format!("DELETE FROM {queue} WHERE \"id\" = ANY($1::text[])"),
+            // A client's decided intents are exactly its sequence numbers in (from, to].
+            delete_decided: format!(
+                "DELETE FROM {queue} q \
+                 USING unnest($1::text[], $2::int8[], $3::int8[]) AS d(client_id, from_seq, to_seq) \
+                 WHERE q.\"client_id\" = d.client_id AND q.\"seq\" > d.from_seq AND q.\"seq\" <= d.to_seq"
+            ),
             insert_processed: format!(
                 "INSERT INTO {processed} ({INTENT_SELECT}, \"state\", \"version\", \"context\", \"processed_at\") \
                  SELECT u.*, $13 FROM unnest({intent_arrays}, $10::text[], $11::int8[], $12::text[]) AS u"
@@ -260,6 +269,7 @@ impl Sql {
             acks_of_entities: c.prepare(&self.acks_of_entities).await.db()?,
             advance_acks: c.prepare(&self.advance_acks).await.db()?,
             delete_pending: c.prepare(&self.delete_pending).await.db()?,
+            delete_decided: c.prepare(&self.delete_decided).await.db()?,
             insert_processed: c.prepare(&self.insert_processed).await.db()?,
             insert_rejected: c.prepare(&self.insert_rejected).await.db()?,
             upsert_projection: c.prepare(&self.upsert_projection).await.db()?,
@@ -352,6 +362,30 @@ fn cells(row: &Row, from: usize) -> Result<Vec<SqlValue>, StoreError> {
     (from..row.len())
         .map(|i| row.try_get::<_, SqlValue>(i).db())
         .collect()
+}
+
+/// Reads the nine intent columns (in [`INTENT_SELECT`] order) of a row. Well-formed rows are
+/// read in place; any other row is read cell by cell to say what is wrong with it.
+fn intent_of_row(row: &Row) -> Result<Result<RawIntent, MalformedRow>, StoreError> {
+    let text = |i: usize| row.try_get::<_, &str>(i).ok();
+    let int = |i: usize| row.try_get::<_, i64>(i).ok();
+    let read = || {
+        Some(RawIntent {
+            id: Uuid::parse_str(text(0)?).ok()?,
+            entity_id: Uuid::parse_str(text(1)?).ok()?,
+            client_id: text(2)?.to_owned(),
+            user_id: text(3)?.to_owned(),
+            seq: u64::try_from(int(4)?).ok().filter(|s| *s > 0)?,
+            event_type: text(5)?.to_owned(),
+            event_version: u32::try_from(int(6)?).ok()?,
+            payload: text(7)?.to_owned(),
+            created_at: int(8)?,
+        })
+    };
+    match read() {
+        Some(raw) => Ok(Ok(raw)),
+        None => Ok(raw_intent_from_cells(cells(row, 0)?)),
+    }
 }
 
 impl<D: Domain> PostgresStore<D> {
@@ -492,7 +526,7 @@ impl<D: Domain> PostgresStore<D> {
         let (pending, projections, acks) = (pending.db()?, projections.db()?, acks.db()?);
         let mut claim = Claim::default();
         for row in &pending {
-            match raw_intent_from_cells(cells(row, 0)?) {
+            match intent_of_row(row)? {
                 Ok(raw) => claim.intents.push(raw),
                 Err(bad) => claim.malformed.push(bad),
             }
@@ -540,13 +574,10 @@ impl<D: Domain> PostgresStore<D> {
             ),
             Box::new(now),
         ];
-        let decided_ids: Vec<String> = d
-            .accepted
-            .iter()
-            .map(|a| a.intent.id.to_string())
-            .chain(d.rejected.iter().map(|r| r.intent.id.to_string()))
-            .chain(d.stale.iter().map(Uuid::to_string))
-            .collect();
+        // Stale rows are removed by id; decided ones by their client's range (see
+        // `delete_decided`), which must match the decisions exactly.
+        let stale_ids: Vec<String> = d.stale.iter().map(Uuid::to_string).collect();
+        let decided_count: u64 = d.acks.iter().map(|a| a.to - a.from).sum();
         let mut processed = intent_arrays(d.accepted.iter().map(|a| &a.intent))?;
         processed.push(Box::new(
             d.accepted.iter().map(|a| a.state).collect::<Vec<_>>(),
@@ -625,23 +656,29 @@ impl<D: Domain> PostgresStore<D> {
         }
         projection.push(Box::new(now));
 
-        let delete_params: [&(dyn ToSql + Sync); 1] = [&decided_ids];
+        let stale_params: [&(dyn ToSql + Sync); 1] = [&stale_ids];
         let (ack_refs, processed_refs, rejected_refs, projection_refs) = (
             refs(&ack_params),
             refs(&processed),
             refs(&rejected),
             refs(&projection),
         );
-        let (acked, deleted, archived, recorded, projected) = tokio::join!(
+        let (acked, deleted, cleared, archived, recorded, projected) = tokio::join!(
             tx.execute(&st.advance_acks, &ack_refs),
-            tx.execute(&st.delete_pending, &delete_params),
+            tx.execute(&st.delete_decided, &ack_refs[..3]),
+            async {
+                if stale_ids.is_empty() {
+                    return Ok(0);
+                }
+                tx.execute(&st.delete_pending, &stale_params).await
+            },
             tx.execute(&st.insert_processed, &processed_refs),
             tx.execute(&st.insert_rejected, &rejected_refs),
             tx.execute(&st.upsert_projection, &projection_refs),
         );
         // The first failure in statement order is the cause; later ones only report the
         // aborted transaction.
-        let (acked, deleted) = (acked.db()?, deleted.db()?);
+        let (acked, deleted, cleared) = (acked.db()?, deleted.db()?, cleared.db()?);
         archived.db()?;
         recorded.db()?;
         projected.db()?;
@@ -650,7 +687,7 @@ impl<D: Domain> PostgresStore<D> {
                 "a client's acknowledgement moved during the batch".into(),
             ));
         }
-        if deleted != decided_ids.len() as u64 {
+        if deleted != decided_count || cleared != stale_ids.len() as u64 {
             return Err(StoreError::Conflict(
                 "an intent of the batch is no longer pending".into(),
             ));
