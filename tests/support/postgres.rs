@@ -27,6 +27,8 @@ pub async fn fresh_schema(url: &str, label: &str) -> (tokio_postgres::Client, St
     tokio::spawn(async move {
         let _ = connection.await;
     });
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    SWEPT.get_or_init(|| drop_dead_schemas(&client)).await;
     let schema = format!(
         "sai_test_{label}_{}_{}",
         std::process::id(),
@@ -39,4 +41,34 @@ pub async fn fresh_schema(url: &str, label: &str) -> (tokio_postgres::Client, St
         .await
         .expect("create test schema");
     (client, schema)
+}
+
+/// Drops the schemas of test processes that have ended (their names carry the process id),
+/// so the server does not fill up run after run. Only where `/proc` tells which processes
+/// live; a schema of a process still running is never touched.
+async fn drop_dead_schemas(client: &tokio_postgres::Client) {
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let rows = client
+        .query(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'sai\\_test\\_%'",
+            &[],
+        )
+        .await
+        .expect("list test schemas");
+    for row in rows {
+        let schema: String = row.get(0);
+        let pid = schema
+            .rsplit('_')
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            // Another sweeper may have dropped it first.
+            let _ = client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .await;
+        }
+    }
 }

@@ -3,7 +3,9 @@
 //! SQLite has one writer at a time, so every decision transaction starts with
 //! `BEGIN IMMEDIATE`: it holds the database for the whole batch, which is what claims the
 //! batch's entities and clients. Several workers (connections) on one file are safe and take
-//! turns; statements cost no round trip, so rows are written one prepared statement each.
+//! turns. A batch is read with one ordered query; statements cost no round trip, so archive
+//! rows are written one prepared statement each, and each client's decided intents are
+//! removed with one range delete.
 
 use std::collections::{BTreeSet, HashMap};
 use std::marker::PhantomData;

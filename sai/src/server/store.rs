@@ -41,17 +41,18 @@ pub struct MalformedRow {
     pub detail: String,
 }
 
-/// What one decision transaction holds: the pending intents of the entities it has claimed,
-/// those entities' projections and the acknowledgements of the intents' clients.
+/// What one decision transaction holds: the pending intents it has claimed, the projections
+/// of their entities and the acknowledgements of their clients. No other transaction decides
+/// these entities until this one ends.
 #[derive(Clone, Debug, Default)]
 pub struct Claim {
-    /// Pending intents of the claimed entities.
+    /// The claimed pending intents, in any order.
     pub intents: Vec<RawIntent>,
-    /// Stored projections of the claimed entities that exist.
+    /// Stored projections of the intents' entities that exist.
     pub projections: HashMap<Uuid, StoredProjection>,
     /// For each client in `intents`, the last sequence number decided.
     pub acks: HashMap<String, u64>,
-    /// Pending rows of the claimed entities that did not read.
+    /// Claimed pending rows that did not read.
     pub malformed: Vec<MalformedRow>,
 }
 
@@ -104,10 +105,11 @@ pub trait ServerStore: Send {
         received_at: Timestamp,
     ) -> impl Future<Output = Result<IngestReport, IngestError>> + Send;
 
-    /// One decision transaction: claims up to `limit` entities with decidable intents (no
-    /// other transaction holds them until this one ends), hands them to `decide`, then writes
-    /// every decision — archive or rejection, projection, pending removal, acknowledgement —
-    /// and commits. On any error nothing is written. Returns what was committed.
+    /// One decision transaction: claims decidable intents, about `limit` of them, with their
+    /// entities (no other transaction decides those entities until this one ends), hands
+    /// them to `decide`, then writes every decision — archive or rejection, projection,
+    /// pending removal, acknowledgement — and commits. On any error nothing is written.
+    /// Returns what was committed.
     fn decide_batch<F>(
         &mut self,
         limit: usize,
@@ -199,7 +201,8 @@ pub(crate) struct DomainNames {
     pub rejected: String,
     pub projection: String,
     pub acks: String,
-    /// The projection's field columns, with their types.
+    /// The projection's field columns, with their types (PostgreSQL binds by type).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub field_columns: Vec<crate::schema::Column>,
     /// The field columns' quoted names.
     pub fields: Vec<String>,
