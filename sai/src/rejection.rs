@@ -69,6 +69,14 @@ pub enum Rejection {
         /// What was wrong.
         detail: String,
     },
+    /// The entity belongs to another user, and the server lets only its owner change it.
+    #[error("{event_type} rejected: the entity belongs to another user than {user_id}")]
+    NotOwner {
+        /// The event's type name.
+        event_type: String,
+        /// The acting user.
+        user_id: String,
+    },
 }
 
 fn first_reason(guards: &[FailedGuard]) -> &str {
@@ -85,6 +93,7 @@ impl Rejection {
             Rejection::UnknownEventType { .. } => "unknown_event_type",
             Rejection::UnsupportedEventVersion { .. } => "unsupported_event_version",
             Rejection::MalformedPayload { .. } => "malformed_payload",
+            Rejection::NotOwner { .. } => "not_owner",
         }
     }
 

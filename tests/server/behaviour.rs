@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sai::server::{
     DecideError, EventProcessor, IngestError, ProcessError, ProcessorConfig, ServerStore,
-    StoreError, ingest, shutdown,
+    StoreError, Writers, ingest, shutdown,
 };
 use sai::{Machine, Phase, Snapshot, SqlValue, Uuid};
 use sai_suite::{StrictTodoMachine, TodoEvent, TodoMachine};
@@ -721,4 +721,76 @@ pub async fn already_decided_leftovers_are_cleared_not_redecided<B: Backend>(b: 
     let (state, version, _) = todo(p.store_mut(), e1).await;
     assert_eq!((state.as_str(), version), ("Active", 3));
     assert_eq!(todo(p.store_mut(), e2).await.1, 1);
+}
+
+pub async fn only_the_owner_changes_an_entity<B: Backend>(b: B) {
+    let mut store = b.store().await;
+    let (alices, shared) = (Uuid::now_v7(), Uuid::now_v7());
+    upload(
+        &mut store,
+        ALICE,
+        &[
+            intent(alices, "alice-phone", ALICE, 1, create("hers")),
+            intent(shared, "alice-phone", ALICE, 2, create("shared")),
+        ],
+    )
+    .await;
+    let mut p = EventProcessor::new(store);
+    assert_eq!(p.process_pending().await.processed, 2);
+
+    // Bob, from his own client, on Alice's entity: refused by the default policy, and the
+    // refusal is recorded for him like any rejection (so his client stops waiting).
+    upload(
+        p.store_mut(),
+        "bob",
+        &[intent(alices, "bob-phone", "bob", 1, TodoEvent::Toggle)],
+    )
+    .await;
+    let tally = p.process_pending().await;
+    assert_eq!(
+        (tally.processed, tally.rejected),
+        (0, 1),
+        "{:?}",
+        tally.failures
+    );
+    assert_eq!(ack(p.store_mut(), "bob-phone").await, 1);
+    let (state, version, _) = todo(p.store_mut(), alices).await;
+    assert_eq!((state.as_str(), version), ("Active", 1));
+    let rows = b
+        .query("SELECT code, user_id, state, reason FROM todo_intent_events_rejected")
+        .await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][0], SqlValue::Text("not_owner".into()));
+    assert_eq!(rows[0][1], SqlValue::Text("bob".into()));
+    assert_eq!(rows[0][2], SqlValue::Text("Active".into()));
+    let SqlValue::Text(reason) = &rows[0][3] else {
+        panic!("{:?}", rows[0])
+    };
+    let reason: sai::Rejection = serde_json::from_str(reason).expect("reason is a Rejection");
+    assert_eq!(reason.code(), "not_owner");
+
+    // A processor that lets anyone write accepts the same kind of intent; the owner stays.
+    let store = p.into_store();
+    let anyone = ProcessorConfig {
+        writers: Writers::Anyone,
+        ..ProcessorConfig::default()
+    };
+    let mut p = EventProcessor::new(store).with_config(anyone);
+    upload(
+        p.store_mut(),
+        "bob",
+        &[intent(shared, "bob-phone", "bob", 2, TodoEvent::Toggle)],
+    )
+    .await;
+    assert_eq!(p.process_pending().await.processed, 1);
+    let stored = p
+        .store_mut()
+        .projection(shared)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        (stored.state.as_str(), stored.owner_id.as_str()),
+        ("Done", ALICE)
+    );
 }

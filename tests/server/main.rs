@@ -50,5 +50,6 @@ suite!(
     behaviour::worker_loop_stops_cleanly,
     behaviour::reversed_upload_is_decided_in_order,
     behaviour::already_decided_leftovers_are_cleared_not_redecided,
+    behaviour::only_the_owner_changes_an_entity,
     concurrency::four_workers_decide_each_intent_exactly_once,
 );

@@ -139,27 +139,55 @@ pub enum DecideError {
     },
 }
 
+/// Who may change an existing entity. Either way the user whose intent created an entity is
+/// its owner, and the generated sync rules send each user the entities they own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Writers {
+    /// Only the owner: another user's intent is rejected with [`Rejection::NotOwner`]. The
+    /// default, matching the sync rules, under which no one else even sees the entity.
+    #[default]
+    Owner,
+    /// Any authenticated user; the machine's guards decide alone. Pair it with sync rules
+    /// that share entities, or other users' intents never see their decision's effect.
+    Anyone,
+}
+
+impl Writers {
+    /// Whether `user_id` may change an entity owned by `owner` (`None`: not created yet).
+    pub fn allow(self, owner: Option<&str>, user_id: &str) -> bool {
+        match self {
+            Writers::Owner => owner.is_none_or(|o| o == user_id),
+            Writers::Anyone => true,
+        }
+    }
+}
+
 struct Entity<M: Machine> {
     snapshot: Snapshot<M>,
     owner: Option<String>,
     changed: bool,
 }
 
-/// Decides up to `limit` intents of a claim with machine `M` in the authoritative phase.
+/// Decides up to `limit` intents of a claim with machine `M` in the authoritative phase;
+/// `writers` says who may change an existing entity.
 ///
 /// Each client's intents are decided in sequence order from its acknowledgement on; a missing
 /// sequence number (a gap, an intent of an entity not claimed, a malformed row) stops that
 /// client until a later batch. An undecodable intent is rejected with its own code, so it
 /// never blocks the intents behind it. If a new context cannot be encoded, the whole batch is
 /// abandoned: the result holds only that error and writes nothing.
-pub fn decide<M: Machine>(claim: Claim, limit: usize) -> Decisions {
-    try_decide::<M>(claim, limit).unwrap_or_else(|e| Decisions {
+pub fn decide<M: Machine>(claim: Claim, limit: usize, writers: Writers) -> Decisions {
+    try_decide::<M>(claim, limit, writers).unwrap_or_else(|e| Decisions {
         errors: vec![e],
         ..Decisions::default()
     })
 }
 
-fn try_decide<M: Machine>(claim: Claim, limit: usize) -> Result<Decisions, DecideError> {
+fn try_decide<M: Machine>(
+    claim: Claim,
+    limit: usize,
+    writers: Writers,
+) -> Result<Decisions, DecideError> {
     let Claim {
         mut intents,
         mut projections,
@@ -217,14 +245,20 @@ fn try_decide<M: Machine>(claim: Claim, limit: usize) -> Result<Decisions, Decid
                 advanced = Some(raw.client_id.clone());
             }
             let state_before = entity.snapshot.state.name();
-            let step = raw
-                .decode_event::<M::Event>()
-                .map_err(Rejection::from)
-                .and_then(|event| {
-                    entity
-                        .snapshot
-                        .apply(&event, &raw.meta(Phase::Authoritative))
-                });
+            let step = if writers.allow(entity.owner.as_deref(), &raw.user_id) {
+                raw.decode_event::<M::Event>()
+                    .map_err(Rejection::from)
+                    .and_then(|event| {
+                        entity
+                            .snapshot
+                            .apply(&event, &raw.meta(Phase::Authoritative))
+                    })
+            } else {
+                Err(Rejection::NotOwner {
+                    event_type: raw.event_type.clone(),
+                    user_id: raw.user_id.clone(),
+                })
+            };
             match step {
                 Ok(()) => {
                     let context = serde_json::to_string(&entity.snapshot.context).map_err(|e| {

@@ -24,7 +24,8 @@ mod sqlite;
 mod store;
 
 pub use decide::{
-    AcceptedIntent, AckAdvance, DecideError, Decisions, ProjectionWrite, RejectedIntent, decide,
+    AcceptedIntent, AckAdvance, DecideError, Decisions, ProjectionWrite, RejectedIntent, Writers,
+    decide,
 };
 pub use ingest::{IngestError, IngestReport, MAX_CLIENT_ID_LEN, check_upload, ingest};
 #[cfg(feature = "postgres")]

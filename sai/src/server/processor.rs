@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use crate::domain::{Domain, EventOf};
 use crate::machine::Machine;
 
-use super::decide::{DecideError, Decisions, decide};
+use super::decide::{DecideError, Decisions, Writers, decide};
 use super::store::{ServerStore, StoreError};
 use super::unix_millis;
 
@@ -24,6 +24,8 @@ pub struct ProcessorConfig {
     pub retry_backoff: Duration,
     /// How long the worker loop sleeps when there was nothing to decide.
     pub idle_wait: Duration,
+    /// Who may change an existing entity (by default only its owner).
+    pub writers: Writers,
 }
 
 impl Default for ProcessorConfig {
@@ -33,6 +35,7 @@ impl Default for ProcessorConfig {
             max_attempts: 6,
             retry_backoff: Duration::from_millis(5),
             idle_wait: Duration::from_millis(50),
+            writers: Writers::Owner,
         }
     }
 }
@@ -166,13 +169,15 @@ where
     /// Decides one batch of at most `limit` intents in one transaction, retrying transient
     /// database errors. Undecidable entities are reported in the tally; the rest is decided.
     pub async fn process_batch(&mut self, limit: usize) -> Result<Tally, ProcessError> {
-        let limit = limit.max(1);
+        let (limit, writers) = (limit.max(1), self.config.writers);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             let result = self
                 .store
-                .decide_batch(limit, unix_millis(), |claim| decide::<M>(claim, limit))
+                .decide_batch(limit, unix_millis(), |claim| {
+                    decide::<M>(claim, limit, writers)
+                })
                 .await;
             match result {
                 Ok(decisions) => {
