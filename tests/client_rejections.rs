@@ -62,6 +62,12 @@ fn a_rejection_reaches_the_listeners_exactly_once() {
         Rejection::GuardFailed { .. }
     ));
     assert!(r.message.contains("40 hours"));
+    // What the user tried to do comes with the rejection, after its log row is gone.
+    assert_eq!(
+        r.event::<TodoEvent>().unwrap(),
+        TodoEvent::Estimate { hours: Some(99.0) }
+    );
+    assert_eq!((r.user_id.as_str(), r.event_version), ("alice", 1));
 
     // A second actor listening later is not told again; the rejection is still listed.
     let other = EventSourcedActor::<Todo>::open(&store, alice(), actor.entity_id()).unwrap();

@@ -18,7 +18,8 @@ use uuid::Uuid;
 use super::error::{ClientError, Result};
 use super::tables::{DomainSql, int_cell, now_ms, opt_int_cell, text_cell};
 use crate::domain::Domain;
-use crate::intent::Timestamp;
+use crate::event::Event;
+use crate::intent::{DecodeError, Timestamp, decode_event};
 use crate::rejection::Rejection;
 
 /// A server rejection of one of this device's intents.
@@ -32,8 +33,17 @@ pub struct StoredRejection {
     pub client_id: String,
     /// The intent's sequence number.
     pub seq: u64,
+    /// The user who sent the intent.
+    pub user_id: String,
     /// The event's type name.
     pub event_type: String,
+    /// The event's payload version.
+    pub event_version: u32,
+    /// The event as JSON, as it was sent: what the user tried to do (see
+    /// [`event`](Self::event)), to show it or to offer it again.
+    pub payload: String,
+    /// When the client created the intent (ms since the epoch).
+    pub created_at: Timestamp,
     /// The stable rejection code (`guard_failed`, …).
     pub code: String,
     /// A human-readable message.
@@ -53,6 +63,12 @@ impl StoredRejection {
     /// code added by a newer server); `code` and `message` are always available.
     pub fn rejection(&self) -> Result<Rejection, serde_json::Error> {
         serde_json::from_str(&self.reason)
+    }
+
+    /// The rejected event, decoded. Fails as the server's decoding did when the rejection
+    /// is itself about an undecodable intent.
+    pub fn event<E: Event>(&self) -> Result<E, DecodeError> {
+        decode_event(&self.event_type, self.event_version, &self.payload)
     }
 }
 
@@ -74,7 +90,8 @@ impl<D: Domain> RejectionManager<D> {
         let sql = DomainSql::<D>::new();
         let select = format!(
             "SELECT r.id, r.entity_id, r.client_id, r.seq, r.event_type, r.code, r.message, \
-             r.reason, r.state, r.rejected_at, l.surfaced_at \
+             r.reason, r.state, r.rejected_at, l.surfaced_at, r.user_id, r.event_version, \
+             r.payload, r.created_at \
              FROM {rejected} r JOIN {seq} c ON c.id = r.client_id \
              LEFT JOIN {local} l ON l.id = r.id \
              WHERE l.cleared_at IS NULL",
@@ -129,7 +146,12 @@ impl<D: Domain> RejectionManager<D> {
             client_id: text_cell(row, 2, table, &id_text)?,
             seq: u64::try_from(int_cell(row, 3, table, &id_text)?)
                 .map_err(|_| ClientError::corrupt(table, &id_text, "negative seq"))?,
+            user_id: text_cell(row, 11, table, &id_text)?,
             event_type: text_cell(row, 4, table, &id_text)?,
+            event_version: u32::try_from(int_cell(row, 12, table, &id_text)?)
+                .map_err(|_| ClientError::corrupt(table, &id_text, "event_version out of range"))?,
+            payload: text_cell(row, 13, table, &id_text)?,
+            created_at: int_cell(row, 14, table, &id_text)?,
             code: text_cell(row, 5, table, &id_text)?,
             message: text_cell(row, 6, table, &id_text)?,
             reason: text_cell(row, 7, table, &id_text)?,
