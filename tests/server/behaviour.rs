@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sai::server::{
     DecideError, EventProcessor, IngestError, ProcessError, ProcessorConfig, ServerStore,
-    StoreError, Writers, ingest, shutdown,
+    StoreError, Verdict, Writers, ingest, shutdown,
 };
 use sai::{Machine, Phase, Snapshot, SqlValue, Uuid};
 use sai_suite::{StrictTodoMachine, TodoEvent, TodoMachine};
@@ -587,6 +587,16 @@ pub async fn process_intent_decides_one<B: Backend>(b: B) {
     let mut p = EventProcessor::new(store);
     let one = p.process_intent().await.expect("batch");
     assert_eq!((one.processed, one.rejected), (1, 0));
+    let first = &one.outcomes[..];
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].entity_id, first[0].seq), (e, 1));
+    assert_eq!(
+        first[0].verdict,
+        Verdict::Accepted {
+            state: "Active",
+            version: 1
+        }
+    );
     assert_eq!(ack(p.store_mut(), "c1").await, 1);
     assert_eq!(scalar(&b, PENDING).await, 2);
     let batch = p.process_batch(10).await.expect("batch");
@@ -601,7 +611,11 @@ pub async fn worker_loop_stops_cleanly<B: Backend>(b: B) {
         idle_wait: Duration::from_millis(10),
         ..ProcessorConfig::default()
     };
-    let mut worker = EventProcessor::new(b.store().await).with_config(config);
+    let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = heard.clone();
+    let mut worker = EventProcessor::new(b.store().await)
+        .with_config(config)
+        .on_decided(move |o| sink.lock().unwrap().push(o.seq));
     let running = tokio::spawn(async move { worker.run(signal).await });
 
     let mut store = b.store().await;
@@ -629,6 +643,9 @@ pub async fn worker_loop_stops_cleanly<B: Backend>(b: B) {
     assert_eq!(tally.decided(), uploaded);
     assert_eq!((tally.processed, tally.errors), (50, 0));
     assert_eq!(scalar(&b, PENDING).await, 0);
+    // Every outcome went to the observer, in order; the loop's own tally keeps counts only.
+    assert_eq!(*heard.lock().unwrap(), (1..=50).collect::<Vec<u64>>());
+    assert!(tally.outcomes.is_empty());
 }
 
 pub async fn reversed_upload_is_decided_in_order<B: Backend>(b: B) {
@@ -752,6 +769,10 @@ pub async fn only_the_owner_changes_an_entity<B: Backend>(b: B) {
         (0, 1),
         "{:?}",
         tally.failures
+    );
+    assert_eq!(
+        tally.outcomes[0].verdict,
+        Verdict::Rejected { code: "not_owner" }
     );
     assert_eq!(ack(p.store_mut(), "bob-phone").await, 1);
     let (state, version, _) = todo(p.store_mut(), alices).await;

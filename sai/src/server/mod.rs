@@ -31,7 +31,8 @@ pub use ingest::{IngestError, IngestReport, MAX_CLIENT_ID_LEN, check_upload, ing
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 pub use processor::{
-    EventProcessor, ProcessError, ProcessorConfig, Shutdown, StopHandle, Tally, shutdown,
+    EventProcessor, Outcome, ProcessError, ProcessorConfig, Shutdown, StopHandle, Tally, Verdict,
+    shutdown,
 };
 pub use sqlite::SqliteStore;
 pub use store::{BoxError, Claim, MalformedRow, ServerStore, StoreError, StoredProjection};

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use uuid::Uuid;
+
 use crate::domain::{Domain, EventOf};
+use crate::intent::RawIntent;
 use crate::machine::Machine;
 
 use super::decide::{DecideError, Decisions, Writers, decide};
@@ -57,6 +60,62 @@ pub enum ProcessError {
     Decide(#[from] DecideError),
 }
 
+/// What the server decided for one intent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The intent.
+    pub intent_id: Uuid,
+    /// Its entity.
+    pub entity_id: Uuid,
+    /// The client that sent it.
+    pub client_id: String,
+    /// Its sequence number.
+    pub seq: u64,
+    /// Accepted or rejected.
+    pub verdict: Verdict,
+}
+
+/// Accepted (with the entity's state and version after it) or rejected (with the code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Archived; the projection moved to this state and version.
+    Accepted {
+        /// The state's name after the step.
+        state: &'static str,
+        /// The entity's version after the step.
+        version: u64,
+    },
+    /// Recorded as a rejection with this [`Rejection::code`](crate::Rejection::code).
+    Rejected {
+        /// The stable rejection code.
+        code: &'static str,
+    },
+}
+
+impl Outcome {
+    fn of(d: &Decisions) -> impl Iterator<Item = Outcome> + '_ {
+        let outcome = |i: &RawIntent, verdict| Outcome {
+            intent_id: i.id,
+            entity_id: i.entity_id,
+            client_id: i.client_id.clone(),
+            seq: i.seq,
+            verdict,
+        };
+        let accepted = d.accepted.iter().map(move |a| {
+            let verdict = Verdict::Accepted {
+                state: a.state,
+                version: a.version,
+            };
+            outcome(&a.intent, verdict)
+        });
+        let rejected = d
+            .rejected
+            .iter()
+            .map(move |r| outcome(&r.intent, Verdict::Rejected { code: r.code }));
+        accepted.chain(rejected)
+    }
+}
+
 /// Counts of what a run decided.
 #[derive(Debug, Default)]
 pub struct Tally {
@@ -70,6 +129,12 @@ pub struct Tally {
     pub stale: usize,
     /// The errors, in order (at most the first 100).
     pub failures: Vec<ProcessError>,
+    /// Each decided intent's outcome, accepted ones of a batch first. Kept by
+    /// [`process_batch`](EventProcessor::process_batch),
+    /// [`process_intent`](EventProcessor::process_intent) and
+    /// [`process_pending`](EventProcessor::process_pending); [`run`](EventProcessor::run)
+    /// keeps counts only (see [`on_decided`](EventProcessor::on_decided)).
+    pub outcomes: Vec<Outcome>,
 }
 
 impl Tally {
@@ -86,6 +151,7 @@ impl Tally {
     }
 
     fn add_batch(&mut self, d: Decisions) {
+        self.outcomes.extend(Outcome::of(&d));
         self.processed += d.accepted.len();
         self.rejected += d.rejected.len();
         self.stale += d.stale.len();
@@ -102,6 +168,7 @@ impl Tally {
         self.errors += other.errors;
         let room = 100usize.saturating_sub(self.failures.len());
         self.failures.extend(other.failures.into_iter().take(room));
+        self.outcomes.extend(other.outcomes);
     }
 }
 
@@ -113,8 +180,11 @@ impl Tally {
 pub struct EventProcessor<S: ServerStore, M = <<S as ServerStore>::Domain as Domain>::Machine> {
     store: S,
     config: ProcessorConfig,
+    observer: Option<Observer>,
     machine: PhantomData<fn() -> M>,
 }
+
+type Observer = Box<dyn FnMut(&Outcome) + Send>;
 
 impl<S: ServerStore> EventProcessor<S> {
     /// A processor deciding with the domain's own machine.
@@ -122,6 +192,7 @@ impl<S: ServerStore> EventProcessor<S> {
         EventProcessor {
             store,
             config: ProcessorConfig::default(),
+            observer: None,
             machine: PhantomData,
         }
     }
@@ -141,6 +212,7 @@ where
         EventProcessor {
             store: self.store,
             config: self.config,
+            observer: self.observer,
             machine: PhantomData,
         }
     }
@@ -148,6 +220,14 @@ where
     /// Replaces the configuration.
     pub fn with_config(mut self, config: ProcessorConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Calls `f` with every intent's outcome once its batch has committed, in every mode
+    /// including [`run`](Self::run): the place for notifications and other side effects.
+    /// `f` runs on the worker between batches; keep it short or hand the work off.
+    pub fn on_decided(mut self, f: impl FnMut(&Outcome) + Send + 'static) -> Self {
+        self.observer = Some(Box::new(f));
         self
     }
 
@@ -183,6 +263,9 @@ where
                 Ok(decisions) => {
                     let mut tally = Tally::default();
                     tally.add_batch(decisions);
+                    if let Some(observe) = &mut self.observer {
+                        tally.outcomes.iter().for_each(|o| observe(o));
+                    }
                     return Ok(tally);
                 }
                 Err(e) if e.is_transient() && attempt < self.config.max_attempts => {
@@ -233,8 +316,10 @@ where
         let mut total = Tally::default();
         while !shutdown.is_triggered() {
             let idle = match self.process_batch(self.config.batch_size).await {
-                Ok(batch) => {
+                Ok(mut batch) => {
                     let idle = batch.decided() + batch.stale == 0;
+                    // A worker runs for ever: its tally must not grow with the queue.
+                    batch.outcomes = Vec::new();
                     total.merge(batch);
                     idle
                 }
