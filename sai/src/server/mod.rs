@@ -29,7 +29,7 @@ pub use decide::{
 };
 pub use ingest::{IngestError, IngestReport, MAX_CLIENT_ID_LEN, check_upload, ingest};
 #[cfg(feature = "postgres")]
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use processor::{
     EventProcessor, Outcome, ProcessError, ProcessorConfig, Shutdown, StopHandle, Tally, Verdict,
     shutdown,

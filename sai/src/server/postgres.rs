@@ -19,10 +19,13 @@
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, NoTls, Row, Statement};
+use tokio_postgres::{Client, NoTls, Row, Socket, Statement};
 use uuid::Uuid;
 
 use crate::domain::Domain;
@@ -41,6 +44,7 @@ use super::store::{
 /// after it drops; give each worker its own.
 pub struct PostgresStore<D> {
     url: String,
+    connector: Connector,
     search_path: Option<String>,
     conn: Option<Connection>,
     sql: Sql,
@@ -59,6 +63,100 @@ impl<D> std::fmt::Debug for PostgresStore<D> {
 struct Connection {
     client: Client,
     prepared: Option<Prepared>,
+}
+
+/// Opens a connection to a URL (and spawns its driver task): the same TLS setup for the first
+/// connection and every reconnection.
+type Connector = Arc<
+    dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<Client, tokio_postgres::Error>> + Send>>
+        + Send
+        + Sync,
+>;
+
+fn connector<T>(tls: T) -> Connector
+where
+    T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+    T::Stream: Send + 'static,
+    T::TlsConnect: Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    Arc::new(move |url: String| {
+        let tls = tls.clone();
+        Box::pin(async move {
+            let (client, connection) = tokio_postgres::connect(&url, tls).await?;
+            tokio::spawn(async move {
+                // The connection ends when the client is dropped or the server goes away;
+                // the next call sees `is_closed` and reconnects.
+                let _ = connection.await;
+            });
+            Ok(client)
+        })
+    })
+}
+
+/// How a [`PostgresStore`] connects: the URL, optionally a schema and a TLS connector.
+///
+/// ```no_run
+/// # async fn f<Task: sai::Domain>(tls: tokio_postgres::NoTls) -> Result<(), sai::server::StoreError> {
+/// use sai::server::PostgresStore;
+///
+/// // `tls`: any tokio-postgres TLS connector, e.g. postgres-native-tls's `MakeTlsConnector`.
+/// let store = PostgresStore::<Task>::options("postgres://app@db.example.com/app?sslmode=require")
+///     .schema("tasks")
+///     .tls(tls)
+///     .connect()
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub struct PostgresOptions<D> {
+    url: String,
+    schema: Option<String>,
+    connector: Connector,
+    domain: PhantomData<fn() -> D>,
+}
+
+impl<D> std::fmt::Debug for PostgresOptions<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresOptions")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<D: Domain> PostgresOptions<D> {
+    /// Keeps the domain's tables in `schema` (`SET search_path`), also after a reconnection.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// Connects through TLS with `tls` (any tokio-postgres `MakeTlsConnect`), for the first
+    /// connection and every reconnection. Whether TLS is required follows the URL's
+    /// `sslmode`. Without this, connections are plain TCP.
+    pub fn tls<T>(mut self, tls: T) -> Self
+    where
+        T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+        T::Stream: Send + 'static,
+        T::TlsConnect: Send,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
+        self.connector = connector(tls);
+        self
+    }
+
+    /// Opens the connection.
+    pub async fn connect(self) -> Result<PostgresStore<D>, StoreError> {
+        let mut store = PostgresStore {
+            url: self.url,
+            connector: self.connector,
+            search_path: self.schema,
+            conn: None,
+            sql: Sql::of::<D>(),
+            domain: PhantomData,
+        };
+        store.client().await?;
+        Ok(store)
+    }
 }
 
 /// Classifies a driver error: a failed connection, a serialization failure, a deadlock or a
@@ -391,28 +489,23 @@ fn intent_of_row(row: &Row) -> Result<Result<RawIntent, MalformedRow>, StoreErro
 impl<D: Domain> PostgresStore<D> {
     /// Connects to `url` (a `postgres://` URL or key-value string), without TLS.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_with_search_path(url, None).await
+        Self::options(url).connect().await
     }
 
-    /// Connects and keeps the domain's tables in `schema` (`SET search_path`), also after
-    /// a reconnection.
+    /// Connects without TLS and keeps the domain's tables in `schema`.
     pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
-        Self::connect_with_search_path(url, Some(schema.to_owned())).await
+        Self::options(url).schema(schema).connect().await
     }
 
-    async fn connect_with_search_path(
-        url: &str,
-        search_path: Option<String>,
-    ) -> Result<Self, StoreError> {
-        let mut store = PostgresStore {
-            url: url.to_owned(),
-            search_path,
-            conn: None,
-            sql: Sql::of::<D>(),
+    /// Connection options for `url`: add a schema or a TLS connector, then
+    /// [`connect`](PostgresOptions::connect).
+    pub fn options(url: impl Into<String>) -> PostgresOptions<D> {
+        PostgresOptions {
+            url: url.into(),
+            schema: None,
+            connector: connector(NoTls),
             domain: PhantomData,
-        };
-        store.client().await?;
-        Ok(store)
+        }
     }
 
     /// The server process id of the current connection (to find it in `pg_stat_activity`).
@@ -432,12 +525,7 @@ impl<D: Domain> PostgresStore<D> {
             self.conn = None;
         }
         if self.conn.is_none() {
-            let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await.db()?;
-            tokio::spawn(async move {
-                // The connection ends when the client is dropped or the server goes away;
-                // the next call sees `is_closed` and reconnects.
-                let _ = connection.await;
-            });
+            let client = (self.connector)(self.url.clone()).await.db()?;
             // The batch statements are cheap but estimated dear (their row counts are
             // unknowable); JIT compiling them would cost more than running them.
             let mut setup = String::from("SET jit = off;");

@@ -264,7 +264,9 @@ where
                     let mut tally = Tally::default();
                     tally.add_batch(decisions);
                     if let Some(observe) = &mut self.observer {
-                        tally.outcomes.iter().for_each(|o| observe(o));
+                        for outcome in &tally.outcomes {
+                            observe(outcome);
+                        }
                     }
                     return Ok(tally);
                 }
