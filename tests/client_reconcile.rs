@@ -332,6 +332,43 @@ fn list_view_pending_statuses_and_watchers() {
 }
 
 #[test]
+fn a_projection_channel_starts_with_the_current_value_and_follows_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    actor.send(create("Milk")).unwrap();
+
+    // A view of the entity needs no identity: only the store and the id.
+    let (rx, sub) = store.projection_channel::<Todo>(actor.entity_id()).unwrap();
+    let first = rx.try_recv().expect("the current value comes first");
+    assert_eq!(
+        first.map(|p| (p.snapshot.version, p.optimistic)),
+        Some((1, true))
+    );
+    assert!(rx.try_recv().is_err(), "nothing else yet");
+
+    actor.send(TodoEvent::Toggle).unwrap();
+    let next = rx.try_recv().expect("the change").expect("still exists");
+    assert_eq!(
+        (next.state(), next.snapshot.version),
+        (TodoMachine::Done, 2)
+    );
+
+    let d = Server::default().decide(&store, usize::MAX);
+    deliver(&store, &d);
+    let last = rx.try_iter().last().expect("the decision").expect("exists");
+    assert_eq!((last.snapshot.version, last.optimistic), (2, false));
+
+    drop(sub);
+    actor.send(TodoEvent::Toggle).unwrap();
+    assert!(rx.try_recv().is_err(), "unsubscribed on drop");
+
+    // An unknown entity is `None`, not an error.
+    let (none, _sub) = store.projection_channel::<Todo>(Uuid::now_v7()).unwrap();
+    assert!(none.try_recv().unwrap().is_none());
+}
+
+#[test]
 fn subscribers_hear_each_change_once() {
     use std::sync::{Arc, Mutex};
     let dir = tempfile::tempdir().unwrap();

@@ -94,7 +94,7 @@ impl<D: Domain> EventSourcedActor<D> {
         &self,
         f: impl Fn(Option<&Projection<D>>) + Send + Sync + 'static,
     ) -> Result<Subscription> {
-        self.store.subscribe_entity::<D>(self.entity_id, f)
+        self.store.subscribe_projection::<D>(self.entity_id, f)
     }
 
     /// Calls `f` once for each server rejection of an intent on this entity. Rejections that

@@ -503,6 +503,23 @@ impl ClientStore {
         Ok((rx, sub))
     }
 
+    /// An entity's projection as a channel: the current value first, then the value after
+    /// each change, until the [`Subscription`] is dropped. A view renders the last value it
+    /// received (a change racing the subscription may deliver one value twice).
+    pub fn projection_channel<D: Domain>(
+        &self,
+        entity_id: Uuid,
+    ) -> Result<(mpsc::Receiver<Option<Projection<D>>>, Subscription)> {
+        let (tx, rx) = mpsc::channel();
+        let listener = Mutex::new(tx.clone());
+        let sub = self.subscribe_projection::<D>(entity_id, move |p| {
+            let _ = lock(&listener).send(p.cloned());
+        })?;
+        // Read after subscribing, so no change falls between the value and the updates.
+        let _ = tx.send(self.projection::<D>(entity_id)?);
+        Ok((rx, sub))
+    }
+
     /// Calls `f` once for each rejection of a domain's intents (see
     /// [`rejections`](super::rejections) for the exactly-once rule). Rejections that arrived
     /// while nobody listened are delivered right away.
@@ -523,11 +540,15 @@ impl ClientStore {
         Ok(sub)
     }
 
-    pub(crate) fn subscribe_entity<D: Domain>(
+    /// Calls `f` with an entity's new projection after each change to it (a send, a
+    /// reconciliation, server data); `None` if it disappeared (its creation was rejected).
+    /// Needs no identity: this is the read side a view uses.
+    pub fn subscribe_projection<D: Domain>(
         &self,
         entity_id: Uuid,
         f: impl Fn(Option<&Projection<D>>) + Send + Sync + 'static,
     ) -> Result<Subscription> {
+        self.registered::<D>()?;
         let sub = self
             .inner
             .hub
