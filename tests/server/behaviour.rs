@@ -815,3 +815,84 @@ pub async fn only_the_owner_changes_an_entity<B: Backend>(b: B) {
         ("Done", ALICE)
     );
 }
+
+pub async fn projections_are_rebuilt_from_the_archive<B: Backend>(b: B) {
+    let mut store = b.store().await;
+    let (e1, e2, e3) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    upload(
+        &mut store,
+        ALICE,
+        &[
+            intent(e1, "c1", ALICE, 1, create("one")),
+            intent(e1, "c1", ALICE, 2, TodoEvent::Toggle),
+            intent(e1, "c1", ALICE, 3, TodoEvent::Rename { title: " ".into() }),
+            intent(e2, "c1", ALICE, 4, create("two")),
+            intent(e2, "c1", ALICE, 5, TodoEvent::Label { label: "x".into() }),
+            intent(e3, "c1", ALICE, 6, create("three")),
+        ],
+    )
+    .await;
+    let mut p = EventProcessor::new(store);
+    assert_eq!(p.process_pending().await.decided(), 6);
+    const ROWS: &str = "SELECT id, state, version, owner_id, title, completed, estimate, labels, \
+                        priority_level FROM todo_projection ORDER BY id";
+    let decided = b.query(ROWS).await;
+    assert_eq!(decided.len(), 3);
+
+    // The cache goes wrong: a row lost, one tampered with, one the archive never saw.
+    b.execute(&format!("DELETE FROM todo_projection WHERE id = '{e3}'"))
+        .await;
+    b.execute(&format!(
+        "UPDATE todo_projection SET title = 'tampered', version = 99, owner_id = 'mallory' \
+         WHERE id = '{e1}'"
+    ))
+    .await;
+    b.execute(&format!(
+        "INSERT INTO todo_projection (id, state, version, owner_id, title, completed, estimate, \
+         labels, priority_level, updated_at) \
+         VALUES ('{}', 'Active', 1, 'alice', 'ghost', 0, NULL, '[]', 0, 0)",
+        Uuid::now_v7()
+    ))
+    .await;
+    assert_ne!(b.query(ROWS).await, decided);
+
+    assert_eq!(p.rebuild_projections().await.expect("rebuild"), 3);
+    assert_eq!(b.query(ROWS).await, decided);
+
+    // A snapshot that no longer reads fails the rebuild and changes nothing.
+    b.execute(&format!(
+        "UPDATE todo_intent_events_processed SET context = 'not json' \
+         WHERE entity_id = '{e2}' AND version = 2"
+    ))
+    .await;
+    b.execute(&format!("DELETE FROM todo_projection WHERE id = '{e1}'"))
+        .await;
+    let before = b.query(ROWS).await;
+    let err = p.rebuild_projections().await.expect_err("undecodable");
+    assert!(
+        matches!(&err, StoreError::Malformed(m) if m.contains(&e2.to_string())),
+        "{err}"
+    );
+    assert_eq!(b.query(ROWS).await, before);
+
+    // Deciding carries on from the rebuilt projections.
+    b.execute(&format!(
+        "UPDATE todo_intent_events_processed SET context = \
+         (SELECT context FROM todo_intent_events_processed WHERE entity_id = '{e3}') \
+         WHERE entity_id = '{e2}' AND version = 2"
+    ))
+    .await;
+    assert_eq!(p.rebuild_projections().await.expect("rebuild"), 3);
+    upload(
+        p.store_mut(),
+        ALICE,
+        &[intent(e1, "c1", ALICE, 7, TodoEvent::Toggle)],
+    )
+    .await;
+    assert_eq!(p.process_pending().await.processed, 1);
+    let (state, version, fields) = todo(p.store_mut(), e1).await;
+    assert_eq!(
+        (state.as_str(), version, fields.title.as_str()),
+        ("Active", 3, "one")
+    );
+}

@@ -51,5 +51,6 @@ suite!(
     behaviour::reversed_upload_is_decided_in_order,
     behaviour::already_decided_leftovers_are_cleared_not_redecided,
     behaviour::only_the_owner_changes_an_entity,
+    behaviour::projections_are_rebuilt_from_the_archive,
     concurrency::four_workers_decide_each_intent_exactly_once,
 );

@@ -35,7 +35,9 @@ pub use processor::{
     shutdown,
 };
 pub use sqlite::SqliteStore;
-pub use store::{BoxError, Claim, MalformedRow, ServerStore, StoreError, StoredProjection};
+pub use store::{
+    ArchivedSnapshot, BoxError, Claim, MalformedRow, ServerStore, StoreError, StoredProjection,
+};
 
 use crate::intent::Timestamp;
 

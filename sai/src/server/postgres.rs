@@ -33,11 +33,12 @@ use crate::intent::{RawIntent, Timestamp};
 use crate::schema::{Dialect, Schema, Side};
 use crate::value::{ColumnType, SqlValue};
 
-use super::decide::Decisions;
+use super::decide::{Decisions, ProjectionWrite};
 use super::ingest::{IngestError, IngestReport};
 use super::store::{
-    Claim, DomainNames, INTENT_SELECT, MalformedRow, ServerStore, StoreError, StoredProjection,
-    quote, raw_intent_from_cells, stored_projection, to_i64, to_u64,
+    ArchivedSnapshot, Claim, DomainNames, INTENT_SELECT, MalformedRow, ServerStore, StoreError,
+    StoredProjection, archived_snapshot, delete_unarchived_sql, latest_archived_sql, quote,
+    raw_intent_from_cells, stored_projection, to_i64, to_u64,
 };
 
 /// The server tables of domain `D` in PostgreSQL. One value is one connection, reopened
@@ -210,6 +211,9 @@ struct Sql {
     insert_processed: String,
     insert_rejected: String,
     upsert_projection: String,
+    latest_archived: String,
+    delete_unarchived: String,
+    lock_projection: String,
     ensure_acks: String,
     lock_acks: String,
     insert_pending: String,
@@ -230,6 +234,8 @@ struct Prepared {
     insert_processed: Statement,
     insert_rejected: Statement,
     upsert_projection: Statement,
+    latest_archived: Statement,
+    delete_unarchived: Statement,
     ensure_acks: Statement,
     lock_acks: Statement,
     insert_pending: Statement,
@@ -329,9 +335,13 @@ impl Sql {
                 "INSERT INTO {projection} (\"id\", \"state\", \"version\", \"owner_id\"{field_list}, \"updated_at\") \
                  SELECT u.*, ${} FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[]{field_arrays}) AS u \
                  ON CONFLICT (\"id\") DO UPDATE SET \"state\" = EXCLUDED.\"state\", \
-                 \"version\" = EXCLUDED.\"version\"{set_fields}, \"updated_at\" = EXCLUDED.\"updated_at\"",
+                 \"version\" = EXCLUDED.\"version\", \"owner_id\" = EXCLUDED.\"owner_id\"{set_fields}, \
+                 \"updated_at\" = EXCLUDED.\"updated_at\"",
                 5 + fields.len()
             ),
+            latest_archived: latest_archived_sql(&processed),
+            delete_unarchived: delete_unarchived_sql(&projection, &processed),
+            lock_projection: format!("LOCK TABLE {projection} IN SHARE ROW EXCLUSIVE MODE"),
             ensure_acks: format!(
                 "INSERT INTO {acks} (\"id\", \"user_id\", \"last_seq\", \"updated_at\") \
                  SELECT c, $2, 0, $3 FROM unnest($1::text[]) AS c ON CONFLICT (\"id\") DO NOTHING"
@@ -371,6 +381,8 @@ impl Sql {
             insert_processed: c.prepare(&self.insert_processed).await.db()?,
             insert_rejected: c.prepare(&self.insert_rejected).await.db()?,
             upsert_projection: c.prepare(&self.upsert_projection).await.db()?,
+            latest_archived: c.prepare(&self.latest_archived).await.db()?,
+            delete_unarchived: c.prepare(&self.delete_unarchived).await.db()?,
             ensure_acks: c.prepare(&self.ensure_acks).await.db()?,
             lock_acks: c.prepare(&self.lock_acks).await.db()?,
             insert_pending: c.prepare(&self.insert_pending).await.db()?,
@@ -388,6 +400,51 @@ fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
         .iter()
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect()
+}
+
+/// The parameters of `upsert_projection`: one array per column.
+fn projection_params(
+    sql: &Sql,
+    projections: &[ProjectionWrite],
+    now: Timestamp,
+) -> Result<Vec<Param>, StoreError> {
+    let field_rows: Vec<&[SqlValue]> = projections.iter().map(|p| p.fields.as_slice()).collect();
+    for (p, row) in projections.iter().zip(&field_rows) {
+        if row.len() != sql.field_types.len() {
+            return Err(StoreError::Malformed(format!(
+                "projection of {} has {} field cells, the table has {} columns",
+                p.id,
+                row.len(),
+                sql.field_types.len()
+            )));
+        }
+    }
+    let mut projection: Vec<Param> = vec![
+        Box::new(
+            projections
+                .iter()
+                .map(|p| p.id.to_string())
+                .collect::<Vec<_>>(),
+        ),
+        Box::new(projections.iter().map(|p| p.state).collect::<Vec<_>>()),
+        Box::new(
+            projections
+                .iter()
+                .map(|p| to_i64(p.version))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Box::new(
+            projections
+                .iter()
+                .map(|p| p.owner_id.clone())
+                .collect::<Vec<_>>(),
+        ),
+    ];
+    for (i, ty) in sql.field_types.iter().enumerate() {
+        projection.push(field_array(*ty, i, &field_rows)?);
+    }
+    projection.push(Box::new(now));
+    Ok(projection)
 }
 
 /// The nine intent columns as arrays, in `INTENT_SELECT` order.
@@ -706,43 +763,7 @@ impl<D: Domain> PostgresStore<D> {
             d.rejected.iter().map(|r| r.state).collect::<Vec<_>>(),
         ));
         rejected.push(Box::new(now));
-        let field_rows: Vec<&[SqlValue]> =
-            d.projections.iter().map(|p| p.fields.as_slice()).collect();
-        for (p, row) in d.projections.iter().zip(&field_rows) {
-            if row.len() != sql.field_types.len() {
-                return Err(StoreError::Malformed(format!(
-                    "projection of {} has {} field cells, the table has {} columns",
-                    p.id,
-                    row.len(),
-                    sql.field_types.len()
-                )));
-            }
-        }
-        let mut projection: Vec<Param> = vec![
-            Box::new(
-                d.projections
-                    .iter()
-                    .map(|p| p.id.to_string())
-                    .collect::<Vec<_>>(),
-            ),
-            Box::new(d.projections.iter().map(|p| p.state).collect::<Vec<_>>()),
-            Box::new(
-                d.projections
-                    .iter()
-                    .map(|p| to_i64(p.version))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            Box::new(
-                d.projections
-                    .iter()
-                    .map(|p| p.owner_id.clone())
-                    .collect::<Vec<_>>(),
-            ),
-        ];
-        for (i, ty) in sql.field_types.iter().enumerate() {
-            projection.push(field_array(*ty, i, &field_rows)?);
-        }
-        projection.push(Box::new(now));
+        let projection = projection_params(sql, &d.projections, now)?;
 
         let stale_params: [&(dyn ToSql + Sync); 1] = [&stale_ids];
         let (ack_refs, processed_refs, rejected_refs, projection_refs) = (
@@ -782,6 +803,43 @@ impl<D: Domain> PostgresStore<D> {
         }
         tx.commit().await.db()?;
         Ok(d)
+    }
+
+    async fn rebuild_in<F>(
+        client: &mut Client,
+        st: &Prepared,
+        sql: &Sql,
+        now: Timestamp,
+        rebuild: F,
+    ) -> Result<usize, StoreError>
+    where
+        F: FnOnce(Vec<ArchivedSnapshot>) -> Result<Vec<ProjectionWrite>, StoreError> + Send,
+    {
+        let tx = client.transaction().await.db()?;
+        // Deciders write projections, so they wait here until the rebuild commits; the
+        // archive is read after the lock, so it holds every decision committed before.
+        tx.batch_execute(&sql.lock_projection).await.db()?;
+        let mut archived = Vec::new();
+        for row in tx.query(&st.latest_archived, &[]).await.db()? {
+            let id: &str = row.try_get(0).db()?;
+            archived.push(archived_snapshot(
+                id,
+                row.try_get(1).db()?,
+                row.try_get(2).db()?,
+                row.try_get(3).db()?,
+                row.try_get(4).db()?,
+            )?);
+        }
+        let projections = rebuild(archived)?;
+        tx.execute(&st.delete_unarchived, &[]).await.db()?;
+        if !projections.is_empty() {
+            let params = projection_params(sql, &projections, now)?;
+            tx.execute(&st.upsert_projection, &refs(&params))
+                .await
+                .db()?;
+        }
+        tx.commit().await.db()?;
+        Ok(projections.len())
     }
 
     async fn insert_in(
@@ -872,6 +930,21 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
             Ok((client, st, sql)) => {
                 Self::decide_in(client, st, sql, limit, decided_at, decide).await
             }
+            Err(e) => Err(e),
+        };
+        self.after(result)
+    }
+
+    async fn rebuild_projections<F>(
+        &mut self,
+        rebuilt_at: Timestamp,
+        rebuild: F,
+    ) -> Result<usize, StoreError>
+    where
+        F: FnOnce(Vec<ArchivedSnapshot>) -> Result<Vec<ProjectionWrite>, StoreError> + Send,
+    {
+        let result = match self.ready().await {
+            Ok((client, st, sql)) => Self::rebuild_in(client, st, sql, rebuilt_at, rebuild).await,
             Err(e) => Err(e),
         };
         self.after(result)

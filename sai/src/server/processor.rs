@@ -12,8 +12,8 @@ use crate::domain::{Domain, EventOf};
 use crate::intent::RawIntent;
 use crate::machine::Machine;
 
-use super::decide::{DecideError, Decisions, Writers, decide};
-use super::store::{ServerStore, StoreError};
+use super::decide::{DecideError, Decisions, ProjectionWrite, Writers, decide};
+use super::store::{ArchivedSnapshot, ServerStore, StoreError};
 use super::unix_millis;
 
 /// How a processor batches, retries and idles.
@@ -284,6 +284,20 @@ where
         }
     }
 
+    /// Rebuilds the projection table from the archive of accepted intents: each entity's
+    /// latest archived snapshot (read with this processor's machine, by state name), owned
+    /// by its creator; projections of entities with no archived intent are removed. One
+    /// transaction, during which deciding waits; a snapshot that does not read (a state the
+    /// machine lacks, fields that no longer decode) fails the whole rebuild and changes
+    /// nothing. Returns how many projections were written.
+    ///
+    /// Projections are caches of the archive: use this after repairing or migrating them.
+    pub async fn rebuild_projections(&mut self) -> Result<usize, StoreError> {
+        self.store
+            .rebuild_projections(unix_millis(), rebuilt::<S::Domain, M>)
+            .await
+    }
+
     /// Decides the next decidable intent (a batch of one).
     pub async fn process_intent(&mut self) -> Result<Tally, ProcessError> {
         self.process_batch(1).await
@@ -339,6 +353,37 @@ where
         }
         total
     }
+}
+
+/// Projection rows from archived snapshots, read with machine `M`.
+fn rebuilt<D: Domain, M: Machine<Domain = D>>(
+    archived: Vec<ArchivedSnapshot>,
+) -> Result<Vec<ProjectionWrite>, StoreError> {
+    archived
+        .into_iter()
+        .map(|a| {
+            let bad = |what: String| {
+                StoreError::Malformed(format!(
+                    "archived snapshot of {} (version {}): {what}",
+                    a.entity_id, a.version
+                ))
+            };
+            let state = M::from_name(&a.state)
+                .ok_or_else(|| bad(format!("{} has no state `{}`", M::NAME, a.state)))?;
+            let context: D = serde_json::from_str(&a.context)
+                .map_err(|e| bad(format!("fields do not decode: {e}")))?;
+            let fields = context
+                .to_row()
+                .map_err(|e| bad(format!("fields do not encode: {e}")))?;
+            Ok(ProjectionWrite {
+                id: a.entity_id,
+                state: state.name(),
+                version: a.version,
+                owner_id: a.owner_id,
+                fields,
+            })
+        })
+        .collect()
 }
 
 /// Creates a stop switch for worker loops: trigger the [`StopHandle`], and every

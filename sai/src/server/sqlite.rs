@@ -20,10 +20,11 @@ use crate::intent::{RawIntent, Timestamp};
 use crate::schema::{Dialect, Schema, Side};
 use crate::value::SqlValue;
 
-use super::decide::Decisions;
+use super::decide::{Decisions, ProjectionWrite};
 use super::ingest::{IngestError, IngestReport};
 use super::store::{
-    Claim, DomainNames, INTENT_SELECT, MalformedRow, ServerStore, StoreError, StoredProjection,
+    ArchivedSnapshot, Claim, DomainNames, INTENT_SELECT, MalformedRow, ServerStore, StoreError,
+    StoredProjection, archived_snapshot, delete_unarchived_sql, latest_archived_sql,
     raw_intent_from_cells, stored_projection, to_i64, to_u64,
 };
 
@@ -115,6 +116,8 @@ struct Statements {
     ensure_ack: String,
     insert_pending: String,
     pending_count: String,
+    latest_archived: String,
+    delete_unarchived: String,
 }
 
 impl Statements {
@@ -180,7 +183,8 @@ impl Statements {
             upsert_projection: format!(
                 "INSERT INTO {projection} (\"id\", \"state\", \"version\", \"owner_id\"{field_list}, \"updated_at\") \
                  VALUES ({}) ON CONFLICT (\"id\") DO UPDATE SET \"state\" = excluded.\"state\", \
-                 \"version\" = excluded.\"version\"{set_fields}, \"updated_at\" = excluded.\"updated_at\"",
+                 \"version\" = excluded.\"version\", \"owner_id\" = excluded.\"owner_id\"{set_fields}, \
+                 \"updated_at\" = excluded.\"updated_at\"",
                 placeholders(1, 5 + n_fields)
             ),
             ensure_ack: format!(
@@ -192,6 +196,8 @@ impl Statements {
                 placeholders(1, 10)
             ),
             pending_count: format!("SELECT COUNT(*) FROM {queue}"),
+            latest_archived: latest_archived_sql(&processed),
+            delete_unarchived: delete_unarchived_sql(&projection, &processed),
         }
     }
 }
@@ -290,8 +296,17 @@ impl<D: Domain> SqliteStore<D> {
                 .execute(intent_params![i; r.code, r.message, r.reason, r.state, now])
                 .db()?;
         }
+        Self::upsert_projections(conn, sql, &d.projections, now)
+    }
+
+    fn upsert_projections(
+        conn: &Connection,
+        sql: &Statements,
+        projections: &[ProjectionWrite],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
         let mut upsert = conn.prepare_cached(&sql.upsert_projection).db()?;
-        for p in &d.projections {
+        for p in projections {
             let (id, version) = (p.id.to_string(), to_i64(p.version)?);
             let head: [&dyn ToSql; 4] = [&id, &p.state, &version, &p.owner_id];
             let fields = p.fields.iter().map(|f| f as &dyn ToSql);
@@ -433,6 +448,37 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
             tx.commit().db()?;
         }
         Ok(decisions)
+    }
+
+    async fn rebuild_projections<F>(
+        &mut self,
+        rebuilt_at: Timestamp,
+        rebuild: F,
+    ) -> Result<usize, StoreError>
+    where
+        F: FnOnce(Vec<ArchivedSnapshot>) -> Result<Vec<ProjectionWrite>, StoreError> + Send,
+    {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .db()?;
+        let archived = tx
+            .prepare_cached(&self.sql.latest_archived)
+            .db()?
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .db()?
+            .map(|row| {
+                let (id, state, version, context, owner): (String, _, _, _, _) = row.db()?;
+                archived_snapshot(&id, state, version, context, owner)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let projections = rebuild(archived)?;
+        tx.execute(&self.sql.delete_unarchived, []).db()?;
+        Self::upsert_projections(&tx, &self.sql, &projections, rebuilt_at)?;
+        tx.commit().db()?;
+        Ok(projections.len())
     }
 
     async fn projection(

@@ -10,7 +10,7 @@ use crate::domain::Domain;
 use crate::intent::{RawIntent, Timestamp};
 use crate::value::SqlValue;
 
-use super::decide::Decisions;
+use super::decide::{Decisions, ProjectionWrite};
 use super::ingest::{IngestError, IngestReport};
 
 /// A boxed database error, kept as the source of a [`StoreError`].
@@ -54,6 +54,21 @@ pub struct Claim {
     pub acks: HashMap<String, u64>,
     /// Claimed pending rows that did not read.
     pub malformed: Vec<MalformedRow>,
+}
+
+/// An entity's latest archived snapshot, as the projection rebuild reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchivedSnapshot {
+    /// The entity.
+    pub entity_id: Uuid,
+    /// The state's name after the entity's last accepted intent.
+    pub state: String,
+    /// The entity's version after it.
+    pub version: u64,
+    /// The fields after it, as JSON.
+    pub context: String,
+    /// The user whose intent created the entity.
+    pub owner_id: String,
 }
 
 /// Why a store operation failed. Transient errors are retried by the caller and are never
@@ -118,6 +133,18 @@ pub trait ServerStore: Send {
     ) -> impl Future<Output = Result<Decisions, StoreError>> + Send
     where
         F: FnOnce(Claim) -> Decisions + Send;
+
+    /// Rebuilds the projection table from the archive, in one transaction that holds off
+    /// deciding: `rebuild` turns each entity's latest archived snapshot into its projection
+    /// row, every row is written, and rows of entities with no archived intent are removed.
+    /// On any error nothing is written. Returns how many projections were written.
+    fn rebuild_projections<F>(
+        &mut self,
+        rebuilt_at: Timestamp,
+        rebuild: F,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send
+    where
+        F: FnOnce(Vec<ArchivedSnapshot>) -> Result<Vec<ProjectionWrite>, StoreError> + Send;
 
     /// The stored projection of an entity.
     fn projection(
@@ -234,6 +261,42 @@ impl DomainNames {
             fields,
         }
     }
+}
+
+/// Each archived entity's latest snapshot and creator, in [`archived_snapshot`] order; the
+/// same SQL on both dialects, served by the archive's (entity_id, version) index.
+pub(crate) fn latest_archived_sql(processed: &str) -> String {
+    format!(
+        "SELECT p.\"entity_id\", p.\"state\", p.\"version\", p.\"context\", \
+           (SELECT f.\"user_id\" FROM {processed} f WHERE f.\"entity_id\" = p.\"entity_id\" \
+            ORDER BY f.\"version\" LIMIT 1) \
+         FROM {processed} p WHERE p.\"version\" = (SELECT MAX(m.\"version\") FROM {processed} m \
+           WHERE m.\"entity_id\" = p.\"entity_id\") \
+         ORDER BY p.\"entity_id\""
+    )
+}
+
+/// Removes the projections of entities the archive does not know.
+pub(crate) fn delete_unarchived_sql(projection: &str, processed: &str) -> String {
+    format!("DELETE FROM {projection} WHERE \"id\" NOT IN (SELECT \"entity_id\" FROM {processed})")
+}
+
+/// Reads an [`ArchivedSnapshot`] from `entity_id, state, version, context, owner` cells.
+pub(crate) fn archived_snapshot(
+    entity_id: &str,
+    state: String,
+    version: i64,
+    context: String,
+    owner_id: String,
+) -> Result<ArchivedSnapshot, StoreError> {
+    Ok(ArchivedSnapshot {
+        entity_id: Uuid::parse_str(entity_id)
+            .map_err(|e| StoreError::Malformed(format!("archived entity id {entity_id:?}: {e}")))?,
+        state,
+        version: to_u64(version, "archived version")?,
+        context,
+        owner_id,
+    })
 }
 
 /// Converts a sequence number or version for an `INTEGER`/`BIGINT` column.
