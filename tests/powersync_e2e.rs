@@ -7,7 +7,6 @@ use std::sync::Mutex as StdMutex;
 use std::sync::atomic::Ordering;
 
 use sai::client::{ClientIdentity, EventSourcedActor, Projection};
-use sai::server::{EventProcessor, PostgresStore, ServerStore, SqliteStore};
 use sai_suite::fake_powersync::FakeService;
 use sai_suite::powersync_app::{Device, Server, eventually};
 use sai_suite::{Todo, TodoEvent, TodoMachine};
@@ -168,9 +167,7 @@ async fn scenario(server: Server) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_devices_converge_through_powersync_on_a_sqlite_server() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = SqliteStore::<Todo>::open(dir.path().join("server.db")).unwrap();
-    store.migrate().await.unwrap();
-    scenario(Server::Sqlite(EventProcessor::new(store).with_machine())).await;
+    scenario(Server::sqlite(&dir.path().join("server.db")).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,13 +176,5 @@ async fn two_devices_converge_through_powersync_on_postgres() {
         return;
     };
     let (client, schema) = sai_suite::postgres::fresh_schema(&url, "e2e").await;
-    let mut store = PostgresStore::<Todo>::connect_in_schema(&url, &schema)
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    scenario(Server::Postgres(
-        EventProcessor::new(store).with_machine(),
-        client,
-    ))
-    .await;
+    scenario(Server::postgres(&url, &schema, client).await).await;
 }
