@@ -1,4 +1,4 @@
-//! The upload path: PowerSync's queue of intents, handed to the backend.
+//! The upload path: PowerSync's queue of intents, grouped by domain and handed to the backend.
 
 use powersync::error::PowerSyncError;
 use powersync::{CrudEntry, PowerSyncDatabase};
