@@ -26,6 +26,7 @@ use crate::{Note, NoteMachine, StrictTodoMachine, Todo};
 pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One domain's processor, on the SQLite or the PostgreSQL server.
+#[allow(clippy::large_enum_variant)] // two values per server, size is irrelevant
 pub enum Processor<D: Domain, M> {
     /// On the SQLite server file.
     Sqlite(EventProcessor<SqliteStore<D>, M>),
