@@ -4,9 +4,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::intent::RawIntent;
 
-/// The intents of one upload, grouped by domain: what
-/// [`upload_intents`](crate::powersync::upload_intents) hands your backend call, and what the
-/// backend's endpoint receives (it serializes as a list of `{"domain", "intents"}` groups).
+/// The intents of one upload, grouped by domain: what `upload_intents` (feature `powersync`)
+/// hands your backend call, and what the backend's endpoint receives (it serializes as a list
+/// of `{"domain", "intents"}` groups).
 ///
 /// Groups come in the order their domain first appears in the upload queue, and each keeps
 /// queue order, so a client's intents of one domain stay in sequence order. The order across
