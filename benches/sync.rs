@@ -90,7 +90,6 @@ mod powersync {
     use std::time::{Duration, Instant};
 
     use sai::client::{ClientIdentity, EventSourcedActor};
-    use sai::server::{EventProcessor, ServerStore, SqliteStore};
     use sai_suite::Todo;
     use sai_suite::fake_powersync::FakeService;
     use sai_suite::powersync_app::{Device, Server, eventually};
@@ -98,11 +97,9 @@ mod powersync {
 
     pub async fn round(devices: usize) -> Duration {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = SqliteStore::<Todo>::open(dir.path().join("server.db")).unwrap();
-        store.migrate().await.unwrap();
-        let server = Arc::new(Mutex::new(Server::Sqlite(
-            EventProcessor::new(store).with_machine(),
-        )));
+        let server = Arc::new(Mutex::new(
+            Server::sqlite(&dir.path().join("server.db")).await,
+        ));
         let service = FakeService::new("sai_todo");
         let mut all = Vec::new();
         for d in 0..devices {

@@ -6,14 +6,16 @@ use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::Ordering;
 
-use sai::client::{ClientIdentity, EventSourcedActor, Projection};
-use sai::server::{EventProcessor, PostgresStore, ServerStore, SqliteStore};
+use sai::client::{ClientIdentity, ClientStore, EventSourcedActor, Projection};
+use sai::powersync::UploadBatch;
+use sai::{Domain, Event, machine};
 use sai_suite::fake_powersync::FakeService;
 use sai_suite::powersync_app::{Device, Server, eventually};
-use sai_suite::{Todo, TodoEvent, TodoMachine};
+use sai_suite::{Note, NoteEvent, NoteMachine, Todo, TodoEvent, TodoMachine};
+use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-fn settled(actor: &EventSourcedActor<Todo>) -> Option<Projection<Todo>> {
+fn settled<D: Domain>(actor: &EventSourcedActor<D>) -> Option<Projection<D>> {
     let p = actor.projection().ok()??;
     (actor.pending_intents().ok()?.is_empty() && !p.optimistic).then_some(p)
 }
@@ -168,9 +170,7 @@ async fn scenario(server: Server) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_devices_converge_through_powersync_on_a_sqlite_server() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = SqliteStore::<Todo>::open(dir.path().join("server.db")).unwrap();
-    store.migrate().await.unwrap();
-    scenario(Server::Sqlite(EventProcessor::new(store).with_machine())).await;
+    scenario(Server::sqlite(&dir.path().join("server.db")).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,13 +179,196 @@ async fn two_devices_converge_through_powersync_on_postgres() {
         return;
     };
     let (client, schema) = sai_suite::postgres::fresh_schema(&url, "e2e").await;
-    let mut store = PostgresStore::<Todo>::connect_in_schema(&url, &schema)
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    scenario(Server::Postgres(
-        EventProcessor::new(store).with_machine(),
-        client,
-    ))
+    scenario(Server::postgres(&url, &schema, client).await).await;
+}
+
+/// Entries in the device's upload queue.
+fn queued(device: &Device) -> i64 {
+    device
+        .store()
+        .with_connection(|c| c.query_row("SELECT count(*) FROM ps_crud", [], |r| r.get(0)))
+        .unwrap()
+}
+
+/// Each domain of a batch with its intents' sequence numbers.
+fn seqs(batch: &UploadBatch) -> Vec<(String, Vec<u64>)> {
+    batch
+        .domains()
+        .map(|(d, intents)| (d.to_owned(), intents.iter().map(|i| i.seq).collect()))
+        .collect()
+}
+
+/// One device writes todos and notes, interleaved, while offline; its first upload carries
+/// both domains and loses its response after the server stored it. Each domain's intents reach
+/// that domain's store and are decided once, and the device's log empties for both.
+async fn two_domains(server: Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let service = FakeService::new("sai_todo");
+    let server = Arc::new(Mutex::new(server));
+    let both = ClientStore::builder().domain::<Todo>().domain::<Note>();
+    let tablet = Device::open_with(dir.path(), "tablet.db", "alice", &server, &service, both).await;
+    let me = ClientIdentity::new("tablet", "alice");
+    let todo = EventSourcedActor::<Todo>::create(tablet.store(), me.clone()).unwrap();
+    let note = EventSourcedActor::<Note>::create(tablet.store(), me).unwrap();
+    todo.send(TodoEvent::Create {
+        title: "Call mom".into(),
+    })
+    .unwrap();
+    note.send(NoteEvent::Write {
+        text: "milk".into(),
+    })
+    .unwrap();
+    todo.send(TodoEvent::Label {
+        label: "family".into(),
+    })
+    .unwrap();
+    note.send(NoteEvent::Write {
+        text: "milk, eggs".into(),
+    })
+    .unwrap();
+    note.send(NoteEvent::Archive).unwrap();
+
+    tablet.backend.fail_after_ingest.store(1, Ordering::SeqCst);
+    tablet.connect().await;
+    let t = eventually("the todo to settle", || {
+        settled(&todo).filter(|p| p.snapshot.version == 2)
+    })
     .await;
+    let n = eventually("the note to settle", || {
+        settled(&note).filter(|p| p.snapshot.version == 3)
+    })
+    .await;
+    assert_eq!(
+        (
+            t.state(),
+            t.context().title.as_str(),
+            &t.context().labels[..]
+        ),
+        (TodoMachine::Active, "Call mom", &["family".to_owned()][..])
+    );
+    assert_eq!(
+        (n.state(), n.context().text.as_str()),
+        (NoteMachine::Archived, "milk, eggs")
+    );
+    assert!(tablet.store().pending_intents::<Todo>().unwrap().is_empty());
+    assert!(tablet.store().pending_intents::<Note>().unwrap().is_empty());
+
+    // The first upload held both domains, each in sequence order; it is sent again whole and
+    // then leaves the queue.
+    assert_eq!(
+        tablet.backend.fail_after_ingest.load(Ordering::SeqCst),
+        0,
+        "the failure happened"
+    );
+    eventually("the lost upload to be retried", || {
+        (queued(&tablet) == 0).then_some(())
+    })
+    .await;
+    let uploads = tablet.backend.uploads.lock().unwrap().clone();
+    assert_eq!(
+        seqs(&uploads[0]),
+        [
+            ("todo".to_owned(), vec![1, 2]),
+            ("note".to_owned(), vec![1, 2, 3])
+        ]
+    );
+    assert_eq!(
+        uploads.len(),
+        2,
+        "{:?}",
+        uploads.iter().map(seqs).collect::<Vec<_>>()
+    );
+    assert_eq!(uploads[1], uploads[0]);
+
+    let mut s = server.lock().await;
+    for (table, rows) in [
+        ("todo_intent_events_processed", 2),
+        ("note_intent_events_processed", 3),
+        ("todo_intent_events_rejected", 0),
+        ("note_intent_events_rejected", 0),
+        ("todo_intent_events", 0),
+        ("note_intent_events", 0),
+    ] {
+        assert_eq!(s.count(table).await, rows, "{table}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_domains_upload_into_their_own_stores_on_a_sqlite_server() {
+    let dir = tempfile::tempdir().unwrap();
+    two_domains(Server::sqlite(&dir.path().join("server.db")).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_domains_upload_into_their_own_stores_on_postgres() {
+    let Some(url) = sai_suite::postgres::url() else {
+        return;
+    };
+    let (client, schema) = sai_suite::postgres::fresh_schema(&url, "e2e_domains").await;
+    two_domains(Server::postgres(&url, &schema, client).await).await;
+}
+
+/// A domain the server does not serve.
+#[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[domain(name = "tag", machine = TagMachine)]
+struct Tag {
+    name: String,
+}
+
+#[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+enum TagEvent {
+    Name { name: String },
+}
+
+#[machine(domain = Tag, event = TagEvent)]
+enum TagMachine {
+    #[initial]
+    #[on(Name => Named)]
+    Unnamed,
+    Named,
+}
+
+/// A batch with a domain the backend does not serve is refused whole: nothing of it is
+/// stored, not even its served domain's intents, and it stays queued on the device.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_an_unserved_domain_is_refused_and_stays_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::sqlite(&dir.path().join("server.db")).await;
+    let server = Arc::new(Mutex::new(server));
+    let service = FakeService::new("sai_todo");
+    let builder = ClientStore::builder().domain::<Todo>().domain::<Tag>();
+    let phone =
+        Device::open_with(dir.path(), "phone.db", "alice", &server, &service, builder).await;
+    let me = ClientIdentity::new("phone", "alice");
+    let todo = EventSourcedActor::<Todo>::create(phone.store(), me.clone()).unwrap();
+    todo.send(TodoEvent::Create {
+        title: "Buy milk".into(),
+    })
+    .unwrap();
+    let tag = EventSourcedActor::<Tag>::create(phone.store(), me).unwrap();
+    tag.send(TagEvent::Name {
+        name: "errand".into(),
+    })
+    .unwrap();
+
+    phone.connect().await;
+    let uploads = eventually("two upload attempts", || {
+        let uploads = phone.backend.uploads.lock().unwrap();
+        (uploads.len() >= 2).then(|| uploads.clone())
+    })
+    .await;
+    assert_eq!(
+        seqs(&uploads[0]),
+        [("todo".to_owned(), vec![1]), ("tag".to_owned(), vec![1])]
+    );
+    assert_eq!(uploads[1], uploads[0], "retried unchanged");
+    {
+        let mut s = server.lock().await;
+        assert_eq!(s.count("todo_intent_events").await, 0);
+        assert_eq!(s.count("todo_intent_events_processed").await, 0);
+    }
+    assert_eq!(todo.pending_intents().unwrap().len(), 1);
+    assert_eq!(tag.pending_intents().unwrap().len(), 1);
+    assert_eq!(queued(&phone), 2, "nothing was completed");
 }

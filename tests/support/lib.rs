@@ -1,5 +1,6 @@
 //! Fixtures shared by the root-level tests, examples and benchmarks: the todo domain from the
-//! README, a stricter server machine for it, and database helpers.
+//! README, a stricter server machine for it, a small second domain (notes) for multi-domain
+//! apps, and database helpers.
 
 #[cfg(feature = "powersync")]
 pub mod fake_powersync;
@@ -157,4 +158,48 @@ pub enum StrictTodoMachine {
     /// Gone for good.
     #[final_state]
     Deleted,
+}
+
+/// A note: a second domain, for apps with more than one.
+#[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[domain(name = "note", machine = NoteMachine)]
+pub struct Note {
+    /// The note's text.
+    pub text: String,
+}
+
+/// What can happen to a note.
+#[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NoteEvent {
+    /// Write (or rewrite) its text.
+    Write {
+        /// The text.
+        text: String,
+    },
+    /// Archive it for good.
+    Archive,
+}
+
+/// Sets the text from `Write`.
+pub fn set_text(note: &mut Note, event: &NoteEvent, _: &IntentMeta) {
+    if let NoteEvent::Write { text } = event {
+        note.text = text.clone();
+    }
+}
+
+/// A note's states; client and server use the same machine.
+#[machine(domain = Note, event = NoteEvent)]
+pub enum NoteMachine {
+    /// Not written yet.
+    #[initial]
+    #[on(Write => Written, assign = set_text)]
+    Blank,
+    /// Has text.
+    #[on(Write, assign = set_text)]
+    #[on(Archive => Archived)]
+    Written,
+    /// Archived for good.
+    #[final_state]
+    Archived,
 }

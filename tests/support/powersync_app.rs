@@ -1,50 +1,130 @@
 //! A small app backend around the fake PowerSync service, shared by the end-to-end tests and
 //! the full-loop benchmark: devices are real `powersync` clients; uploads go through
-//! `sai::powersync::upload_intents` into the real ingestion and `EventProcessor`.
+//! `sai::powersync::upload_intents` into the real ingestion and `EventProcessor` of each
+//! domain the server serves (todos and notes).
 
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use powersync::error::PowerSyncError;
 use powersync::{BackendConnector, PowerSyncCredentials, PowerSyncDatabase, SyncOptions};
-use sai::client::ClientStore;
-use sai::powersync::{PowerSyncClient, upload_intents};
-use sai::server::{EventProcessor, PostgresStore, SqliteStore, ingest};
+use sai::client::{ClientStore, ClientStoreBuilder};
+use sai::powersync::{PowerSyncClient, UploadBatch, upload_intents};
+use sai::server::{EventProcessor, PostgresStore, ServerStore, SqliteStore, ingest};
 use sai::sync::{postgres_rows_for_user, sqlite_rows_for_user};
-use sai::{RawIntent, Schema};
+use sai::{Domain, EventOf, Machine, RawIntent, Schema};
 use tokio::sync::Mutex;
 
 use crate::fake_powersync::FakeService;
-use crate::{StrictTodoMachine, Todo};
-
-/// The server behind the backend: a processor and a way to read what a user may download.
-#[allow(clippy::large_enum_variant)] // two values per test, size is irrelevant
-pub enum Server {
-    /// A SQLite server file.
-    Sqlite(EventProcessor<SqliteStore<Todo>, StrictTodoMachine>),
-    /// PostgreSQL, with a plain client to read rows as replication would.
-    Postgres(
-        EventProcessor<PostgresStore<Todo>, StrictTodoMachine>,
-        tokio_postgres::Client,
-    ),
-}
+use crate::{Note, NoteMachine, StrictTodoMachine, Todo};
 
 /// Any error.
 pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
-impl Server {
-    /// Ingests an upload for `user` and decides everything decidable.
+/// One domain's processor, on the SQLite or the PostgreSQL server.
+#[allow(clippy::large_enum_variant)] // two values per server, size is irrelevant
+pub enum Processor<D: Domain, M> {
+    /// On the SQLite server file.
+    Sqlite(EventProcessor<SqliteStore<D>, M>),
+    /// On PostgreSQL.
+    Postgres(EventProcessor<PostgresStore<D>, M>),
+}
+
+impl<D: Domain, M: Machine<Domain = D, Event = EventOf<D>>> Processor<D, M> {
+    /// Ingests `intents` for `user` and decides everything decidable.
     pub async fn accept(&mut self, user: &str, intents: &[RawIntent]) -> Result<(), AnyError> {
         match self {
-            Server::Sqlite(p) => {
-                ingest(p.store_mut(), user, intents).await?;
-                p.process_pending().await;
-            }
-            Server::Postgres(p, _) => {
-                ingest(p.store_mut(), user, intents).await?;
-                p.process_pending().await;
+            Processor::Sqlite(p) => ingest_and_decide(p, user, intents).await,
+            Processor::Postgres(p) => ingest_and_decide(p, user, intents).await,
+        }
+    }
+}
+
+async fn ingest_and_decide<S, M>(
+    p: &mut EventProcessor<S, M>,
+    user: &str,
+    intents: &[RawIntent],
+) -> Result<(), AnyError>
+where
+    S: ServerStore,
+    M: Machine<Domain = S::Domain, Event = EventOf<S::Domain>>,
+{
+    ingest(p.store_mut(), user, intents).await?;
+    p.process_pending().await;
+    Ok(())
+}
+
+/// A plain connection to the server database, to read rows as replication would.
+enum Reader {
+    Sqlite(rusqlite::Connection),
+    Postgres(tokio_postgres::Client),
+}
+
+/// The server behind the backend: one database holding both domains' tables, a processor per
+/// domain, and a way to read what a user may download.
+pub struct Server {
+    todos: Processor<Todo, StrictTodoMachine>,
+    notes: Processor<Note, NoteMachine>,
+    reader: Reader,
+}
+
+impl Server {
+    /// The domains the server serves.
+    pub const DOMAINS: [&str; 2] = [Todo::NAME, Note::NAME];
+
+    /// The server's tables, as the sync rules see them.
+    pub fn schema() -> Schema {
+        Schema::builder()
+            .domain::<Todo>()
+            .domain::<Note>()
+            .build()
+            .unwrap()
+    }
+
+    /// A server on the SQLite file `path`, its tables created.
+    pub async fn sqlite(path: &Path) -> Server {
+        let mut todos = SqliteStore::<Todo>::open(path).unwrap();
+        todos.migrate().await.unwrap();
+        let mut notes = SqliteStore::<Note>::open(path).unwrap();
+        notes.migrate().await.unwrap();
+        Server {
+            todos: Processor::Sqlite(EventProcessor::new(todos).with_machine()),
+            notes: Processor::Sqlite(EventProcessor::new(notes)),
+            reader: Reader::Sqlite(rusqlite::Connection::open(path).unwrap()),
+        }
+    }
+
+    /// A server in the PostgreSQL schema `schema` at `url`, its tables created; `client`
+    /// reads that schema.
+    pub async fn postgres(url: &str, schema: &str, client: tokio_postgres::Client) -> Server {
+        let mut todos = PostgresStore::<Todo>::connect_in_schema(url, schema)
+            .await
+            .unwrap();
+        todos.migrate().await.unwrap();
+        let mut notes = PostgresStore::<Note>::connect_in_schema(url, schema)
+            .await
+            .unwrap();
+        notes.migrate().await.unwrap();
+        Server {
+            todos: Processor::Postgres(EventProcessor::new(todos).with_machine()),
+            notes: Processor::Postgres(EventProcessor::new(notes)),
+            reader: Reader::Postgres(client),
+        }
+    }
+
+    /// The upload endpoint's work for `user`: refuses a batch with a domain the server does
+    /// not serve, else ingests each domain's intents into its store and decides them.
+    pub async fn accept(&mut self, user: &str, batch: &UploadBatch) -> Result<(), AnyError> {
+        batch.check_served(&Self::DOMAINS)?;
+        for (domain, intents) in batch.domains() {
+            match domain {
+                Todo::NAME => self.todos.accept(user, intents).await?,
+                Note::NAME => self.notes.accept(user, intents).await?,
+                _ => unreachable!("checked above"),
             }
         }
         Ok(())
@@ -52,12 +132,10 @@ impl Server {
 
     /// Lets replication publish what `user` may now download.
     pub async fn publish(&mut self, service: &FakeService, user: &str) {
-        let schema = Schema::of::<Todo>();
-        let rows = match self {
-            Server::Sqlite(p) => {
-                sqlite_rows_for_user(p.store_mut().connection(), &schema, user).unwrap()
-            }
-            Server::Postgres(_, client) => {
+        let schema = Self::schema();
+        let rows = match &self.reader {
+            Reader::Sqlite(conn) => sqlite_rows_for_user(conn, &schema, user).unwrap(),
+            Reader::Postgres(client) => {
                 postgres_rows_for_user(client, &schema, user).await.unwrap()
             }
         };
@@ -67,13 +145,9 @@ impl Server {
     /// Rows in a server table.
     pub async fn count(&mut self, table: &str) -> i64 {
         let sql = format!("SELECT count(*) FROM {table}");
-        match self {
-            Server::Sqlite(p) => p
-                .store_mut()
-                .connection()
-                .query_row(&sql, [], |r| r.get(0))
-                .unwrap(),
-            Server::Postgres(_, client) => client.query_one(&sql, &[]).await.unwrap().get(0),
+        match &self.reader {
+            Reader::Sqlite(conn) => conn.query_row(&sql, [], |r| r.get(0)).unwrap(),
+            Reader::Postgres(client) => client.query_one(&sql, &[]).await.unwrap().get(0),
         }
     }
 }
@@ -90,6 +164,8 @@ pub struct Backend {
     service: FakeService,
     /// How many of the next uploads fail after the server stored them.
     pub fail_after_ingest: Arc<AtomicUsize>,
+    /// Every batch the upload endpoint was sent, in order (failed attempts too).
+    pub uploads: Arc<StdMutex<Vec<UploadBatch>>>,
 }
 
 #[async_trait]
@@ -102,11 +178,12 @@ impl BackendConnector for Backend {
     }
 
     async fn upload_data(&self) -> Result<(), PowerSyncError> {
-        upload_intents(&self.db, |intents| async move {
+        upload_intents(&self.db, |batch| async move {
+            self.uploads.lock().unwrap().push(batch.clone());
             let mut server = self.server.lock().await;
             let lost = |e: String| std::io::Error::other(e);
             server
-                .accept(&self.user, &intents)
+                .accept(&self.user, &batch)
                 .await
                 .map_err(|e| lost(e.to_string()))?;
             server.publish(&self.service, &self.user).await;
@@ -132,27 +209,37 @@ pub struct Device {
 }
 
 impl Device {
-    /// Opens the device's database file `name` in `dir` for `user`.
+    /// Opens the device's database file `name` in `dir` for `user`, with the todo domain.
     pub async fn open(
-        dir: &std::path::Path,
+        dir: &Path,
         name: &str,
         user: &str,
         server: &Arc<Mutex<Server>>,
         service: &FakeService,
     ) -> Device {
-        let client = PowerSyncClient::open(
-            dir.join(name),
-            ClientStore::builder().domain::<Todo>(),
-            service.client(),
-        )
-        .await
-        .unwrap();
+        let todos = ClientStore::builder().domain::<Todo>();
+        Self::open_with(dir, name, user, server, service, todos).await
+    }
+
+    /// Opens the device's database file `name` in `dir` for `user`, with the builder's domains.
+    pub async fn open_with(
+        dir: &Path,
+        name: &str,
+        user: &str,
+        server: &Arc<Mutex<Server>>,
+        service: &FakeService,
+        builder: ClientStoreBuilder,
+    ) -> Device {
+        let client = PowerSyncClient::open(dir.join(name), builder, service.client())
+            .await
+            .unwrap();
         let backend = Backend {
             user: user.into(),
             db: client.db().clone(),
             server: server.clone(),
             service: service.clone(),
             fail_after_ingest: Arc::default(),
+            uploads: Arc::default(),
         };
         Device { client, backend }
     }

@@ -1,7 +1,9 @@
-//! PowerSync integration: the service's sync rules (always available), and with the
-//! `powersync` feature the client schema, the client store on a PowerSync database and the
-//! upload path, on the `powersync` crate.
+//! PowerSync integration: the service's sync rules and the upload batch a backend receives
+//! (always available, so a backend needs no PowerSync build), and with the `powersync`
+//! feature the client schema, the client store on a PowerSync database and the upload path,
+//! on the `powersync` crate.
 
+mod batch;
 #[cfg(feature = "powersync")]
 mod client;
 #[cfg(feature = "powersync")]
@@ -10,6 +12,7 @@ mod sync_rules;
 #[cfg(feature = "powersync")]
 mod upload;
 
+pub use batch::{UnservedDomain, UploadBatch};
 #[cfg(feature = "powersync")]
 pub use client::{OpenError, PowerSyncClient};
 #[cfg(feature = "powersync")]

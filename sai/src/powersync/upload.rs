@@ -1,10 +1,13 @@
-//! The upload path: PowerSync's queue of intents, handed to the backend.
+//! The upload path: PowerSync's queue of intents, grouped by domain and handed to the backend.
 
-use powersync::PowerSyncDatabase;
 use powersync::error::PowerSyncError;
+use powersync::{CrudEntry, PowerSyncDatabase};
 use serde_json::Value;
 
 use crate::intent::RawIntent;
+use crate::schema::TableRole;
+
+use super::UploadBatch;
 
 /// Why a queued entry could not be read as an intent. The entry stays queued.
 #[derive(Debug, thiserror::Error)]
@@ -31,18 +34,35 @@ pub struct UploadReport {
 pub const MAX_UPLOAD_BATCH: usize = 1000;
 
 /// Drains PowerSync's upload queue: the intents of consecutive local transactions (up to
-/// [`MAX_UPLOAD_BATCH`]) go to `send` in one call — your call to the backend, which hands
-/// them to `sai::server::ingest` for the authenticated user — and those transactions are
-/// completed only when `send` succeeded. On an error nothing is completed, PowerSync retries
-/// later, and the server stores a repeated intent once.
+/// [`MAX_UPLOAD_BATCH`]), grouped by domain in an [`UploadBatch`], go to `send` in one call —
+/// your call to the backend, whose endpoint hands each domain's intents to that domain's
+/// `sai::server::ingest` for the authenticated user — and those transactions are completed
+/// only when `send` succeeded. On an error nothing is completed, PowerSync retries later, and
+/// the server stores a repeated intent once (also when only some domains were stored).
 ///
-/// Use it as the body of `BackendConnector::upload_data`.
+/// An intent's domain is its queue table's name without the [`TableRole::IntentQueue`]
+/// suffix. Use it as the body of `BackendConnector::upload_data`:
+///
+/// ```ignore
+/// upload_intents(&self.db, |batch| self.backend.post("/intents", batch)).await?;
+///
+/// // The endpoint, for the authenticated `user`, serving one domain…
+/// ingest(&mut todos, &user, batch.only(Todo::NAME)?).await?;
+/// // …or several: refuse a domain it does not serve before storing anything.
+/// batch.check_served(&[Todo::NAME, Note::NAME])?;
+/// for (domain, intents) in batch.domains() {
+///     match domain {
+///         Todo::NAME => ingest(&mut todos, &user, intents).await?,
+///         _ => ingest(&mut notes, &user, intents).await?,
+///     };
+/// }
+/// ```
 pub async fn upload_intents<F, Fut, E>(
     db: &PowerSyncDatabase,
     mut send: F,
 ) -> Result<UploadReport, PowerSyncError>
 where
-    F: FnMut(Vec<RawIntent>) -> Fut,
+    F: FnMut(UploadBatch) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: std::error::Error + Send + Sync + 'static,
 {
@@ -50,75 +70,137 @@ where
     let mut report = UploadReport::default();
     loop {
         let mut queue = std::pin::pin!(db.crud_transactions());
-        let mut intents = Vec::new();
+        let mut batch = UploadBatch::new();
         let mut last = None;
-        while intents.len() < MAX_UPLOAD_BATCH {
+        while batch.len() < MAX_UPLOAD_BATCH {
             let Some(tx) = queue.try_next().await? else {
                 break;
             };
             for entry in &tx.crud {
-                let data = entry.data.as_ref().map(|m| Value::Object(m.clone()));
-                intents.push(
-                    raw_intent(&entry.id, &entry.table, data)
-                        .map_err(PowerSyncError::upload_error)?,
-                );
+                let (domain, intent) =
+                    queued_intent(entry).map_err(PowerSyncError::upload_error)?;
+                batch.push(domain, intent);
             }
             report.transactions += 1;
             last = Some(tx);
         }
         // Completing the last transaction removes every queued entry up to it.
         let Some(last) = last else { return Ok(report) };
-        let n = intents.len();
-        send(intents).await.map_err(PowerSyncError::upload_error)?;
+        let n = batch.len();
+        send(batch).await.map_err(PowerSyncError::upload_error)?;
         last.complete().await?;
         report.intents += n;
     }
 }
 
-fn raw_intent(id: &str, table: &str, data: Option<Value>) -> Result<RawIntent, MalformedUpload> {
+/// A queue entry as its domain's name and the intent.
+fn queued_intent(entry: &CrudEntry) -> Result<(&str, RawIntent), MalformedUpload> {
     let bad = |reason: String| MalformedUpload {
-        id: id.to_owned(),
-        table: table.to_owned(),
+        id: entry.id.clone(),
+        table: entry.table.clone(),
         reason,
     };
-    if !table.ends_with("_intent_events") {
-        return Err(bad("not an intent queue: only intents are uploaded".into()));
-    }
-    let mut data = data.ok_or_else(|| bad("no data".into()))?;
-    let object = data
-        .as_object_mut()
-        .ok_or_else(|| bad("data is not an object".into()))?;
-    object.insert("id".into(), Value::from(id));
-    serde_json::from_value(data).map_err(|e| bad(e.to_string()))
+    let domain = TableRole::IntentQueue
+        .domain_of(&entry.table)
+        .ok_or_else(|| bad("not an intent queue: only intents are uploaded".into()))?;
+    let mut data = entry.data.clone().ok_or_else(|| bad("no data".into()))?;
+    data.insert("id".into(), Value::from(entry.id.as_str()));
+    let intent = serde_json::from_value(Value::Object(data)).map_err(|e| bad(e.to_string()))?;
+    Ok((domain, intent))
 }
 
 #[cfg(test)]
 mod tests {
+    use powersync::UpdateType;
+    use serde_json::json;
+
     use super::*;
+
+    fn entry(table: &str, id: &str, data: Option<Value>) -> CrudEntry {
+        CrudEntry {
+            client_id: 1,
+            transaction_id: 1,
+            update_type: UpdateType::Put,
+            table: table.into(),
+            id: id.into(),
+            metadata: None,
+            data: data.map(|d| d.as_object().unwrap().clone()),
+            previous_values: None,
+        }
+    }
+
+    fn queued(table: &str, seq: u64) -> CrudEntry {
+        let data = json!({
+            "entity_id": "0195f3a4-7a7e-7c4e-9a3b-0a1b2c3d4e5f", "client_id": "c", "user_id": "u",
+            "seq": seq, "event_type": "TOGGLE", "event_version": 1,
+            "payload": "{\"type\":\"TOGGLE\"}", "created_at": 9
+        });
+        entry(table, &crate::Uuid::now_v7().to_string(), Some(data))
+    }
 
     #[test]
     fn queue_entries_read_as_intents_or_say_why_not() {
-        let data = serde_json::json!({
-            "entity_id": "0195f3a4-7a7e-7c4e-9a3b-0a1b2c3d4e5f", "client_id": "c", "user_id": "u",
-            "seq": 3, "event_type": "TOGGLE", "event_version": 1,
-            "payload": "{\"type\":\"TOGGLE\"}", "created_at": 9
-        });
-        let id = "0195f3a4-7a7e-7c4e-9a3b-0a1b2c3d4e60";
-        let raw = raw_intent(id, "todo_intent_events", Some(data.clone())).unwrap();
+        let e = queued("todo_intent_events", 3);
+        let (domain, raw) = queued_intent(&e).unwrap();
         assert_eq!(
-            (
-                raw.seq,
-                raw.event_type.as_str(),
-                raw.id.to_string().as_str()
-            ),
-            (3, "TOGGLE", id)
+            (domain, raw.seq, raw.event_type.as_str(), raw.id.to_string()),
+            ("todo", 3, "TOGGLE", e.id.clone())
         );
-        let e = raw_intent(id, "todo_projection", Some(data.clone())).unwrap_err();
-        assert!(e.reason.contains("not an intent queue"), "{e}");
-        let mut missing = data;
-        missing.as_object_mut().unwrap().remove("seq");
-        let e = raw_intent(id, "todo_intent_events", Some(missing)).unwrap_err();
-        assert!(e.reason.contains("seq"), "{e}");
-        assert!(raw_intent("not-a-uuid", "todo_intent_events", None).is_err());
+        let mut missing = queued("todo_intent_events", 3);
+        missing.data.as_mut().unwrap().remove("seq");
+        let err = queued_intent(&missing).unwrap_err();
+        assert!(err.reason.contains("seq"), "{err}");
+        let mut bad_id = queued("todo_intent_events", 3);
+        bad_id.id = "not-a-uuid".into();
+        assert!(queued_intent(&bad_id).is_err());
+        let err = queued_intent(&entry("todo_intent_events", "x", None)).unwrap_err();
+        assert_eq!(err.reason, "no data");
+    }
+
+    #[test]
+    fn the_domain_is_the_queue_table_without_its_suffix() {
+        for (table, domain) in [
+            ("todo_intent_events", "todo"),
+            ("shopping_list_intent_events", "shopping_list"),
+            // A domain name may itself end like a role's suffix: only the last one goes.
+            ("audit_intent_events_intent_events", "audit_intent_events"),
+        ] {
+            assert_eq!(queued_intent(&queued(table, 1)).unwrap().0, domain);
+            assert_eq!(TableRole::IntentQueue.table_name(domain), table);
+        }
+        for table in [
+            "todo_projection",
+            "todo_intent_events_local",
+            "todo_intent_events_rejected",
+            "_intent_events",
+            "intent_events",
+            "",
+        ] {
+            let err = queued_intent(&queued(table, 1)).unwrap_err();
+            assert_eq!(err.table, table);
+            assert!(err.reason.contains("not an intent queue"), "{err}");
+        }
+    }
+
+    #[test]
+    fn queue_entries_of_two_domains_group_per_domain_in_queue_order() {
+        let queue = [
+            queued("todo_intent_events", 1),
+            queued("note_intent_events", 1),
+            queued("todo_intent_events", 2),
+            queued("note_intent_events", 2),
+            queued("todo_intent_events", 3),
+        ];
+        let mut batch = UploadBatch::new();
+        for e in &queue {
+            let (domain, intent) = queued_intent(e).unwrap();
+            batch.push(domain, intent);
+        }
+        let groups: Vec<(&str, Vec<String>)> = batch
+            .domains()
+            .map(|(d, intents)| (d, intents.iter().map(|i| i.id.to_string()).collect()))
+            .collect();
+        let ids = |picks: &[usize]| picks.iter().map(|&i| queue[i].id.clone()).collect();
+        assert_eq!(groups, [("todo", ids(&[0, 2, 4])), ("note", ids(&[1, 3]))]);
     }
 }

@@ -148,6 +148,12 @@ impl TableRole {
     pub fn table_name(self, domain: &str) -> String {
         format!("{domain}{}", self.suffix())
     }
+
+    /// The domain that `table` belongs to, if it is a table of this role: the inverse of
+    /// [`table_name`](Self::table_name). `None` when the suffix differs or no name precedes it.
+    pub fn domain_of(self, table: &str) -> Option<&str> {
+        table.strip_suffix(self.suffix()).filter(|d| !d.is_empty())
+    }
 }
 
 /// One column of a generated table.
