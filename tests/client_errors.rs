@@ -5,52 +5,8 @@ mod client_common;
 use client_common::*;
 use rusqlite::params;
 use sai::client::{ClientError, ClientStore, EventSourcedActor};
-use sai::{DecodeError, Domain, Event, IntentMeta, Uuid, machine};
-use sai_suite::{Todo, TodoEvent};
-use serde::{Deserialize, Serialize};
-
-/// A second domain, to open an entity under the wrong one.
-#[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[domain(name = "note", machine = NoteMachine)]
-pub struct Note {
-    /// The text.
-    pub text: String,
-}
-
-/// Note events.
-#[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum NoteEvent {
-    /// Write the text.
-    Write {
-        /// The text.
-        text: String,
-    },
-    /// Archive it.
-    Archive,
-}
-
-fn write(n: &mut Note, e: &NoteEvent, _: &IntentMeta) {
-    if let NoteEvent::Write { text } = e {
-        n.text = text.clone();
-    }
-}
-
-/// Note states.
-#[machine(domain = Note, event = NoteEvent)]
-pub enum NoteMachine {
-    /// Nothing yet.
-    #[initial]
-    #[on(Write => Written, assign = write)]
-    Empty,
-    /// Written.
-    #[on(Write, assign = write)]
-    #[on(Archive => Archived)]
-    Written,
-    /// Archived for good.
-    #[final_state]
-    Archived,
-}
+use sai::{DecodeError, Uuid};
+use sai_suite::{Note, NoteEvent, Todo, TodoEvent};
 
 fn store_with_todo() -> (tempfile::TempDir, ClientStore, EventSourcedActor<Todo>) {
     let dir = tempfile::tempdir().unwrap();
