@@ -55,6 +55,7 @@ fn core(c: &mut Criterion) {
         b.iter(|| {
             replay(
                 Snapshot::<TodoMachine>::initial(),
+                None,
                 &intents,
                 Phase::Authoritative,
             )

@@ -434,6 +434,7 @@ fn replay_skips_and_records_rejected_intents() {
         .collect();
     let r = replay(
         Snapshot::<TodoMachine>::initial(),
+        None,
         &intents,
         Phase::Optimistic,
     );
@@ -470,8 +471,8 @@ proptest! {
             .zip(events)
             .map(|(seq, e)| Intent::new(entity, "c", "u", seq, e, seq as i64))
             .collect();
-        let a = replay(Snapshot::<StrictTodoMachine>::initial(), &intents, Phase::Authoritative);
-        let b = replay(Snapshot::<StrictTodoMachine>::initial(), &intents, Phase::Authoritative);
+        let a = replay(Snapshot::<StrictTodoMachine>::initial(), None, &intents, Phase::Authoritative);
+        let b = replay(Snapshot::<StrictTodoMachine>::initial(), None, &intents, Phase::Authoritative);
         prop_assert_eq!(&a.snapshot, &b.snapshot);
         prop_assert_eq!(&a.rejected, &b.rejected);
 
@@ -491,7 +492,7 @@ proptest! {
             .iter()
             .map(|i| i.to_raw().unwrap().decode::<TodoEvent>().unwrap())
             .collect();
-        let c = replay(Snapshot::<StrictTodoMachine>::initial(), &decoded, Phase::Authoritative);
+        let c = replay(Snapshot::<StrictTodoMachine>::initial(), None, &decoded, Phase::Authoritative);
         prop_assert_eq!(&c.snapshot, &a.snapshot);
     }
 }

@@ -72,6 +72,7 @@ impl<E: Event> Intent<E> {
             seq: self.seq,
             created_at: self.created_at,
             phase,
+            owner_id: None,
         }
     }
 
@@ -109,6 +110,17 @@ pub struct IntentMeta<'a> {
     pub created_at: Timestamp,
     /// Optimistic client step or authoritative server step.
     pub phase: Phase,
+    /// The entity's owner (the user whose intent created it), `None` while it does not
+    /// exist yet. Set by the runtime on both sides; [`Intent::meta`] alone leaves it `None`.
+    pub owner_id: Option<&'a str>,
+}
+
+impl<'a> IntentMeta<'a> {
+    /// The same metadata with the entity's owner.
+    pub fn with_owner(mut self, owner_id: Option<&'a str>) -> Self {
+        self.owner_id = owner_id;
+        self
+    }
 }
 
 /// An intent as stored and transported: the event is still JSON text.
@@ -194,6 +206,7 @@ impl RawIntent {
             seq: self.seq,
             created_at: self.created_at,
             phase,
+            owner_id: None,
         }
     }
 }

@@ -94,7 +94,8 @@ impl<M: Machine> Snapshot<M> {
         Ok(next)
     }
 
-    /// Steps an intent in the given phase.
+    /// Steps an intent in the given phase, with no owner known to guards (see
+    /// [`IntentMeta::with_owner`] and [`step`](Self::step) to pass one).
     pub fn step_intent(&self, intent: &Intent<M::Event>, phase: Phase) -> Result<Self, Rejection> {
         self.step(&intent.event, &intent.meta(phase))
     }
@@ -133,16 +134,25 @@ pub struct Replay<M: Machine> {
 }
 
 /// Replays intents on top of `from`, skipping (and recording) those that are rejected.
+///
+/// `owner` is the entity's owner (`None` if it does not exist yet); guards see it in
+/// [`IntentMeta::owner_id`], and the first accepted intent's user becomes the owner of an
+/// entity that had none, as on the server.
 pub fn replay<'a, M: Machine>(
     from: Snapshot<M>,
+    owner: Option<&'a str>,
     intents: impl IntoIterator<Item = &'a Intent<M::Event>>,
     phase: Phase,
 ) -> Replay<M> {
     let mut snapshot = from;
+    let mut owner = owner;
     let mut rejected = Vec::new();
     for intent in intents {
-        if let Err(r) = snapshot.apply(&intent.event, &intent.meta(phase)) {
-            rejected.push((intent.id, r));
+        match snapshot.apply(&intent.event, &intent.meta(phase).with_owner(owner)) {
+            Ok(()) => {
+                owner.get_or_insert(&intent.user_id);
+            }
+            Err(r) => rejected.push((intent.id, r)),
         }
     }
     Replay { snapshot, rejected }

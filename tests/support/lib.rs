@@ -188,6 +188,11 @@ pub fn set_text(note: &mut Note, event: &NoteEvent, _: &IntentMeta) {
     }
 }
 
+/// Whether the acting user owns the note (or it does not exist yet).
+pub fn by_owner(_: &Note, _: &NoteEvent, meta: &IntentMeta) -> bool {
+    meta.owner_id.is_none_or(|owner| owner == meta.user_id)
+}
+
 /// A note's states; client and server use the same machine.
 #[machine(domain = Note, event = NoteEvent)]
 pub enum NoteMachine {
@@ -197,7 +202,7 @@ pub enum NoteMachine {
     Blank,
     /// Has text.
     #[on(Write, assign = set_text)]
-    #[on(Archive => Archived)]
+    #[on(Archive => Archived, guard = by_owner, reason = "only its owner archives a note")]
     Written,
     /// Archived for good.
     #[final_state]

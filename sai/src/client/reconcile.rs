@@ -230,7 +230,13 @@ impl<D: Domain> ReconciliationEngine<D> {
         let base = server
             .as_ref()
             .map_or_else(SnapshotOf::<D>::initial, |p| p.snapshot.clone());
-        let result = replay(base, kept.iter().map(|(i, _, _)| i), Phase::Optimistic);
+        let server_owner = server.as_ref().map(|p| p.owner_id.as_str());
+        let result = replay(
+            base,
+            server_owner,
+            kept.iter().map(|(i, _, _)| i),
+            Phase::Optimistic,
+        );
         let bases = kept.iter().map(|(_, _, b)| *b).collect();
         let mut failures = result.rejected.into_iter().peekable();
         let pending = kept

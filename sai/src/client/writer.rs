@@ -61,9 +61,14 @@ impl<D: Domain> IntentWriter<D> {
     ) -> Result<Written<D>, SendError> {
         let (current, base_version) = self.sql.send_view(conn, entity_id)?;
         let overlay_exists = current.as_ref().is_some_and(|p| p.optimistic);
-        let (snapshot, owner_id): (SnapshotOf<D>, String) = match current {
-            Some(p) => (p.snapshot, p.owner_id),
-            None => (SnapshotOf::<D>::initial(), self.identity.user_id.clone()),
+        // Guards see the owner as the server will: none until the entity exists.
+        let (snapshot, owner_id, exists): (SnapshotOf<D>, String, bool) = match current {
+            Some(p) => (p.snapshot, p.owner_id, true),
+            None => (
+                SnapshotOf::<D>::initial(),
+                self.identity.user_id.clone(),
+                false,
+            ),
         };
         let now = now_ms();
         // The sequence number is reserved first because guards may read it; a rejection
@@ -77,8 +82,11 @@ impl<D: Domain> IntentWriter<D> {
             event,
             now,
         );
+        let meta = intent
+            .meta(Phase::Optimistic)
+            .with_owner(exists.then_some(owner_id.as_str()));
         let next = snapshot
-            .step_intent(&intent, Phase::Optimistic)
+            .step(&intent.event, &meta)
             .map_err(SendError::Rejected)?;
         self.sql.insert_intent(conn, &intent, base_version)?;
         self.sql

@@ -249,9 +249,10 @@ fn try_decide<M: Machine>(
                 raw.decode_event::<M::Event>()
                     .map_err(Rejection::from)
                     .and_then(|event| {
-                        entity
-                            .snapshot
-                            .apply(&event, &raw.meta(Phase::Authoritative))
+                        let meta = raw
+                            .meta(Phase::Authoritative)
+                            .with_owner(entity.owner.as_deref());
+                        entity.snapshot.apply(&event, &meta)
                     })
             } else {
                 Err(Rejection::NotOwner {
