@@ -145,8 +145,8 @@ impl Statements {
             // The batch: pending intents in (client, seq) order through the unique index,
             // each with its client's acknowledgement, of clients whose next intent is queued
             // (a client waiting behind a gap starves no one), plus already-decided leftovers
-            // to clear. Streams: reads the batch's rows, never the whole queue. The write
-            // lock held from `BEGIN IMMEDIATE` is the claim, so no entity is claimed apart.
+            // to clear. Streams: reads the batch's rows, never the whole queue. No entity is
+            // locked apart: the write lock held from `BEGIN IMMEDIATE` is the claim.
             claim: format!(
                 "SELECT {intent_q}, a.\"last_seq\" FROM {queue} q \
                  JOIN {acks} a ON a.\"id\" = q.\"client_id\" \
