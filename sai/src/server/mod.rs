@@ -17,6 +17,7 @@
 
 mod decide;
 mod ingest;
+mod outcome;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod processor;
@@ -28,11 +29,11 @@ pub use decide::{
     decide,
 };
 pub use ingest::{IngestError, IngestReport, MAX_CLIENT_ID_LEN, check_upload, ingest};
+pub use outcome::{Outcome, Verdict};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use processor::{
-    EventProcessor, Outcome, ProcessError, ProcessorConfig, Shutdown, StopHandle, Tally, Verdict,
-    shutdown,
+    EventProcessor, ProcessError, ProcessorConfig, Shutdown, StopHandle, Tally, shutdown,
 };
 pub use sqlite::SqliteStore;
 pub use store::{

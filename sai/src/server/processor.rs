@@ -6,13 +6,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use uuid::Uuid;
-
 use crate::domain::{Domain, EventOf};
-use crate::intent::RawIntent;
 use crate::machine::Machine;
 
 use super::decide::{DecideError, Decisions, ProjectionWrite, Writers, decide};
+use super::outcome::Outcome;
 use super::store::{ArchivedSnapshot, ServerStore, StoreError};
 use super::unix_millis;
 
@@ -58,62 +56,6 @@ pub enum ProcessError {
     /// Part of a batch could not be decided (the rest was).
     #[error(transparent)]
     Decide(#[from] DecideError),
-}
-
-/// What the server decided for one intent.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    /// The intent.
-    pub intent_id: Uuid,
-    /// Its entity.
-    pub entity_id: Uuid,
-    /// The client that sent it.
-    pub client_id: String,
-    /// Its sequence number.
-    pub seq: u64,
-    /// Accepted or rejected.
-    pub verdict: Verdict,
-}
-
-/// Accepted (with the entity's state and version after it) or rejected (with the code).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    /// Archived; the projection moved to this state and version.
-    Accepted {
-        /// The state's name after the step.
-        state: &'static str,
-        /// The entity's version after the step.
-        version: u64,
-    },
-    /// Recorded as a rejection with this [`Rejection::code`](crate::Rejection::code).
-    Rejected {
-        /// The stable rejection code.
-        code: &'static str,
-    },
-}
-
-impl Outcome {
-    fn of(d: &Decisions) -> impl Iterator<Item = Outcome> + '_ {
-        let outcome = |i: &RawIntent, verdict| Outcome {
-            intent_id: i.id,
-            entity_id: i.entity_id,
-            client_id: i.client_id.clone(),
-            seq: i.seq,
-            verdict,
-        };
-        let accepted = d.accepted.iter().map(move |a| {
-            let verdict = Verdict::Accepted {
-                state: a.state,
-                version: a.version,
-            };
-            outcome(&a.intent, verdict)
-        });
-        let rejected = d
-            .rejected
-            .iter()
-            .map(move |r| outcome(&r.intent, Verdict::Rejected { code: r.code }));
-        accepted.chain(rejected)
-    }
 }
 
 /// Counts of what a run decided.
