@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sai::server::{
     DecideError, EventProcessor, IngestError, ProcessError, ProcessorConfig, ServerStore,
-    StoreError, Verdict, Writers, ingest, shutdown,
+    StoreError, Verdict, Writers, ingest, shutdown, wakeup,
 };
 use sai::{Machine, Phase, Snapshot, SqlValue, Uuid};
 use sai_suite::{StrictTodoMachine, TodoEvent, TodoMachine};
@@ -905,4 +905,45 @@ pub async fn projections_are_rebuilt_from_the_archive<B: Backend>(b: B) {
         (state.as_str(), version, fields.title.as_str()),
         ("Active", 3, "one")
     );
+}
+
+pub async fn a_wakeup_ends_the_idle_wait<B: Backend>(b: B) {
+    let (stop, signal) = shutdown();
+    let (wake, waiter) = wakeup();
+    // Idle for an hour unless woken: only the wake-up can get these intents decided.
+    let config = ProcessorConfig {
+        idle_wait: Duration::from_secs(3600),
+        ..ProcessorConfig::default()
+    };
+    let mut worker = EventProcessor::new(b.store().await)
+        .with_config(config)
+        .with_wakeup(waiter);
+    let running = tokio::spawn(async move { worker.run(signal).await });
+    let mut store = b.store().await;
+    let e = Uuid::now_v7();
+    for round in 1..=2u64 {
+        // Let the worker find the queue empty and go idle.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let event = match round {
+            1 => create("a"),
+            _ => TodoEvent::Toggle,
+        };
+        upload(&mut store, ALICE, &[intent(e, "c1", ALICE, round, event)]).await;
+        wake.wake();
+        let mut acked = 0;
+        for _ in 0..500 {
+            acked = ack(&mut store, "c1").await;
+            if acked == round {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(acked, round, "the woken worker decided the upload");
+    }
+    stop.stop();
+    let tally = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the worker stops")
+        .expect("the worker did not panic");
+    assert_eq!((tally.processed, tally.errors), (2, 0));
 }

@@ -52,5 +52,6 @@ suite!(
     behaviour::already_decided_leftovers_are_cleared_not_redecided,
     behaviour::only_the_owner_changes_an_entity,
     behaviour::projections_are_rebuilt_from_the_archive,
+    behaviour::a_wakeup_ends_the_idle_wait,
     concurrency::four_workers_decide_each_intent_exactly_once,
 );

@@ -33,7 +33,8 @@ pub use outcome::{Outcome, Verdict};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use processor::{
-    EventProcessor, ProcessError, ProcessorConfig, Shutdown, StopHandle, Tally, shutdown,
+    EventProcessor, ProcessError, ProcessorConfig, Shutdown, StopHandle, Tally, WakeHandle, Wakeup,
+    shutdown, wakeup,
 };
 pub use sqlite::SqliteStore;
 pub use store::{

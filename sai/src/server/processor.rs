@@ -123,6 +123,7 @@ pub struct EventProcessor<S: ServerStore, M = <<S as ServerStore>::Domain as Dom
     store: S,
     config: ProcessorConfig,
     observer: Option<Observer>,
+    wakeup: Option<Wakeup>,
     machine: PhantomData<fn() -> M>,
 }
 
@@ -135,6 +136,7 @@ impl<S: ServerStore> EventProcessor<S> {
             store,
             config: ProcessorConfig::default(),
             observer: None,
+            wakeup: None,
             machine: PhantomData,
         }
     }
@@ -155,6 +157,7 @@ where
             store: self.store,
             config: self.config,
             observer: self.observer,
+            wakeup: self.wakeup,
             machine: PhantomData,
         }
     }
@@ -267,9 +270,17 @@ where
         }
     }
 
+    /// Lets [`WakeHandle::wake`] end the worker loop's idle wait, so intents queued in this
+    /// process are decided at once rather than after [`ProcessorConfig::idle_wait`].
+    pub fn with_wakeup(mut self, wakeup: Wakeup) -> Self {
+        self.wakeup = Some(wakeup);
+        self
+    }
+
     /// Runs as a worker until `shutdown` is triggered: decides batches back to back while
-    /// there is work, sleeps [`ProcessorConfig::idle_wait`] when there is none or a batch
-    /// failed. Stops between batches, so a stop never leaves a batch half-decided.
+    /// there is work, sleeps [`ProcessorConfig::idle_wait`] (or until woken, see
+    /// [`with_wakeup`](Self::with_wakeup)) when there is none or a batch failed. Stops
+    /// between batches, so a stop never leaves a batch half-decided.
     pub async fn run(&mut self, mut shutdown: Shutdown) -> Tally {
         let mut total = Tally::default();
         while !shutdown.is_triggered() {
@@ -290,6 +301,7 @@ where
                 tokio::select! {
                     _ = tokio::time::sleep(self.config.idle_wait) => {}
                     _ = shutdown.triggered() => {}
+                    _ = Wakeup::woken(&mut self.wakeup) => {}
                 }
             }
         }
@@ -333,6 +345,43 @@ fn rebuilt<D: Domain, M: Machine<Domain = D>>(
 pub fn shutdown() -> (StopHandle, Shutdown) {
     let (tx, rx) = watch::channel(false);
     (StopHandle(tx), Shutdown(rx))
+}
+
+/// Creates a wake-up switch for worker loops: call [`WakeHandle::wake`] after queuing
+/// intents (after [`ingest`](super::ingest())), and every [`EventProcessor::run`] given a
+/// clone of the [`Wakeup`] stops idling. A wake while a worker is busy is not lost: its next
+/// idle wait ends at once.
+pub fn wakeup() -> (WakeHandle, Wakeup) {
+    let (tx, rx) = watch::channel(0u64);
+    (WakeHandle(std::sync::Arc::new(tx)), Wakeup(rx))
+}
+
+/// Wakes the idle workers that hold the matching [`Wakeup`]; clone it for each caller.
+#[derive(Clone, Debug)]
+pub struct WakeHandle(std::sync::Arc<watch::Sender<u64>>);
+
+impl WakeHandle {
+    /// Ends the idle wait of every worker holding the matching [`Wakeup`].
+    pub fn wake(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// A worker's view of the wake-up switch; clone it for each worker.
+#[derive(Clone, Debug)]
+pub struct Wakeup(watch::Receiver<u64>);
+
+impl Wakeup {
+    /// Resolves at the next wake; never, if there is no switch or its handles are gone.
+    async fn woken(wakeup: &mut Option<Wakeup>) {
+        if let Some(w) = wakeup
+            && w.0.changed().await.is_ok()
+        {
+            return;
+        }
+        *wakeup = None;
+        std::future::pending::<()>().await
+    }
 }
 
 /// Stops the workers that hold the matching [`Shutdown`].
