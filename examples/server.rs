@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sai::server::{
     EventProcessor, IngestError, PostgresStore, ProcessorConfig, ServerStore, SqliteStore, ingest,
-    shutdown,
+    shutdown, wakeup,
 };
 use sai::{Domain as _, Intent, RawIntent, Uuid};
 use sai_suite::{StrictTodoMachine, Todo, TodoEvent};
@@ -58,15 +58,19 @@ async fn run<S: ServerStore<Domain = Todo> + 'static>(
 ) -> Result<(), AnyError> {
     api.migrate().await?;
 
-    // The worker: decides with the stricter server machine until told to stop.
+    // The worker: decides with the stricter server machine until told to stop, woken by
+    // the upload path (otherwise it would poll every `idle_wait`).
     let (stop, signal) = shutdown();
+    let (wake, waiter) = wakeup();
     let config = ProcessorConfig {
-        idle_wait: Duration::from_millis(20),
+        idle_wait: Duration::from_secs(1),
         ..ProcessorConfig::default()
     };
     let mut processor = EventProcessor::new(worker)
         .with_machine::<StrictTodoMachine>()
-        .with_config(config);
+        .with_config(config)
+        .with_wakeup(waiter)
+        .on_decided(|o| println!("decided:   seq {} {:?}", o.seq, o.verdict));
     let running = tokio::spawn(async move { processor.run(signal).await });
 
     // The upload path: what the backend does with a client's batch, for the user it
@@ -93,6 +97,7 @@ async fn run<S: ServerStore<Domain = Todo> + 'static>(
         )?,
     ];
     let report = ingest(&mut api, "alice", &upload).await?;
+    wake.wake();
     println!(
         "upload:    {} queued, {} duplicates",
         report.inserted, report.duplicates

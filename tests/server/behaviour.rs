@@ -104,6 +104,13 @@ pub async fn rejection_is_recorded_and_advances_the_ack<B: Backend>(b: B) {
     let mut p = EventProcessor::new(store);
     let tally = p.process_pending().await;
     assert_eq!((tally.processed, tally.rejected, tally.errors), (2, 2, 0));
+    // Outcomes come in decision order, accepted and rejected interleaved.
+    let order: Vec<_> = tally
+        .outcomes
+        .iter()
+        .map(|o| (o.seq, matches!(o.verdict, Verdict::Accepted { .. })))
+        .collect();
+    assert_eq!(order, [(1, true), (2, false), (3, false), (4, true)]);
     assert_eq!(ack(p.store_mut(), "c1").await, 4);
     let (state, version, fields) = todo(p.store_mut(), e).await;
     assert_eq!(

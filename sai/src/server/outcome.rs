@@ -39,7 +39,9 @@ pub enum Verdict {
 }
 
 impl Outcome {
-    pub(crate) fn of(d: &Decisions) -> impl Iterator<Item = Outcome> + '_ {
+    /// A batch's outcomes in decision order: by client, then sequence number, which is the
+    /// order `decide` walks them.
+    pub(crate) fn of(d: &Decisions) -> Vec<Outcome> {
         let outcome = |i: &RawIntent, verdict| Outcome {
             intent_id: i.id,
             entity_id: i.entity_id,
@@ -47,7 +49,7 @@ impl Outcome {
             seq: i.seq,
             verdict,
         };
-        let accepted = d.accepted.iter().map(move |a| {
+        let accepted = d.accepted.iter().map(|a| {
             let verdict = Verdict::Accepted {
                 state: a.state,
                 version: a.version,
@@ -57,7 +59,9 @@ impl Outcome {
         let rejected = d
             .rejected
             .iter()
-            .map(move |r| outcome(&r.intent, Verdict::Rejected { code: r.code }));
-        accepted.chain(rejected)
+            .map(|r| outcome(&r.intent, Verdict::Rejected { code: r.code }));
+        let mut all: Vec<Outcome> = accepted.chain(rejected).collect();
+        all.sort_unstable_by(|a, b| (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq)));
+        all
     }
 }

@@ -71,7 +71,7 @@ pub struct Tally {
     pub stale: usize,
     /// The errors, in order (at most the first 100).
     pub failures: Vec<ProcessError>,
-    /// Each decided intent's outcome, accepted ones of a batch first. Kept by
+    /// Each decided intent's outcome, in decision order. Kept by
     /// [`process_batch`](EventProcessor::process_batch),
     /// [`process_intent`](EventProcessor::process_intent) and
     /// [`process_pending`](EventProcessor::process_pending); [`run`](EventProcessor::run)
