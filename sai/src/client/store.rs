@@ -527,17 +527,8 @@ impl ClientStore {
         &self,
         f: impl Fn(&StoredRejection) + Send + Sync + 'static,
     ) -> Result<Subscription> {
-        self.registered::<D>()?;
-        let sub = self
-            .inner
-            .hub
-            .subscribe(Topic::Rejection(D::NAME, Uuid::nil()), move |any| {
-                if let Some(r) = any.downcast_ref::<StoredRejection>() {
-                    f(r);
-                }
-            });
-        self.surface_rejections::<D>()?;
-        Ok(sub)
+        // The nil entity is the domain-wide topic.
+        self.subscribe_rejections::<D>(Uuid::nil(), f)
     }
 
     /// Calls `f` with an entity's new projection after each change to it (a send, a
