@@ -9,13 +9,7 @@ use std::time::Duration;
 use client_common::*;
 use sai::client::{ClientError, ClientStore, Durability, EventSourcedActor, SendError};
 use sai::{Rejection, Uuid};
-use sai_suite::{Todo, TodoEvent, TodoMachine};
-
-fn create(title: &str) -> TodoEvent {
-    TodoEvent::Create {
-        title: title.into(),
-    }
-}
+use sai_suite::{Todo, TodoEvent, TodoMachine, create};
 
 fn seqs(store: &ClientStore) -> Vec<i64> {
     store.with_connection(|c| {

@@ -6,13 +6,7 @@ mod client_common;
 use client_common::*;
 use sai::client::{ClientIdentity, EventSourcedActor, PendingStatus};
 use sai::{Intent, Rejection, Uuid};
-use sai_suite::{Todo, TodoEvent, TodoMachine};
-
-fn create(title: &str) -> TodoEvent {
-    TodoEvent::Create {
-        title: title.into(),
-    }
-}
+use sai_suite::{Todo, TodoEvent, TodoMachine, create};
 
 fn label(l: &str) -> TodoEvent {
     TodoEvent::Label { label: l.into() }

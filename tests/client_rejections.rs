@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use client_common::*;
 use sai::client::{ClientStore, EventSourcedActor, StoredRejection, Subscription};
 use sai::{Intent, Rejection, Uuid};
-use sai_suite::{Todo, TodoEvent};
+use sai_suite::{Todo, TodoEvent, create};
 
 type Heard = Arc<Mutex<Vec<StoredRejection>>>;
 
@@ -23,11 +23,7 @@ fn listen(actor: &EventSourcedActor<Todo>) -> (Heard, Subscription) {
 /// Creates a todo and sends an estimate the server will reject; the server decides both.
 fn rejected_estimate(store: &ClientStore) -> (EventSourcedActor<Todo>, Vec<Decision>) {
     let actor = EventSourcedActor::<Todo>::create(store, alice()).unwrap();
-    actor
-        .send(TodoEvent::Create {
-            title: "Plan".into(),
-        })
-        .unwrap();
+    actor.send(create("Plan")).unwrap();
     actor
         .send(TodoEvent::Estimate { hours: Some(99.0) })
         .unwrap();
@@ -139,11 +135,7 @@ fn several_rejections_each_surface_once_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("c.db"));
     let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
-    actor
-        .send(TodoEvent::Create {
-            title: "Plan".into(),
-        })
-        .unwrap();
+    actor.send(create("Plan")).unwrap();
     for h in [50.0, 60.0, 70.0] {
         actor.send(TodoEvent::Estimate { hours: Some(h) }).unwrap();
     }
@@ -163,11 +155,7 @@ fn rejections_of_other_clients_are_not_this_devices() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("c.db"));
     let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
-    actor
-        .send(TodoEvent::Create {
-            title: "Plan".into(),
-        })
-        .unwrap();
+    actor.send(create("Plan")).unwrap();
     let (heard, _sub) = listen(&actor);
     let foreign = Intent::new(
         actor.entity_id(),

@@ -42,11 +42,7 @@ pub fn raw_event(
     }
 }
 
-pub fn create(title: &str) -> TodoEvent {
-    TodoEvent::Create {
-        title: title.into(),
-    }
-}
+pub use sai_suite::create;
 
 /// Uploads as `user`, expecting success.
 pub async fn upload<S: ServerStore>(

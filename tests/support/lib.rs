@@ -61,6 +61,13 @@ pub enum TodoEvent {
     Delete,
 }
 
+/// The event that creates a todo with `title`.
+pub fn create(title: &str) -> TodoEvent {
+    TodoEvent::Create {
+        title: title.into(),
+    }
+}
+
 /// Sets the title from `Create` or `Rename`.
 pub fn set_title(todo: &mut Todo, event: &TodoEvent, _: &IntentMeta) {
     if let TodoEvent::Create { title } | TodoEvent::Rename { title } = event {
