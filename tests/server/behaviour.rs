@@ -6,7 +6,7 @@ use sai::server::{
     DecideError, EventProcessor, IngestError, ProcessError, ProcessorConfig, ServerStore,
     StoreError, Verdict, Writers, ingest, shutdown, wakeup,
 };
-use sai::{Machine, Phase, Snapshot, SqlValue, Uuid};
+use sai::{Machine, Phase, RawIntent, Snapshot, SqlValue, Uuid};
 use sai_suite::{StrictTodoMachine, TodoEvent, TodoMachine};
 
 use crate::harness::{Backend, scalar};
@@ -15,6 +15,13 @@ use crate::support::{ALICE, ack, create, intent, raw_event, todo, upload};
 const PENDING: &str = "SELECT COUNT(*) FROM todo_intent_events";
 const PROCESSED: &str = "SELECT COUNT(*) FROM todo_intent_events_processed";
 const REJECTED: &str = "SELECT COUNT(*) FROM todo_intent_events_rejected";
+
+/// A processor over a fresh store in which Alice has uploaded `intents`.
+async fn queued<B: Backend>(b: &B, intents: &[RawIntent]) -> EventProcessor<B::Store> {
+    let mut store = b.store().await;
+    upload(&mut store, ALICE, intents).await;
+    EventProcessor::new(store)
+}
 
 pub async fn accepted_intents_are_archived_and_projected<B: Backend>(b: B) {
     let mut store = b.store().await;
@@ -88,11 +95,9 @@ pub async fn accepted_intents_are_archived_and_projected<B: Backend>(b: B) {
 }
 
 pub async fn rejection_is_recorded_and_advances_the_ack<B: Backend>(b: B) {
-    let mut store = b.store().await;
     let e = Uuid::now_v7();
-    upload(
-        &mut store,
-        ALICE,
+    let mut p = queued(
+        &b,
         &[
             intent(e, "c1", ALICE, 1, create("a")),
             intent(e, "c1", ALICE, 2, create("again")),
@@ -101,7 +106,6 @@ pub async fn rejection_is_recorded_and_advances_the_ack<B: Backend>(b: B) {
         ],
     )
     .await;
-    let mut p = EventProcessor::new(store);
     let tally = p.process_pending().await;
     assert_eq!((tally.processed, tally.rejected, tally.errors), (2, 2, 0));
     // Outcomes come in decision order, accepted and rejected interleaved.
@@ -168,11 +172,9 @@ pub async fn duplicate_upload_is_stored_once<B: Backend>(b: B) {
 }
 
 pub async fn gap_in_sequence_waits<B: Backend>(b: B) {
-    let mut store = b.store().await;
     let e = Uuid::now_v7();
-    upload(
-        &mut store,
-        ALICE,
+    let mut p = queued(
+        &b,
         &[
             intent(e, "c1", ALICE, 1, create("a")),
             intent(e, "c1", ALICE, 2, TodoEvent::Rename { title: "b".into() }),
@@ -180,7 +182,6 @@ pub async fn gap_in_sequence_waits<B: Backend>(b: B) {
         ],
     )
     .await;
-    let mut p = EventProcessor::new(store);
     assert_eq!(p.process_pending().await.decided(), 2);
     assert_eq!(ack(p.store_mut(), "c1").await, 2);
     assert_eq!(scalar(&b, PENDING).await, 1);
@@ -234,11 +235,9 @@ pub async fn client_order_holds_across_entities<B: Backend>(b: B) {
 }
 
 pub async fn poison_intents_are_rejected_without_blocking<B: Backend>(b: B) {
-    let mut store = b.store().await;
     let e = Uuid::now_v7();
-    upload(
-        &mut store,
-        ALICE,
+    let mut p = queued(
+        &b,
         &[
             intent(e, "c1", ALICE, 1, create("a")),
             raw_event(e, "c1", 2, "EXPLODE", 1, r#"{"type":"EXPLODE"}"#),
@@ -249,7 +248,6 @@ pub async fn poison_intents_are_rejected_without_blocking<B: Backend>(b: B) {
         ],
     )
     .await;
-    let mut p = EventProcessor::new(store);
     let tally = p.process_pending().await;
     assert_eq!((tally.processed, tally.rejected, tally.errors), (2, 4, 0));
     assert_eq!(ack(p.store_mut(), "c1").await, 6);
@@ -382,11 +380,9 @@ pub async fn unauthorised_client_is_refused<B: Backend>(b: B) {
 }
 
 pub async fn crash_mid_batch_writes_nothing<B: Backend>(b: B) {
-    let mut store = b.store().await;
     let (ok, crash) = (Uuid::now_v7(), Uuid::now_v7());
-    upload(
-        &mut store,
-        ALICE,
+    let mut p = queued(
+        &b,
         &[
             intent(ok, "c1", ALICE, 1, create("fine")),
             intent(ok, "c1", ALICE, 2, TodoEvent::Toggle),
@@ -395,7 +391,6 @@ pub async fn crash_mid_batch_writes_nothing<B: Backend>(b: B) {
     )
     .await;
     b.execute(b.crash_trigger()).await;
-    let mut p = EventProcessor::new(store);
     let tally = p.process_pending().await;
     assert_eq!((tally.processed, tally.rejected, tally.errors), (0, 0, 1));
     assert!(
@@ -504,15 +499,8 @@ pub async fn transient_error_is_retried_not_rejected<B: Backend>(b: B) {
 }
 
 pub async fn corrupt_rows_are_reported_and_kept<B: Backend>(b: B) {
-    let mut store = b.store().await;
     let (e1, e2) = (Uuid::now_v7(), Uuid::now_v7());
-    upload(
-        &mut store,
-        ALICE,
-        &[intent(e1, "c1", ALICE, 1, create("a"))],
-    )
-    .await;
-    let mut p = EventProcessor::new(store);
+    let mut p = queued(&b, &[intent(e1, "c1", ALICE, 1, create("a"))]).await;
     assert_eq!(p.process_pending().await.processed, 1);
 
     // A projection row in a state the machine does not have, and a pending row that is not
@@ -589,11 +577,9 @@ pub async fn corrupt_rows_are_reported_and_kept<B: Backend>(b: B) {
 }
 
 pub async fn process_intent_decides_one<B: Backend>(b: B) {
-    let mut store = b.store().await;
     let e = Uuid::now_v7();
-    upload(
-        &mut store,
-        ALICE,
+    let mut p = queued(
+        &b,
         &[
             intent(e, "c1", ALICE, 1, create("a")),
             intent(e, "c1", ALICE, 2, TodoEvent::Toggle),
@@ -601,7 +587,6 @@ pub async fn process_intent_decides_one<B: Backend>(b: B) {
         ],
     )
     .await;
-    let mut p = EventProcessor::new(store);
     let one = p.process_intent().await.expect("batch");
     assert_eq!((one.processed, one.rejected), (1, 0));
     let first = &one.outcomes[..];
@@ -700,11 +685,9 @@ pub async fn reversed_upload_is_decided_in_order<B: Backend>(b: B) {
 }
 
 pub async fn already_decided_leftovers_are_cleared_not_redecided<B: Backend>(b: B) {
-    let mut store = b.store().await;
     let (e1, e2) = (Uuid::now_v7(), Uuid::now_v7());
-    upload(
-        &mut store,
-        ALICE,
+    let mut p = queued(
+        &b,
         &[
             intent(e1, "c1", ALICE, 1, create("a")),
             intent(e1, "c1", ALICE, 2, TodoEvent::Toggle),
@@ -712,7 +695,6 @@ pub async fn already_decided_leftovers_are_cleared_not_redecided<B: Backend>(b: 
         ],
     )
     .await;
-    let mut p = EventProcessor::new(store);
     assert_eq!(p.process_pending().await.decided(), 3);
 
     // Copies of decided intents that reached the queue anyway (as a re-upload racing the
@@ -758,18 +740,15 @@ pub async fn already_decided_leftovers_are_cleared_not_redecided<B: Backend>(b: 
 }
 
 pub async fn only_the_owner_changes_an_entity<B: Backend>(b: B) {
-    let mut store = b.store().await;
     let (alices, shared) = (Uuid::now_v7(), Uuid::now_v7());
-    upload(
-        &mut store,
-        ALICE,
+    let mut p = queued(
+        &b,
         &[
             intent(alices, "alice-phone", ALICE, 1, create("hers")),
             intent(shared, "alice-phone", ALICE, 2, create("shared")),
         ],
     )
     .await;
-    let mut p = EventProcessor::new(store);
     assert_eq!(p.process_pending().await.processed, 2);
 
     // Bob, from his own client, on Alice's entity: refused by the default policy, and the
@@ -834,11 +813,9 @@ pub async fn only_the_owner_changes_an_entity<B: Backend>(b: B) {
 }
 
 pub async fn projections_are_rebuilt_from_the_archive<B: Backend>(b: B) {
-    let mut store = b.store().await;
     let (e1, e2, e3) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-    upload(
-        &mut store,
-        ALICE,
+    let mut p = queued(
+        &b,
         &[
             intent(e1, "c1", ALICE, 1, create("one")),
             intent(e1, "c1", ALICE, 2, TodoEvent::Toggle),
@@ -849,7 +826,6 @@ pub async fn projections_are_rebuilt_from_the_archive<B: Backend>(b: B) {
         ],
     )
     .await;
-    let mut p = EventProcessor::new(store);
     assert_eq!(p.process_pending().await.decided(), 6);
     const ROWS: &str = "SELECT id, state, version, owner_id, title, completed, estimate, labels, \
                         priority_level FROM todo_projection ORDER BY id";
