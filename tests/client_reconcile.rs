@@ -4,7 +4,7 @@
 mod client_common;
 
 use client_common::*;
-use sai::client::{ClientIdentity, EventSourcedActor, PendingStatus};
+use sai::client::{EventSourcedActor, PendingStatus};
 use sai::{Intent, Rejection, Uuid};
 use sai_suite::{Todo, TodoEvent, TodoMachine, create};
 
@@ -405,7 +405,6 @@ fn subscribers_hear_each_change_once() {
     drop(sub);
     actor.send(TodoEvent::Toggle).unwrap();
     assert_eq!(seen.lock().unwrap().len(), 3, "unsubscribed on drop");
-    let _ = ClientIdentity::new("x", "y");
 }
 
 #[test]

@@ -361,11 +361,13 @@ impl ClientStore {
     /// committed since the last call; `None` if nothing changed.
     pub fn poll_external_changes(&self) -> Result<Option<ReconcileSummary>> {
         let version: i64 = self.read(|c| c.query_row("PRAGMA data_version", [], |r| r.get(0)))?;
-        let previous = lock(&self.inner.data_version).replace(version);
-        if previous == Some(version) {
+        if *lock(&self.inner.data_version) == Some(version) {
             return Ok(None);
         }
-        self.reconcile_all().map(Some)
+        // Remembered only once reconciled: a failed reconcile is tried again next poll.
+        let summary = self.reconcile_all()?;
+        *lock(&self.inner.data_version) = Some(version);
+        Ok(Some(summary))
     }
 
     /// Polls for other connections' commits every `interval` on a background thread and
