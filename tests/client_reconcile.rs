@@ -363,6 +363,33 @@ fn a_projection_channel_starts_with_the_current_value_and_follows_changes() {
 }
 
 #[test]
+fn a_view_that_returns_hears_the_rollback_of_a_change_made_while_it_was_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    actor.send(create("Plan")).unwrap();
+    let mut server = Server::default();
+    let d = server.decide(&store, usize::MAX);
+    deliver(&store, &d);
+
+    // A view watches the decided entity, then goes away.
+    let (_, away) = store.projection_channel::<Todo>(actor.entity_id()).unwrap();
+    drop(away);
+    // Meanwhile an estimate the server will refuse is shown optimistically...
+    actor
+        .send(TodoEvent::Estimate { hours: Some(99.0) })
+        .unwrap();
+    let (view, _sub) = store.projection_channel::<Todo>(actor.entity_id()).unwrap();
+    let shown = view.try_recv().unwrap().unwrap();
+    assert_eq!((shown.snapshot.version, shown.optimistic), (2, true));
+    // ...and rolled back when the refusal arrives: the returning view is told.
+    let d = server.decide(&store, usize::MAX);
+    deliver(&store, &d);
+    let back = view.try_iter().last().expect("the rollback").unwrap();
+    assert_eq!((back.snapshot.version, back.optimistic), (1, false));
+}
+
+#[test]
 fn subscribers_hear_each_change_once() {
     use std::sync::{Arc, Mutex};
     let dir = tempfile::tempdir().unwrap();

@@ -142,7 +142,19 @@ impl Hub {
     }
 
     fn remove(&self, id: u64) {
-        lock(&self.listeners).remove(&id);
+        let mut listeners = lock(&self.listeners);
+        if let Some(Callback::Typed(topic @ Topic::Projection(domain, entity), _)) =
+            listeners.remove(&id)
+        {
+            // Nobody listens any more: what they were told goes stale, so forget it (the
+            // next listener is seeded with the projection as it is then).
+            if !listeners
+                .values()
+                .any(|c| matches!(c, Callback::Typed(t, _) if *t == topic))
+            {
+                lock(&self.last_projection).remove(&(domain, entity));
+            }
+        }
     }
 }
 
