@@ -271,7 +271,8 @@ fn a_rejected_creation_removes_the_entity() {
     let store = open(&dir.path().join("c.db"));
     let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
     actor.send(create("Milk")).unwrap();
-    // Pretend the server rejected the creation.
+    actor.send(TodoEvent::Toggle).unwrap();
+    // Pretend the server rejected the creation (the toggle is still on its way).
     let intent = store
         .with_connection(|c| {
             sai::client::IntentWriter::<Todo>::new(alice()).pending_intents(c, actor.entity_id())
@@ -285,6 +286,12 @@ fn a_rejected_creation_removes_the_entity() {
     deliver(&store, &[Decision::Rejected { intent, rejection }]);
     assert!(actor.projection().unwrap().is_none());
     assert!(store.projections::<Todo>().unwrap().is_empty());
+    let pending = actor.pending_intents().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert!(matches!(
+        pending[0].status,
+        PendingStatus::PredictedToFail(_)
+    ));
 }
 
 #[test]

@@ -129,6 +129,9 @@ pub struct UnknownState {
 pub struct Replay<M: Machine> {
     /// The snapshot after every accepted intent.
     pub snapshot: Snapshot<M>,
+    /// The entity's owner afterwards: the one given, else the first accepted intent's user;
+    /// `None` if the entity still does not exist.
+    pub owner: Option<String>,
     /// The intents that were rejected, with why, in order; they changed nothing.
     pub rejected: Vec<(Uuid, Rejection)>,
 }
@@ -155,7 +158,11 @@ pub fn replay<'a, M: Machine>(
             Err(r) => rejected.push((intent.id, r)),
         }
     }
-    Replay { snapshot, rejected }
+    Replay {
+        snapshot,
+        owner: owner.map(str::to_owned),
+        rejected,
+    }
 }
 
 impl<M: Machine> fmt::Debug for Replay<M>
@@ -165,6 +172,7 @@ where
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Replay")
             .field("snapshot", &self.snapshot)
+            .field("owner", &self.owner)
             .field("rejected", &self.rejected)
             .finish()
     }

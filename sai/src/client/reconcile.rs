@@ -210,11 +210,6 @@ impl<D: Domain> ReconciliationEngine<D> {
                 kept.push((intent, decided, walk.known.max(row.base_version)));
             }
         }
-        let owner_id = server
-            .as_ref()
-            .map(|p| p.owner_id.clone())
-            .or_else(|| existing.as_ref().map(|p| p.owner_id.clone()))
-            .or_else(|| kept.first().map(|(i, _, _)| i.user_id.clone()));
         if kept.is_empty() {
             return Ok(Plan {
                 raised,
@@ -224,7 +219,7 @@ impl<D: Domain> ReconciliationEngine<D> {
                 pending: Vec::new(),
                 bases: Vec::new(),
                 snapshot: None,
-                owner_id,
+                owner_id: None,
             });
         }
         let base = server
@@ -254,6 +249,9 @@ impl<D: Domain> ReconciliationEngine<D> {
                 PendingIntent { intent, status }
             })
             .collect();
+        // No server row and nothing accepted (its creation was rejected): no entity, whatever
+        // is still pending on it.
+        let exists = result.owner.is_some();
         Ok(Plan {
             raised,
             server,
@@ -261,8 +259,8 @@ impl<D: Domain> ReconciliationEngine<D> {
             cleared,
             pending,
             bases,
-            snapshot: Some(result.snapshot),
-            owner_id,
+            snapshot: exists.then_some(result.snapshot),
+            owner_id: result.owner,
         })
     }
 
