@@ -8,6 +8,16 @@ use crate::event::Event;
 /// Milliseconds since the Unix epoch.
 pub type Timestamp = i64;
 
+/// The wall clock as a [`Timestamp`], for bookkeeping columns (`updated_at`, `processed_at`,
+/// …). Domain logic never reads it: guards see the intent's own `created_at`.
+pub(crate) fn now_millis() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| {
+            Timestamp::try_from(d.as_millis()).unwrap_or(Timestamp::MAX)
+        })
+}
+
 /// Which side runs a step. Guards may be stricter on the authoritative side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

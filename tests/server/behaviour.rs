@@ -675,10 +675,14 @@ pub async fn reversed_upload_is_decided_in_order<B: Backend>(b: B) {
     let mut p = EventProcessor::new(store).with_config(config);
     let tally = p.process_pending().await;
     assert_eq!((tally.processed, tally.errors), (40, 0));
-    let order = b
-        .query("SELECT seq FROM todo_intent_events_processed ORDER BY processed_at, seq")
+    // Decided in sequence order: on each entity, seq k + 4n was its version n + 1.
+    let archived = b
+        .query("SELECT seq, version FROM todo_intent_events_processed ORDER BY seq")
         .await;
-    assert_eq!(order.len(), 40);
+    let expected: Vec<Vec<SqlValue>> = (1..=40i64)
+        .map(|seq| vec![SqlValue::Integer(seq), SqlValue::Integer((seq - 1) / 4 + 1)])
+        .collect();
+    assert_eq!(archived, expected);
     for e in &entities {
         assert_eq!(todo(p.store_mut(), *e).await.1, 10);
     }
@@ -929,4 +933,14 @@ pub async fn a_wakeup_ends_the_idle_wait<B: Backend>(b: B) {
         .expect("the worker stops")
         .expect("the worker did not panic");
     assert_eq!((tally.processed, tally.errors), (2, 0));
+}
+
+pub async fn a_dropped_stop_handle_stops_the_worker<B: Backend>(b: B) {
+    let (stop, signal) = shutdown();
+    drop(stop);
+    let mut worker = EventProcessor::new(b.store().await);
+    let tally = tokio::time::timeout(Duration::from_secs(10), worker.run(signal))
+        .await
+        .expect("no stop can come any more: the worker returns instead of spinning");
+    assert_eq!((tally.decided(), tally.errors), (0, 0));
 }

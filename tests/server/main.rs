@@ -53,5 +53,6 @@ suite!(
     behaviour::only_the_owner_changes_an_entity,
     behaviour::projections_are_rebuilt_from_the_archive,
     behaviour::a_wakeup_ends_the_idle_wait,
+    behaviour::a_dropped_stop_handle_stops_the_worker,
     concurrency::four_workers_decide_each_intent_exactly_once,
 );

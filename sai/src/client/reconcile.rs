@@ -40,9 +40,10 @@ use rusqlite::Connection;
 use uuid::Uuid;
 
 use super::error::{ClientError, Result};
-use super::tables::{DomainSql, Logged, Projection, now_ms};
+use super::tables::{DomainSql, Logged, Projection};
 use crate::domain::{Domain, IntentOf, SnapshotOf};
 use crate::intent::Phase;
+use crate::intent::now_millis;
 use crate::rejection::Rejection;
 use crate::snapshot::replay;
 
@@ -321,7 +322,7 @@ impl<D: Domain> ReconciliationEngine<D> {
                 let updated_at = match (&plan.existing, same) {
                     (Some(e), true) => e.updated_at,
                     _ => {
-                        let now = now_ms();
+                        let now = now_millis();
                         self.sql.write_local_projection(
                             conn,
                             entity_id,

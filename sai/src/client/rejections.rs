@@ -16,9 +16,10 @@ use rusqlite::{Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::error::{ClientError, Result};
-use super::tables::{DomainSql, int_cell, now_ms, opt_int_cell, text_cell};
+use super::tables::{DomainSql, int_cell, opt_int_cell, text_cell};
 use crate::domain::Domain;
 use crate::event::Event;
+use crate::intent::now_millis;
 use crate::intent::{DecodeError, Timestamp, decode_event};
 use crate::rejection::Rejection;
 
@@ -179,7 +180,7 @@ impl<D: Domain> RejectionManager<D> {
     /// Marks rejections as surfaced. Run it in the transaction that selected them, and tell
     /// listeners after it commits.
     pub fn mark_surfaced(&self, conn: &Connection, rejections: &[StoredRejection]) -> Result<()> {
-        let now = now_ms();
+        let now = now_millis();
         for r in rejections {
             self.mark(
                 conn,
@@ -210,7 +211,7 @@ impl<D: Domain> RejectionManager<D> {
                 "entity_id is not TEXT",
             ));
         };
-        self.mark(conn, "cleared_at", intent_id, &entity, now_ms())?;
+        self.mark(conn, "cleared_at", intent_id, &entity, now_millis())?;
         Ok(true)
     }
 }

@@ -5,7 +5,6 @@
 
 use std::collections::HashSet;
 use std::marker::PhantomData;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -18,13 +17,6 @@ use crate::machine::Machine;
 use crate::schema::TableRole;
 use crate::snapshot::Snapshot;
 use crate::value::SqlValue;
-
-/// Milliseconds since the Unix epoch, from the wall clock.
-pub(crate) fn now_ms() -> Timestamp {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Timestamp)
-}
 
 /// An entity's projection as a client sees it.
 pub struct Projection<D: Domain> {

@@ -6,8 +6,9 @@ use uuid::Uuid;
 
 use super::error::{Result, SendError};
 use super::identity::ClientIdentity;
-use super::tables::{DomainSql, Projection, now_ms};
+use super::tables::{DomainSql, Projection};
 use crate::domain::{Domain, EventOf, IntentOf, SnapshotOf};
+use crate::intent::now_millis;
 use crate::intent::{Intent, Phase};
 use crate::schema::{Dialect, Schema, Side};
 
@@ -70,7 +71,7 @@ impl<D: Domain> IntentWriter<D> {
                 false,
             ),
         };
-        let now = now_ms();
+        let now = now_millis();
         // The sequence number is reserved first because guards may read it; a rejection
         // rolls the caller's transaction back, so no gap is left.
         let seq = self.sql.next_seq(conn, &self.identity.client_id)?;

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::intent::RawIntent;
 
 use super::store::{ServerStore, StoreError};
-use super::unix_millis;
+use crate::intent::now_millis;
 
 /// What an upload changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -106,9 +106,9 @@ pub async fn ingest<S: ServerStore>(
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        match store.insert_pending(user_id, intents, unix_millis()).await {
+        match store.insert_pending(user_id, intents, now_millis()).await {
             Err(IngestError::Store(e)) if e.is_transient() && attempt < 5 => {
-                tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+                tokio::time::sleep(super::backoff(Duration::from_millis(20), attempt)).await;
             }
             other => return other,
         }

@@ -41,12 +41,7 @@ pub use store::{
     ArchivedSnapshot, BoxError, Claim, MalformedRow, ServerStore, StoreError, StoredProjection,
 };
 
-use crate::intent::Timestamp;
-
-/// The wall clock in Unix milliseconds, for the bookkeeping columns (`received_at`,
-/// `processed_at`, …). Domain logic never reads it: guards see the intent's own timestamp.
-pub(crate) fn unix_millis() -> Timestamp {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+/// The wait before retry number `attempt` (1-based): `base`, doubled for each further one.
+pub(crate) fn backoff(base: std::time::Duration, attempt: u32) -> std::time::Duration {
+    base.saturating_mul(1 << attempt.saturating_sub(1).min(16))
 }

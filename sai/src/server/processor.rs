@@ -12,7 +12,7 @@ use crate::machine::Machine;
 use super::decide::{DecideError, Decisions, ProjectionWrite, Writers, decide};
 use super::outcome::Outcome;
 use super::store::{ArchivedSnapshot, ServerStore, StoreError};
-use super::unix_millis;
+use crate::intent::now_millis;
 
 /// How a processor batches, retries and idles.
 #[derive(Clone, Debug)]
@@ -200,7 +200,7 @@ where
             attempt += 1;
             let result = self
                 .store
-                .decide_batch(limit, unix_millis(), |claim| {
+                .decide_batch(limit, now_millis(), |claim| {
                     decide::<M>(claim, limit, writers)
                 })
                 .await;
@@ -216,7 +216,7 @@ where
                     return Ok(tally);
                 }
                 Err(e) if e.is_transient() && attempt < self.config.max_attempts => {
-                    let backoff = self.config.retry_backoff * 2u32.pow(attempt - 1);
+                    let backoff = super::backoff(self.config.retry_backoff, attempt);
                     tokio::time::sleep(backoff).await;
                 }
                 Err(source) => {
@@ -239,7 +239,7 @@ where
     /// Projections are caches of the archive: use this after repairing or migrating them.
     pub async fn rebuild_projections(&mut self) -> Result<usize, StoreError> {
         self.store
-            .rebuild_projections(unix_millis(), rebuilt::<S::Domain, M>)
+            .rebuild_projections(now_millis(), rebuilt::<S::Domain, M>)
             .await
     }
 
@@ -400,9 +400,10 @@ impl StopHandle {
 pub struct Shutdown(watch::Receiver<bool>);
 
 impl Shutdown {
-    /// Whether a stop was asked for.
+    /// Whether a stop was asked for, or the [`StopHandle`] is gone (no stop can come any
+    /// more, and a worker must not spin on a switch that never waits).
     pub fn is_triggered(&self) -> bool {
-        *self.0.borrow()
+        *self.0.borrow() || self.0.has_changed().is_err()
     }
 
     /// Resolves when a stop is asked for (or the handle is dropped).
