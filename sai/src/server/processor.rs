@@ -92,8 +92,8 @@ impl Tally {
         }
     }
 
-    fn add_batch(&mut self, d: Decisions) {
-        self.outcomes.extend(Outcome::of(&d));
+    fn add_batch(&mut self, d: Decisions, outcomes: Vec<Outcome>) {
+        self.outcomes.extend(outcomes);
         self.processed += d.accepted.len();
         self.rejected += d.rejected.len();
         self.stale += d.stale.len();
@@ -194,6 +194,12 @@ where
     /// Decides one batch of at most `limit` intents in one transaction, retrying transient
     /// database errors. Undecidable entities are reported in the tally; the rest is decided.
     pub async fn process_batch(&mut self, limit: usize) -> Result<Tally, ProcessError> {
+        self.batch(limit, true).await
+    }
+
+    /// One batch; its outcomes are built only if the tally keeps them or an observer
+    /// wants them (the worker loop keeps counts only).
+    async fn batch(&mut self, limit: usize, keep: bool) -> Result<Tally, ProcessError> {
         let (limit, writers) = (limit.max(1), self.config.writers);
         let mut attempt = 0u32;
         loop {
@@ -206,13 +212,20 @@ where
                 .await;
             match result {
                 Ok(decisions) => {
-                    let mut tally = Tally::default();
-                    tally.add_batch(decisions);
+                    let mut outcomes = Vec::new();
+                    if keep || self.observer.is_some() {
+                        outcomes = Outcome::of(&decisions);
+                    }
                     if let Some(observe) = &mut self.observer {
-                        for outcome in &tally.outcomes {
+                        for outcome in &outcomes {
                             observe(outcome);
                         }
                     }
+                    if !keep {
+                        outcomes.clear();
+                    }
+                    let mut tally = Tally::default();
+                    tally.add_batch(decisions, outcomes);
                     return Ok(tally);
                 }
                 Err(e) if e.is_transient() && attempt < self.config.max_attempts => {
@@ -284,11 +297,10 @@ where
     pub async fn run(&mut self, mut shutdown: Shutdown) -> Tally {
         let mut total = Tally::default();
         while !shutdown.is_triggered() {
-            let idle = match self.process_batch(self.config.batch_size).await {
-                Ok(mut batch) => {
+            // A worker runs for ever: its tally must not grow with the queue.
+            let idle = match self.batch(self.config.batch_size, false).await {
+                Ok(batch) => {
                     let idle = batch.decided() + batch.stale == 0;
-                    // A worker runs for ever: its tally must not grow with the queue.
-                    batch.outcomes = Vec::new();
                     total.merge(batch);
                     idle
                 }
