@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use powersync::error::PowerSyncError;
 use powersync::{BackendConnector, PowerSyncCredentials, PowerSyncDatabase, SyncOptions};
 use sai::Schema;
-use sai::powersync::client_schema;
+use sai::powersync::{client_schema, wake_uploads};
 use sai_suite::Todo;
 use sai_suite::fake_powersync::{FakeService, SyncRow};
 use serde_json::json;
@@ -46,18 +46,6 @@ fn projection_row(id: &str, title: &str, owner: &str) -> SyncRow {
                      "completed": 0, "estimate": null, "labels": "[]", "priority_level": 0,
                      "updated_at": 1}),
     }
-}
-
-/// powersync 0.0.6 can drop the upload trigger that follows `connect` when it races the
-/// download actor; touching a queued row makes the upload actor look again.
-async fn kick_uploads(db: &PowerSyncDatabase) {
-    let writer = db.writer().await.unwrap();
-    writer
-        .execute(
-            "UPDATE ps_crud SET data = data WHERE id = (SELECT min(id) FROM ps_crud)",
-            [],
-        )
-        .unwrap();
 }
 
 async fn titles(db: &PowerSyncDatabase) -> Vec<(String, String)> {
@@ -118,7 +106,7 @@ async fn rows_sync_per_user_even_while_uploads_are_pending() {
     });
     options.with_retry_delay(Duration::from_millis(50));
     db.connect(options).await;
-    kick_uploads(&db).await;
+    wake_uploads(&db).await.unwrap();
     for _ in 0..500 {
         if attempts.load(Ordering::SeqCst) > 0 {
             break;
@@ -169,7 +157,7 @@ async fn rows_sync_per_user_even_while_uploads_are_pending() {
     });
     options.with_retry_delay(Duration::from_millis(50));
     db.connect(options).await;
-    kick_uploads(&db).await;
+    wake_uploads(&db).await.unwrap();
     eventually(&db, &[("e2", "Call mum"), ("e3", "Water plants")]).await;
     assert_eq!(uploaded.load(Ordering::SeqCst), 1);
     let pending: i64 = db

@@ -248,8 +248,7 @@ impl Device {
     pub async fn connect(&self) {
         let mut options = SyncOptions::new(self.backend.clone());
         options.with_retry_delay(Duration::from_millis(50));
-        self.client.db().connect(options).await;
-        self.client.wake_uploads().await.unwrap();
+        self.client.connect(options).await.unwrap();
     }
 
     /// The device's client store.

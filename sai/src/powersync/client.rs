@@ -1,15 +1,15 @@
 //! The client store on a PowerSync database.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use powersync::env::PowerSyncEnvironment;
 use powersync::error::PowerSyncError;
 use powersync::http::HttpClient;
-use powersync::{ConnectionPool, PowerSyncDatabase};
+use powersync::{ConnectionPool, PowerSyncDatabase, SyncOptions};
 
 use crate::client::{ClientError, ClientStore, ClientStoreBuilder, Subscription};
-use crate::schema::{Schema, SchemaError, TableRole};
+use crate::schema::{INTENT_COLUMNS, Schema, SchemaError, TableRole};
 
 use super::client_schema;
 
@@ -41,13 +41,14 @@ pub enum OpenError {
 ///   touches the synced tables the store reconciles (surfacing rejections, clearing decided
 ///   intents).
 ///
-/// Call [`PowerSyncDatabase::connect`] on [`db`](Self::db) with a connector whose
-/// `upload_data` uses [`upload_intents`](super::upload_intents).
+/// Call [`connect`](Self::connect) with a connector whose `upload_data` uses
+/// [`upload_intents`](super::upload_intents). Dropping the client disconnects it.
 pub struct PowerSyncClient {
     db: PowerSyncDatabase,
     store: ClientStore,
     _wake_uploads: Vec<Subscription>,
     reconciler: Option<tokio::task::JoinHandle<()>>,
+    errors: Arc<Mutex<Vec<ClientError>>>,
 }
 
 impl PowerSyncClient {
@@ -87,6 +88,8 @@ impl PowerSyncClient {
             .collect();
         let mut changes = Box::pin(db.watch_tables(true, synced));
         let reconciling = store.clone();
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let failed = Arc::clone(&errors);
         let reconciler = tokio::spawn(async move {
             use futures_lite::StreamExt;
             loop {
@@ -97,18 +100,39 @@ impl PowerSyncClient {
                     () = tokio::time::sleep(RECONCILE_POLL) => {}
                 }
                 let store = reconciling.clone();
-                // Reconciles only if another connection committed since the last look.
-                let _ = tokio::task::spawn_blocking(move || store.poll_external_changes()).await;
+                // Reconciles only if another connection committed since the last look; a
+                // failed reconcile is kept for `take_errors` and tried again next time.
+                let polled = tokio::task::spawn_blocking(move || store.poll_external_changes());
+                if let Ok(Err(e)) = polled.await {
+                    failed
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(e);
+                }
             }
         });
-        let client = PowerSyncClient {
+        Ok(PowerSyncClient {
             db,
             store,
             _wake_uploads: wake_uploads,
             reconciler: Some(reconciler),
-        };
-        client.wake_uploads().await?;
-        Ok(client)
+            errors,
+        })
+    }
+
+    /// Starts syncing with `options` (whose connector's `upload_data` should call
+    /// [`upload_intents`](super::upload_intents)), and makes sure intents queued while
+    /// offline are uploaded: powersync 0.0.6 can miss the upload that should follow
+    /// `connect` when it races the first download.
+    pub async fn connect(&self, options: SyncOptions) -> Result<(), PowerSyncError> {
+        self.db.connect(options).await;
+        self.wake_uploads().await
+    }
+
+    /// Errors the background reconciliation hit since the last call (each is retried at
+    /// the next download or poll).
+    pub fn take_errors(&self) -> Vec<ClientError> {
+        std::mem::take(&mut *self.errors.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The PowerSync database (connect, disconnect, status).
@@ -121,16 +145,10 @@ impl PowerSyncClient {
         &self.store
     }
 
-    /// Makes PowerSync's uploader look at the queue again. powersync 0.0.6 can miss the
-    /// upload that should follow `connect` when it races the download; call this after
-    /// connecting (it is harmless at any time).
+    /// Makes PowerSync's uploader look at the queue again ([`connect`](Self::connect) does
+    /// it; harmless at any time).
     pub async fn wake_uploads(&self) -> Result<(), PowerSyncError> {
-        let writer = self.db.writer().await?;
-        writer.execute(
-            "UPDATE ps_crud SET data = data WHERE id = (SELECT min(id) FROM ps_crud)",
-            [],
-        )?;
-        Ok(())
+        wake_uploads(&self.db).await
     }
 }
 
@@ -139,15 +157,35 @@ impl Drop for PowerSyncClient {
         if let Some(task) = self.reconciler.take() {
             task.abort();
         }
+        // A connector usually holds a clone of the database, which would keep syncing
+        // after the client is gone; reopening the file would then run two sync engines.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let db = self.db.clone();
+            runtime.spawn(async move { db.disconnect().await });
+        }
     }
+}
+
+/// Makes the uploader of `db` look at its queue again, by touching a queued row: powersync
+/// 0.0.6 can miss the upload that should follow `connect` when it races the first download.
+/// Harmless at any time.
+pub async fn wake_uploads(db: &PowerSyncDatabase) -> Result<(), PowerSyncError> {
+    let writer = db.writer().await?;
+    writer.execute(
+        "UPDATE ps_crud SET data = data WHERE id = (SELECT min(id) FROM ps_crud)",
+        [],
+    )?;
+    Ok(())
 }
 
 /// Temporary triggers (this connection only) that queue each logged intent for upload.
 fn outbox_triggers(schema: &Schema) -> String {
-    let cols =
-        "id, entity_id, client_id, user_id, seq, event_type, event_version, payload, created_at";
-    let new_cols = cols
-        .split(", ")
+    let names: Vec<&str> = std::iter::once("id")
+        .chain(INTENT_COLUMNS.iter().map(|c| c.name))
+        .collect();
+    let cols = names.join(", ");
+    let new_cols = names
+        .iter()
         .map(|c| format!("NEW.{c}"))
         .collect::<Vec<_>>()
         .join(", ");

@@ -14,7 +14,7 @@ mod upload;
 
 pub use batch::{UnservedDomain, UploadBatch};
 #[cfg(feature = "powersync")]
-pub use client::{OpenError, PowerSyncClient};
+pub use client::{OpenError, PowerSyncClient, wake_uploads};
 #[cfg(feature = "powersync")]
 pub use client_schema::client_schema;
 pub use sync_rules::{SyncRules, source_schema};
