@@ -26,7 +26,6 @@ use crate::domain::{ColumnDef, Domain};
 use crate::value::ColumnType;
 
 pub use ddl::Dialect;
-#[cfg(feature = "server")]
 pub(crate) use ddl::quote;
 
 /// Column names the library uses in projection tables; entity fields may not take them.

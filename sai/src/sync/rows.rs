@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 
-use crate::schema::{Schema, SyncDirection, TableDef};
+use crate::schema::{Schema, SyncDirection, TableDef, quote};
 use crate::value::SqlValue;
 
 /// One row of a table clients download.
@@ -41,17 +41,18 @@ fn downloaded(schema: &Schema) -> impl Iterator<Item = &TableDef> {
         .filter(|t| t.role.sync() == SyncDirection::Down)
 }
 
+/// The table's columns, quoted, as a list.
+fn column_list(t: &TableDef) -> String {
+    let cols: Vec<String> = t.columns.iter().map(|c| quote(c.name)).collect();
+    cols.join(", ")
+}
+
 fn select_sql(t: &TableDef, placeholder: &str) -> String {
-    let cols: Vec<String> = t
-        .columns
-        .iter()
-        .map(|c| format!("\"{}\"", c.name))
-        .collect();
     format!(
-        "SELECT {} FROM \"{}\" WHERE \"{}\" = {placeholder} ORDER BY \"id\"",
-        cols.join(", "),
-        t.name,
-        t.role.user_column().unwrap_or("user_id"),
+        "SELECT {} FROM {} WHERE {} = {placeholder} ORDER BY \"id\"",
+        column_list(t),
+        quote(&t.name),
+        quote(t.role.user_column().unwrap_or("user_id")),
     )
 }
 
@@ -98,21 +99,14 @@ pub async fn postgres_rows_for_user(
     schema: &Schema,
     user: &str,
 ) -> Result<Vec<SyncRow>, tokio_postgres::Error> {
-    use crate::value::ColumnType;
     let mut rows = Vec::new();
     for t in downloaded(schema) {
         for r in client.query(&select_sql(t, "$1"), &[&user]).await? {
-            let cells = t
-                .columns
-                .iter()
-                .enumerate()
-                .map(|(i, c)| match c.ty {
-                    ColumnType::Text => r.get::<_, Option<String>>(i).map(SqlValue::Text),
-                    ColumnType::Integer => r.get::<_, Option<i64>>(i).map(SqlValue::Integer),
-                    ColumnType::Real => r.get::<_, Option<f64>>(i).map(SqlValue::Real),
-                })
-                .map(|v| v.unwrap_or(SqlValue::Null))
-                .collect();
+            // Read as `SqlValue`, as on SQLite: a column of an unexpected type is an error,
+            // not a panic.
+            let cells = (0..t.columns.len())
+                .map(|i| r.try_get::<_, SqlValue>(i))
+                .collect::<Result<Vec<_>, _>>()?;
             rows.push(row_from_cells(t, cells));
         }
     }
@@ -127,17 +121,12 @@ pub fn replace_synced_rows(
     rows: &[SyncRow],
 ) -> rusqlite::Result<()> {
     for t in downloaded(schema) {
-        conn.execute(&format!("DELETE FROM \"{}\"", t.name), [])?;
-        let cols: Vec<String> = t
-            .columns
-            .iter()
-            .map(|c| format!("\"{}\"", c.name))
-            .collect();
-        let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+        conn.execute(&format!("DELETE FROM {}", quote(&t.name)), [])?;
+        let marks: Vec<String> = (1..=t.columns.len()).map(|i| format!("?{i}")).collect();
         let mut insert = conn.prepare_cached(&format!(
-            "INSERT INTO \"{}\" ({}) VALUES ({})",
-            t.name,
-            cols.join(", "),
+            "INSERT INTO {} ({}) VALUES ({})",
+            quote(&t.name),
+            column_list(t),
             marks.join(", ")
         ))?;
         for row in rows.iter().filter(|r| r.table == t.name) {
