@@ -54,19 +54,16 @@ async fn decide_all<S: ServerStore<Domain = Todo>>(
 }
 
 /// The rows without the server's wall-clock columns, which differ between two runs.
-fn comparable(rows: Vec<SyncRow>) -> Vec<(String, String, Vec<(&'static str, SqlValue)>)> {
-    let mut out: Vec<_> = rows
+fn comparable(rows: Vec<SyncRow>) -> Vec<SyncRow> {
+    let mut out: Vec<SyncRow> = rows
         .into_iter()
-        .map(|r| {
-            let cols = r
-                .columns
-                .into_iter()
-                .filter(|(name, _)| !matches!(*name, "updated_at" | "rejected_at"))
-                .collect();
-            (r.table, r.id, cols)
+        .map(|mut r| {
+            r.columns
+                .retain(|(name, _)| !matches!(*name, "updated_at" | "rejected_at"));
+            r
         })
         .collect();
-    out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    out.sort_by(|a, b| (&a.table, &a.id).cmp(&(&b.table, &b.id)));
     out
 }
 
