@@ -944,3 +944,51 @@ pub async fn a_dropped_stop_handle_stops_the_worker<B: Backend>(b: B) {
         .expect("no stop can come any more: the worker returns instead of spinning");
     assert_eq!((tally.decided(), tally.errors), (0, 0));
 }
+
+pub async fn a_reused_id_or_sequence_number_is_refused<B: Backend>(b: B) {
+    let e = Uuid::now_v7();
+    let first = intent(e, "c1", ALICE, 1, create("a"));
+    let mut p = queued(&b, std::slice::from_ref(&first)).await;
+    assert_eq!(p.process_pending().await.processed, 1);
+    let clash = |r: Result<_, IngestError>, culprit: Uuid| match r {
+        Err(IngestError::IdConflict { intent_id, .. }) => assert_eq!(intent_id, culprit),
+        other => panic!("{other:?}"),
+    };
+
+    // A decided intent's id under a new sequence number would be decided again (and could
+    // not be archived twice): refused.
+    let mut reused = intent(e, "c1", ALICE, 2, TodoEvent::Toggle);
+    reused.id = first.id;
+    clash(ingest(p.store_mut(), ALICE, &[reused]).await, first.id);
+
+    let second = intent(e, "c1", ALICE, 2, TodoEvent::Toggle);
+    upload(p.store_mut(), ALICE, std::slice::from_ref(&second)).await;
+    // Another id for a queued (client, seq), and a queued id under another seq: refused.
+    let other = intent(e, "c1", ALICE, 2, TodoEvent::Toggle);
+    clash(
+        ingest(p.store_mut(), ALICE, std::slice::from_ref(&other)).await,
+        other.id,
+    );
+    let mut moved = intent(e, "c1", ALICE, 3, TodoEvent::Toggle);
+    moved.id = second.id;
+    clash(ingest(p.store_mut(), ALICE, &[moved]).await, second.id);
+    // Within one upload as well.
+    let (x, y) = (
+        intent(e, "c1", ALICE, 3, TodoEvent::Toggle),
+        intent(e, "c1", ALICE, 3, TodoEvent::Toggle),
+    );
+    clash(ingest(p.store_mut(), ALICE, &[x, y.clone()]).await, y.id);
+
+    // The honest re-upload is still a duplicate, and nothing of the above was stored.
+    let again = upload(p.store_mut(), ALICE, std::slice::from_ref(&second)).await;
+    assert_eq!((again.inserted, again.duplicates), (0, 1));
+    assert_eq!(scalar(&b, PENDING).await, 1);
+    let tally = p.process_pending().await;
+    assert_eq!(
+        (tally.processed, tally.errors),
+        (1, 0),
+        "{:?}",
+        tally.failures
+    );
+    assert_eq!(todo(p.store_mut(), e).await.1, 2);
+}

@@ -54,5 +54,6 @@ suite!(
     behaviour::projections_are_rebuilt_from_the_archive,
     behaviour::a_wakeup_ends_the_idle_wait,
     behaviour::a_dropped_stop_handle_stops_the_worker,
+    behaviour::a_reused_id_or_sequence_number_is_refused,
     concurrency::four_workers_decide_each_intent_exactly_once,
 );

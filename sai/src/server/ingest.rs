@@ -51,9 +51,31 @@ pub enum IngestError {
         /// The authenticated user who was refused.
         user_id: String,
     },
+    /// The intent's id is already stored for another intent (decided, or queued under
+    /// another client or sequence number), or its (client, sequence number) is queued under
+    /// another id. Storing it would break exactly-once, so the upload is refused whole.
+    #[error("intent {intent_id} (client `{client_id}`, seq {seq}) clashes with a stored intent")]
+    IdConflict {
+        /// The intent.
+        intent_id: Uuid,
+        /// Its client.
+        client_id: String,
+        /// Its sequence number.
+        seq: u64,
+    },
     /// The database failed (after retries, if transient).
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl IngestError {
+    pub(crate) fn id_conflict(intent: &RawIntent) -> Self {
+        IngestError::IdConflict {
+            intent_id: intent.id,
+            client_id: intent.client_id.clone(),
+            seq: intent.seq,
+        }
+    }
 }
 
 /// The longest client id accepted.
@@ -83,6 +105,15 @@ pub fn check_upload(user_id: &str, intents: &[RawIntent]) -> Result<(), IngestEr
         }
         if i.event_type.is_empty() {
             return Err(malformed("event_type is empty"));
+        }
+    }
+    // Within the upload too: one id is one (client, seq), and one (client, seq) one id.
+    let mut by_id = std::collections::HashMap::new();
+    let mut by_seq = std::collections::HashMap::new();
+    for i in intents {
+        let seq = (i.client_id.as_str(), i.seq);
+        if *by_id.entry(i.id).or_insert(seq) != seq || *by_seq.entry(seq).or_insert(i.id) != i.id {
+            return Err(IngestError::id_conflict(i));
         }
     }
     Ok(())

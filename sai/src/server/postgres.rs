@@ -37,8 +37,8 @@ use super::decide::{Decisions, ProjectionWrite};
 use super::ingest::{IngestError, IngestReport};
 use super::store::{
     ArchivedSnapshot, Claim, DomainNames, INTENT_SELECT, MalformedRow, ServerStore, StoreError,
-    StoredProjection, archived_snapshot, delete_unarchived_sql, latest_archived_sql, quote,
-    raw_intent_from_cells, stored_projection, to_i64, to_u64,
+    StoredProjection, archived_snapshot, delete_unarchived_sql, id_conflict_sql,
+    latest_archived_sql, quote, raw_intent_from_cells, stored_projection, to_i64, to_u64,
 };
 
 /// The server tables of domain `D` in PostgreSQL. One value is one connection, reopened
@@ -217,6 +217,7 @@ struct Sql {
     ensure_acks: String,
     lock_acks: String,
     insert_pending: String,
+    id_conflicts: String,
     projection_of: String,
     ack_of: String,
     pending_count: String,
@@ -239,6 +240,7 @@ struct Prepared {
     ensure_acks: Statement,
     lock_acks: Statement,
     insert_pending: Statement,
+    id_conflicts: Statement,
     projection_of: Statement,
     ack_of: Statement,
     pending_count: Statement,
@@ -254,6 +256,13 @@ fn array_type(ty: ColumnType) -> &'static str {
 
 impl Sql {
     fn of<D: Domain>() -> Self {
+        let names = DomainNames::of::<D>();
+        let id_conflicts = format!(
+            "SELECT u.id FROM unnest($1::text[], $2::text[], $3::int8[]) AS u(id, client_id, seq) \
+             JOIN {} a ON a.\"id\" = u.client_id WHERE u.seq > a.\"last_seq\" AND ({}) LIMIT 1",
+            names.acks,
+            id_conflict_sql(&names, "u.id", "u.client_id", "u.seq")
+        );
         let DomainNames {
             queue,
             processed,
@@ -265,7 +274,7 @@ impl Sql {
             field_list,
             set_fields,
             ..
-        } = DomainNames::of::<D>();
+        } = names;
         let field_arrays: String = field_cols
             .iter()
             .enumerate()
@@ -361,6 +370,7 @@ impl Sql {
                  JOIN {acks} a ON a.\"id\" = u.client_id \
                  WHERE u.seq > a.\"last_seq\" ON CONFLICT DO NOTHING"
             ),
+            id_conflicts,
             projection_of: format!(
                 "SELECT \"state\", \"version\", \"owner_id\"{field_list} FROM {projection} WHERE \"id\" = $1"
             ),
@@ -386,6 +396,7 @@ impl Sql {
             ensure_acks: c.prepare(&self.ensure_acks).await.db()?,
             lock_acks: c.prepare(&self.lock_acks).await.db()?,
             insert_pending: c.prepare(&self.insert_pending).await.db()?,
+            id_conflicts: c.prepare(&self.id_conflicts).await.db()?,
             projection_of: c.prepare(&self.projection_of).await.db()?,
             ack_of: c.prepare(&self.ack_of).await.db()?,
             pending_count: c.prepare(&self.pending_count).await.db()?,
@@ -866,6 +877,14 @@ impl<D: Domain> PostgresStore<D> {
             }
         }
         let mut params = intent_arrays(intents.iter())?;
+        // The id, client and seq arrays (see `intent_arrays`).
+        let keys = [&params[0], &params[2], &params[4]].map(|p| p.as_ref() as &(dyn ToSql + Sync));
+        if let Some(row) = tx.query_opt(&st.id_conflicts, &keys).await.db()? {
+            let id: &str = row.try_get(0).db()?;
+            if let Some(i) = intents.iter().find(|i| i.id.to_string() == id) {
+                return Err(IngestError::id_conflict(i));
+            }
+        }
         params.push(Box::new(received_at));
         let inserted = tx.execute(&st.insert_pending, &refs(&params)).await.db()?;
         tx.commit().await.db()?;

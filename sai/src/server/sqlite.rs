@@ -24,8 +24,8 @@ use super::decide::{Decisions, ProjectionWrite};
 use super::ingest::{IngestError, IngestReport};
 use super::store::{
     ArchivedSnapshot, Claim, DomainNames, INTENT_SELECT, MalformedRow, ServerStore, StoreError,
-    StoredProjection, archived_snapshot, delete_unarchived_sql, latest_archived_sql,
-    raw_intent_from_cells, stored_projection, to_i64, to_u64,
+    StoredProjection, archived_snapshot, delete_unarchived_sql, id_conflict_sql,
+    latest_archived_sql, raw_intent_from_cells, stored_projection, to_i64, to_u64,
 };
 
 /// The nine intent columns (in [`INTENT_SELECT`] order) of a [`RawIntent`], then `extra`
@@ -115,6 +115,7 @@ struct Statements {
     upsert_projection: String,
     ensure_ack: String,
     insert_pending: String,
+    id_conflict: String,
     pending_count: String,
     latest_archived: String,
     delete_unarchived: String,
@@ -122,6 +123,11 @@ struct Statements {
 
 impl Statements {
     fn of<D: Domain>() -> Self {
+        let names = DomainNames::of::<D>();
+        let id_conflict = format!(
+            "SELECT 1 WHERE {}",
+            id_conflict_sql(&names, "?1", "?2", "?3")
+        );
         let DomainNames {
             queue,
             processed,
@@ -132,7 +138,7 @@ impl Statements {
             field_list,
             set_fields,
             ..
-        } = DomainNames::of::<D>();
+        } = names;
         let placeholders = |from: usize, n: usize| {
             (from..from + n)
                 .map(|i| format!("?{i}"))
@@ -195,6 +201,7 @@ impl Statements {
                 "INSERT INTO {queue} ({INTENT_SELECT}, \"received_at\") VALUES ({}) ON CONFLICT DO NOTHING",
                 placeholders(1, 10)
             ),
+            id_conflict,
             pending_count: format!("SELECT COUNT(*) FROM {queue}"),
             latest_archived: latest_archived_sql(&processed),
             delete_unarchived: delete_unarchived_sql(&projection, &processed),
@@ -407,11 +414,16 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
         let mut report = IngestReport::default();
         {
             let mut insert = tx.prepare_cached(&self.sql.insert_pending).db()?;
+            let mut conflict = tx.prepare_cached(&self.sql.id_conflict).db()?;
             for i in intents {
                 // Already decided (and removed from the queue): a re-upload is a no-op.
                 if i.seq <= last_seq[i.client_id.as_str()] {
                     report.duplicates += 1;
                     continue;
+                }
+                let (id, seq) = (i.id.to_string(), to_i64(i.seq)?);
+                if conflict.exists(params![id, i.client_id, seq]).db()? {
+                    return Err(IngestError::id_conflict(i));
                 }
                 let n = insert.execute(intent_params![i; received_at]).db()?;
                 if n == 1 {

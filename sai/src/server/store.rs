@@ -276,6 +276,26 @@ pub(crate) fn latest_archived_sql(processed: &str) -> String {
     )
 }
 
+/// A condition true when an intent to be queued (its `id`, `client` and `seq` given as SQL
+/// expressions) clashes with a stored one: its id already decided, or queued under another
+/// (client, seq), or its (client, seq) queued under another id. Same SQL on both dialects.
+pub(crate) fn id_conflict_sql(names: &DomainNames, id: &str, client: &str, seq: &str) -> String {
+    let DomainNames {
+        queue,
+        processed,
+        rejected,
+        ..
+    } = names;
+    format!(
+        "EXISTS (SELECT 1 FROM {processed} WHERE \"id\" = {id}) \
+         OR EXISTS (SELECT 1 FROM {rejected} WHERE \"id\" = {id}) \
+         OR EXISTS (SELECT 1 FROM {queue} WHERE \"id\" = {id} \
+           AND (\"client_id\" <> {client} OR \"seq\" <> {seq})) \
+         OR EXISTS (SELECT 1 FROM {queue} WHERE \"client_id\" = {client} AND \"seq\" = {seq} \
+           AND \"id\" <> {id})"
+    )
+}
+
 /// Removes the projections of entities the archive does not know.
 pub(crate) fn delete_unarchived_sql(projection: &str, processed: &str) -> String {
     format!("DELETE FROM {projection} WHERE \"id\" NOT IN (SELECT \"entity_id\" FROM {processed})")
