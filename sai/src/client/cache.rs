@@ -5,7 +5,8 @@
 //! reconciliation and reuses it while it is provably unchanged:
 //!
 //! * every change this store makes to a log goes through the store, which updates or drops
-//!   the entry under the same lock, after the commit;
+//!   the entry under the same lock, in the same write; a write that rolls back after caching
+//!   a log drops every entry;
 //! * raw access ([`ClientStore::with_connection`](super::ClientStore::with_connection),
 //!   [`ClientStore::transaction`](super::ClientStore::transaction)) drops every entry;
 //! * a commit by any other connection to the file changes SQLite's `PRAGMA data_version`,
@@ -25,6 +26,9 @@ use crate::domain::Domain;
 pub(crate) struct LogCache {
     data_version: Option<i64>,
     entries: HashMap<(&'static str, Uuid), Box<dyn Any + Send>>,
+    /// Whether the current write put a log: if it rolls back, that log may be one that was
+    /// never committed.
+    put_in_write: bool,
 }
 
 impl LogCache {
@@ -37,7 +41,16 @@ impl LogCache {
             self.entries.clear();
             self.data_version = Some(version);
         }
+        self.put_in_write = false;
         Ok(())
+    }
+
+    /// After a write rolled back: drops what it may have cached. A write that only took or
+    /// forgot entries (a `send` the machine refused) leaves the rest valid.
+    pub(crate) fn rolled_back(&mut self) {
+        if self.put_in_write {
+            self.entries.clear();
+        }
     }
 
     /// Takes an entity's decoded log out of the cache.
@@ -47,6 +60,7 @@ impl LogCache {
     }
 
     pub(crate) fn put<D: Domain>(&mut self, entity: Uuid, log: Vec<Logged<D>>) {
+        self.put_in_write = true;
         self.entries.insert((D::NAME, entity), Box::new(log));
     }
 

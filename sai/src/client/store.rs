@@ -336,7 +336,7 @@ impl ClientStore {
             .and_then(|()| f(&tx, cache))
             .and_then(|out| tx.commit().map(|()| out).map_err(E::from));
         if out.is_err() {
-            cache.clear();
+            cache.rolled_back();
         }
         out
     }
