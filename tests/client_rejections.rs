@@ -5,7 +5,7 @@ mod client_common;
 use std::sync::{Arc, Mutex};
 
 use client_common::*;
-use sai::client::{ClientStore, EventSourcedActor, StoredRejection, Subscription};
+use sai::client::{ClientError, ClientStore, EventSourcedActor, StoredRejection, Subscription};
 use sai::{Intent, Rejection, Uuid};
 use sai_suite::{Todo, TodoEvent, create};
 
@@ -174,4 +174,46 @@ fn rejections_of_other_clients_are_not_this_devices() {
         .unwrap();
     assert!(heard.lock().unwrap().is_empty());
     assert!(actor.rejections().unwrap().is_empty());
+}
+
+#[test]
+fn a_rejection_row_that_does_not_read_blocks_nothing_and_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    let (actor, decisions) = rejected_estimate(&store);
+    let (heard, _sub) = listen(&actor);
+    // A synced rejection of this device's client whose `seq` is not a number (a newer
+    // server, a bad migration).
+    store
+        .apply_server_data(|tx| {
+            tx.execute(
+                "INSERT INTO todo_intent_events_rejected (id, entity_id, client_id, user_id, \
+                 seq, event_type, event_version, payload, created_at, code, message, reason, \
+                 state, rejected_at) VALUES (?1, ?2, 'phone-1', 'alice', 'ninety', 'TOGGLE', \
+                 1, '{\"type\":\"TOGGLE\"}', 0, 'guard_failed', 'm', '{}', 'Active', 0)",
+                [Uuid::now_v7().to_string(), actor.entity_id().to_string()],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+
+    // Reconciliation goes on, and the real rejection still reaches the listener once.
+    deliver(&store, &decisions);
+    store.reconcile_all().unwrap();
+    let heard: Vec<u64> = heard.lock().unwrap().iter().map(|r| r.seq).collect();
+    assert_eq!(heard, [2]);
+    // The listing reports the bad row as a typed error; nothing was deleted.
+    assert!(matches!(
+        store.rejections::<Todo>(),
+        Err(ClientError::CorruptRow { .. })
+    ));
+    let synced: i64 = store.with_connection(|c| {
+        c.query_row(
+            "SELECT count(*) FROM todo_intent_events_rejected",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    });
+    assert_eq!(synced, 2);
 }

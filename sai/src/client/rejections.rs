@@ -103,12 +103,23 @@ impl<D: Domain> RejectionManager<D> {
         RejectionManager { sql, select }
     }
 
+    /// The rejections matching `filter`; a row that does not read fails the query.
     fn query(
         &self,
         conn: &Connection,
         filter: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<StoredRejection>> {
+        self.query_rows(conn, filter, args)?.into_iter().collect()
+    }
+
+    /// Each matching row, read or not.
+    fn query_rows(
+        &self,
+        conn: &Connection,
+        filter: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<Result<StoredRejection>>> {
         let sql = format!(
             "{} {filter} ORDER BY r.rejected_at, r.client_id, r.seq",
             self.select
@@ -117,7 +128,7 @@ impl<D: Domain> RejectionManager<D> {
         let mut rows = stmt.query(args)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
-            out.push(self.decode(row)?);
+            out.push(self.decode(row));
         }
         Ok(out)
     }
@@ -172,9 +183,12 @@ impl<D: Domain> RejectionManager<D> {
         self.query(conn, "", &[])
     }
 
-    /// Rejections not yet surfaced (nor cleared), oldest first.
+    /// Rejections not yet surfaced (nor cleared), oldest first. A synced row that does not
+    /// read is left where it is, unsurfaced, so it blocks neither the others nor
+    /// reconciliation; the listings ([`all_rejections`](Self::all_rejections)) report it.
     pub fn unsurfaced(&self, conn: &Connection) -> Result<Vec<StoredRejection>> {
-        self.query(conn, "AND l.surfaced_at IS NULL", &[])
+        let rows = self.query_rows(conn, "AND l.surfaced_at IS NULL", &[])?;
+        Ok(rows.into_iter().filter_map(Result::ok).collect())
     }
 
     /// Marks rejections as surfaced. Run it in the transaction that selected them, and tell
