@@ -992,3 +992,53 @@ pub async fn a_reused_id_or_sequence_number_is_refused<B: Backend>(b: B) {
     );
     assert_eq!(todo(p.store_mut(), e).await.1, 2);
 }
+
+pub async fn a_client_that_cannot_progress_does_not_starve_the_others<B: Backend>(b: B) {
+    // "a-stuck" sorts first and has more pending intents than a batch holds, all on an entity
+    // whose projection is in a state the machine does not know; "b-ok" comes after it.
+    let stuck = Uuid::now_v7();
+    let mut p = queued(&b, &[intent(stuck, "a-stuck", ALICE, 1, create("s"))])
+        .await
+        .with_config(ProcessorConfig {
+            batch_size: 3,
+            ..ProcessorConfig::default()
+        });
+    assert_eq!(p.process_pending().await.processed, 1);
+    b.execute(&format!(
+        "UPDATE todo_projection SET state = 'Bogus' WHERE id = '{stuck}'"
+    ))
+    .await;
+    let toggles: Vec<_> = (2..=7)
+        .map(|seq| intent(stuck, "a-stuck", ALICE, seq, TodoEvent::Toggle))
+        .collect();
+    upload(p.store_mut(), ALICE, &toggles).await;
+    let fine = Uuid::now_v7();
+    upload(
+        p.store_mut(),
+        ALICE,
+        &[
+            intent(fine, "b-ok", ALICE, 1, create("f")),
+            intent(fine, "b-ok", ALICE, 2, TodoEvent::Toggle),
+        ],
+    )
+    .await;
+
+    let tally = p.process_pending().await;
+    assert_eq!(tally.processed, 2, "{:?}", tally.failures);
+    assert!(
+        tally
+            .failures
+            .iter()
+            .any(|f| matches!(f, ProcessError::Decide(DecideError::UnknownState { entity, .. }) if *entity == stuck)),
+        "{:?}",
+        tally.failures
+    );
+    assert_eq!(ack(p.store_mut(), "b-ok").await, 2);
+    assert_eq!(
+        scalar(&b, PENDING).await,
+        6,
+        "the stuck client's intents wait, kept"
+    );
+    // And the run ends: nothing decidable is left.
+    assert_eq!(p.process_pending().await.decided(), 0);
+}

@@ -84,6 +84,8 @@ pub struct Decisions {
     pub stale: Vec<Uuid>,
     /// Entities or rows that could not be decided; their intents stay pending.
     pub errors: Vec<DecideError>,
+    /// Pending rows the claim held (read or malformed), decided or not.
+    pub claimed: usize,
 }
 
 impl Decisions {
@@ -195,6 +197,7 @@ fn try_decide<M: Machine>(
         malformed,
     } = claim;
     let mut out = Decisions {
+        claimed: intents.len() + malformed.len(),
         errors: malformed.into_iter().map(DecideError::from).collect(),
         ..Decisions::default()
     };

@@ -49,6 +49,8 @@ pub struct PostgresStore<D> {
     search_path: Option<String>,
     conn: Option<Connection>,
     sql: Sql,
+    /// Where the next claim starts (see `decide_in`).
+    cursor: String,
     domain: PhantomData<fn() -> D>,
 }
 
@@ -153,6 +155,7 @@ impl<D: Domain> PostgresOptions<D> {
             search_path: self.schema,
             conn: None,
             sql: Sql::of::<D>(),
+            cursor: String::new(),
             domain: PhantomData,
         };
         store.client().await?;
@@ -201,7 +204,8 @@ struct Sql {
     ddl: String,
     lock_key: String,
     field_types: Vec<ColumnType>,
-    candidates: String,
+    candidates_after: String,
+    candidates_upto: String,
     pending: String,
     projections: String,
     acks_of_entities: String,
@@ -225,7 +229,8 @@ struct Sql {
 
 /// The statements, prepared once per connection.
 struct Prepared {
-    candidates: Statement,
+    candidates_after: Statement,
+    candidates_upto: Statement,
     pending: Statement,
     projections: Statement,
     acks_of_entities: Statement,
@@ -282,6 +287,19 @@ impl Sql {
             .collect();
         let intent_arrays = "$1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], \
                              $6::text[], $7::int8[], $8::text[], $9::int8[]";
+        let candidates = |range: &str| {
+            format!(
+                "SELECT s.entity_id, s.client_id FROM ( \
+                   SELECT q.\"entity_id\" AS entity_id, q.\"client_id\" AS client_id FROM {queue} q \
+                   CROSS JOIN LATERAL (SELECT \"last_seq\" FROM {acks} \
+                     WHERE \"id\" = q.\"client_id\" OFFSET 0) a \
+                   WHERE {range} AND (q.\"seq\" <= a.\"last_seq\" OR EXISTS (SELECT 1 FROM {queue} h \
+                     WHERE h.\"client_id\" = q.\"client_id\" AND h.\"seq\" = a.\"last_seq\" + 1 OFFSET 0)) \
+                   ORDER BY q.\"client_id\", q.\"seq\" LIMIT $3 \
+                 ) s WHERE pg_try_advisory_xact_lock(hashtextextended($2::text || s.entity_id, 0)) \
+                 LIMIT $1"
+            )
+        };
         Sql {
             ddl: Schema::of::<D>().ddl(Dialect::Postgres, Side::Server),
             lock_key: format!("{}:", D::NAME),
@@ -293,18 +311,10 @@ impl Sql {
             // Streamed, two index probes a row, at most `$3` rows; rows of entities another
             // worker holds fail the try-lock and are skipped, and locking stops after `$1`
             // rows. `OFFSET 0` keeps the planner from turning the probes into joins over the
-            // whole queue.
-            candidates: format!(
-                "SELECT s.entity_id FROM ( \
-                   SELECT q.\"entity_id\" AS entity_id FROM {queue} q \
-                   CROSS JOIN LATERAL (SELECT \"last_seq\" FROM {acks} \
-                     WHERE \"id\" = q.\"client_id\" OFFSET 0) a \
-                   WHERE q.\"seq\" <= a.\"last_seq\" OR EXISTS (SELECT 1 FROM {queue} h \
-                     WHERE h.\"client_id\" = q.\"client_id\" AND h.\"seq\" = a.\"last_seq\" + 1 OFFSET 0) \
-                   ORDER BY q.\"client_id\", q.\"seq\" LIMIT $3 \
-                 ) s WHERE pg_try_advisory_xact_lock(hashtextextended($2::text || s.entity_id, 0)) \
-                 LIMIT $1"
-            ),
+            // whole queue. Two ranges around a cursor (clients after it, then from the start),
+            // so clients that cannot progress take turns with the others.
+            candidates_after: candidates("q.\"client_id\" > $4"),
+            candidates_upto: candidates("q.\"client_id\" <= $4"),
             pending: format!(
                 // Entity by entity through the entity index: one ORDER BY … LIMIT over all of
                 // them would walk the (client, seq) index across the whole queue instead.
@@ -381,7 +391,8 @@ impl Sql {
 
     async fn prepare(&self, c: &Client) -> Result<Prepared, StoreError> {
         Ok(Prepared {
-            candidates: c.prepare(&self.candidates).await.db()?,
+            candidates_after: c.prepare(&self.candidates_after).await.db()?,
+            candidates_upto: c.prepare(&self.candidates_upto).await.db()?,
             pending: c.prepare(&self.pending).await.db()?,
             projections: c.prepare(&self.projections).await.db()?,
             acks_of_entities: c.prepare(&self.acks_of_entities).await.db()?,
@@ -640,6 +651,7 @@ impl<D: Domain> PostgresStore<D> {
         client: &mut Client,
         st: &Prepared,
         sql: &Sql,
+        cursor: &mut String,
         limit: usize,
         now: Timestamp,
         decide: F,
@@ -649,17 +661,31 @@ impl<D: Domain> PostgresStore<D> {
     {
         let tx = client.transaction().await.db()?;
         let limit_i = to_i64(limit as u64)?;
-        let rows: Vec<String> = tx
-            .query(
-                &st.candidates,
-                &[&limit_i, &sql.lock_key, &limit_i.saturating_mul(8).max(64)],
-            )
-            .await
-            .db()?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()
-            .db()?;
+        let window = limit_i.saturating_mul(8).max(64);
+        let mut rows: Vec<(String, String)> = Vec::new();
+        for (statement, wanted) in [
+            (&st.candidates_after, true),
+            (&st.candidates_upto, !cursor.is_empty()),
+        ] {
+            let room = limit_i - rows.len() as i64;
+            if !wanted || room <= 0 {
+                continue;
+            }
+            for r in tx
+                .query(statement, &[&room, &sql.lock_key, &window, &*cursor])
+                .await
+                .db()?
+            {
+                rows.push((r.try_get(0).db()?, r.try_get(1).db()?));
+            }
+        }
+        // The next claim starts after the last client read, or from the start if this one
+        // saw every candidate.
+        *cursor = match rows.last() {
+            Some((_, client)) if rows.len() >= limit => client.clone(),
+            _ => String::new(),
+        };
+        let rows: Vec<String> = rows.into_iter().map(|(entity, _)| entity).collect();
         let mut seen = std::collections::HashSet::new();
         let locked: Vec<String> = rows
             .into_iter()
@@ -945,12 +971,14 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
     where
         F: FnOnce(Claim) -> Decisions + Send,
     {
+        let mut cursor = std::mem::take(&mut self.cursor);
         let result = match self.ready().await {
             Ok((client, st, sql)) => {
-                Self::decide_in(client, st, sql, limit, decided_at, decide).await
+                Self::decide_in(client, st, sql, &mut cursor, limit, decided_at, decide).await
             }
             Err(e) => Err(e),
         };
+        self.cursor = cursor;
         self.after(result)
     }
 

@@ -69,6 +69,8 @@ pub struct Tally {
     pub errors: usize,
     /// Stale pending rows removed (already decided by an earlier upload).
     pub stale: usize,
+    /// Pending rows the batches claimed, decided or not.
+    pub claimed: usize,
     /// The errors, in order (at most the first 100).
     pub failures: Vec<ProcessError>,
     /// Each decided intent's outcome, in decision order. Kept by
@@ -97,6 +99,7 @@ impl Tally {
         self.processed += d.accepted.len();
         self.rejected += d.rejected.len();
         self.stale += d.stale.len();
+        self.claimed += d.claimed;
         for e in d.errors {
             self.add_error(e.into());
         }
@@ -107,6 +110,7 @@ impl Tally {
         self.processed += other.processed;
         self.rejected += other.rejected;
         self.stale += other.stale;
+        self.claimed += other.claimed;
         self.errors += other.errors;
         let room = 100usize.saturating_sub(self.failures.len());
         self.failures.extend(other.failures.into_iter().take(room));
@@ -261,17 +265,41 @@ where
         self.process_batch(1).await
     }
 
-    /// Decides batches until one decides nothing, and returns what was decided.
+    /// Decides batches until the queue holds nothing decidable, and returns what was decided.
     ///
-    /// Intents waiting behind a gap, or on entities another worker holds, stay pending.
+    /// Intents waiting behind a gap, on entities another worker holds, or of clients that
+    /// cannot progress (see the tally's errors) stay pending. Claims take turns among clients,
+    /// so a batch that decides nothing ends the run only once every pending row was claimed
+    /// since the last progress.
     pub async fn process_pending(&mut self) -> Tally {
+        let limit = self.config.batch_size.max(1);
         let mut total = Tally::default();
+        let mut unproductive = 0usize;
+        let mut pending: Option<usize> = None;
         loop {
-            match self.process_batch(self.config.batch_size).await {
+            match self.process_batch(limit).await {
                 Ok(batch) => {
                     let progressed = batch.decided() + batch.stale > 0;
+                    let claimed = batch.claimed;
                     total.merge(batch);
-                    if !progressed {
+                    if progressed {
+                        unproductive = 0;
+                        continue;
+                    }
+                    // A short claim saw every candidate; a full one may have been crowded
+                    // out by clients that cannot progress, so go round once.
+                    if claimed < limit {
+                        return total;
+                    }
+                    unproductive += claimed;
+                    let queue = match pending {
+                        Some(n) => n,
+                        None => {
+                            let n = self.store.pending_count().await.unwrap_or(0);
+                            *pending.insert(usize::try_from(n).unwrap_or(usize::MAX))
+                        }
+                    };
+                    if unproductive >= queue {
                         return total;
                     }
                 }

@@ -51,6 +51,8 @@ macro_rules! intent_params {
 pub struct SqliteStore<D> {
     conn: Connection,
     sql: Statements,
+    /// Where the next claim starts (see `claim`).
+    cursor: String,
     domain: PhantomData<fn() -> D>,
 }
 
@@ -76,6 +78,7 @@ impl<D: Domain> SqliteStore<D> {
         SqliteStore {
             conn,
             sql: Statements::of::<D>(),
+            cursor: String::new(),
             domain: PhantomData,
         }
     }
@@ -104,7 +107,8 @@ impl<T> Db<T> for rusqlite::Result<T> {
 
 struct Statements {
     ddl: String,
-    claim: String,
+    claim_after: String,
+    claim_upto: String,
     projection_of: String,
     ack_of: String,
     advance_ack: String,
@@ -146,25 +150,31 @@ impl Statements {
                 .join(", ")
         };
         let n_fields = fields.len();
+        let intent_q = INTENT_SELECT
+            .split(", ")
+            .map(|c| format!("q.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let claim = |range: &str| {
+            format!(
+                "SELECT {intent_q}, a.\"last_seq\" FROM {queue} q \
+                 JOIN {acks} a ON a.\"id\" = q.\"client_id\" \
+                 WHERE {range} AND (q.\"seq\" <= a.\"last_seq\" OR EXISTS (SELECT 1 FROM {queue} h \
+                   WHERE h.\"client_id\" = q.\"client_id\" AND h.\"seq\" = a.\"last_seq\" + 1)) \
+                 ORDER BY q.\"client_id\", q.\"seq\" LIMIT ?1"
+            )
+        };
         Statements {
             ddl: Schema::of::<D>().ddl(Dialect::Sqlite, Side::Server),
             // The batch: pending intents in (client, seq) order through the unique index,
             // each with its client's acknowledgement, of clients whose next intent is queued
             // (a client waiting behind a gap starves no one), plus already-decided leftovers
             // to clear. Streams: reads the batch's rows, never the whole queue. No entity is
-            // locked apart: the write lock held from `BEGIN IMMEDIATE` is the claim.
-            claim: format!(
-                "SELECT {intent_q}, a.\"last_seq\" FROM {queue} q \
-                 JOIN {acks} a ON a.\"id\" = q.\"client_id\" \
-                 WHERE q.\"seq\" <= a.\"last_seq\" OR EXISTS (SELECT 1 FROM {queue} h \
-                   WHERE h.\"client_id\" = q.\"client_id\" AND h.\"seq\" = a.\"last_seq\" + 1) \
-                 ORDER BY q.\"client_id\", q.\"seq\" LIMIT ?1",
-                intent_q = INTENT_SELECT
-                    .split(", ")
-                    .map(|c| format!("q.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            // locked apart: the write lock held from `BEGIN IMMEDIATE` is the claim. Read in
+            // two ranges around a cursor (clients after it, then from the start), so clients
+            // that cannot progress take turns with the others instead of filling every batch.
+            claim_after: claim("q.\"client_id\" > ?2"),
+            claim_upto: claim("q.\"client_id\" <= ?2"),
             projection_of: format!(
                 "SELECT \"state\", \"version\", \"owner_id\"{field_list} FROM {projection} WHERE \"id\" = ?1"
             ),
@@ -228,22 +238,51 @@ impl<D: Domain> SqliteStore<D> {
         cells.map(stored_projection).transpose()
     }
 
-    fn claim(conn: &Connection, sql: &Statements, limit: usize) -> Result<Claim, StoreError> {
+    /// Claims up to `limit` rows from the clients after `cursor`, then from the start; returns
+    /// the claim and the cursor for the next one (the last client read if the claim is full,
+    /// else empty: every candidate was seen).
+    fn claim(
+        conn: &Connection,
+        sql: &Statements,
+        limit: usize,
+        cursor: &str,
+    ) -> Result<(Claim, String), StoreError> {
         let mut claim = Claim::default();
-        let mut stmt = conn.prepare_cached(&sql.claim).db()?;
-        let mut rows = stmt.query([to_i64(limit as u64)?]).db()?;
-        while let Some(row) = rows.next().db()? {
-            match intent_of_row(row).db()? {
-                Ok(raw) => {
-                    if !claim.acks.contains_key(&raw.client_id) {
-                        let last = to_u64(row.get(9).db()?, "last_seq")?;
-                        claim.acks.insert(raw.client_id.clone(), last);
-                    }
-                    claim.intents.push(raw);
+        let mut read = 0usize;
+        let mut last_client = String::new();
+        for (statement, wanted) in [
+            (&sql.claim_after, true),
+            (&sql.claim_upto, !cursor.is_empty()),
+        ] {
+            if !wanted || read >= limit {
+                continue;
+            }
+            let mut stmt = conn.prepare_cached(statement).db()?;
+            let mut rows = stmt
+                .query(params![to_i64((limit - read) as u64)?, cursor])
+                .db()?;
+            while let Some(row) = rows.next().db()? {
+                read += 1;
+                if let rusqlite::types::ValueRef::Text(client) = row.get_ref(2).db()? {
+                    last_client = String::from_utf8_lossy(client).into_owned();
                 }
-                Err(bad) => claim.malformed.push(bad),
+                match intent_of_row(row).db()? {
+                    Ok(raw) => {
+                        if !claim.acks.contains_key(&raw.client_id) {
+                            let last = to_u64(row.get(9).db()?, "last_seq")?;
+                            claim.acks.insert(raw.client_id.clone(), last);
+                        }
+                        claim.intents.push(raw);
+                    }
+                    Err(bad) => claim.malformed.push(bad),
+                }
             }
         }
+        let next = if read >= limit {
+            last_client
+        } else {
+            String::new()
+        };
         let mut entities: Vec<Uuid> = claim.intents.iter().map(|i| i.entity_id).collect();
         entities.sort_unstable();
         entities.dedup();
@@ -252,7 +291,7 @@ impl<D: Domain> SqliteStore<D> {
                 claim.projections.insert(id, p);
             }
         }
-        Ok(claim)
+        Ok((claim, next))
     }
 
     fn write(
@@ -450,7 +489,8 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .db()?;
-        let claim = Self::claim(&tx, &self.sql, limit)?;
+        let (claim, next) = Self::claim(&tx, &self.sql, limit, &self.cursor)?;
+        self.cursor = next;
         if claim.intents.is_empty() && claim.malformed.is_empty() {
             return Ok(Decisions::default());
         }
