@@ -1042,3 +1042,48 @@ pub async fn a_client_that_cannot_progress_does_not_starve_the_others<B: Backend
     // And the run ends: nothing decidable is left.
     assert_eq!(p.process_pending().await.decided(), 0);
 }
+
+pub async fn an_unreadable_projection_stops_its_entity_not_the_batch<B: Backend>(b: B) {
+    let (e1, e2) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut p = queued(
+        &b,
+        &[
+            intent(e1, "c1", ALICE, 1, create("a")),
+            intent(e2, "c2", ALICE, 1, create("b")),
+        ],
+    )
+    .await;
+    assert_eq!(p.process_pending().await.processed, 2);
+    // A projection row the library never writes: a negative version.
+    b.execute(&format!(
+        "UPDATE todo_projection SET version = -1 WHERE id = '{e1}'"
+    ))
+    .await;
+    upload(
+        p.store_mut(),
+        ALICE,
+        &[
+            intent(e1, "c1", ALICE, 2, TodoEvent::Toggle),
+            intent(e2, "c2", ALICE, 2, TodoEvent::Toggle),
+        ],
+    )
+    .await;
+    let tally = p.process_pending().await;
+    assert_eq!(tally.processed, 1, "{:?}", tally.failures);
+    assert!(
+        tally.failures.iter().any(|f| matches!(
+            f,
+            ProcessError::Decide(DecideError::UnreadableProjection { entity, .. }) if *entity == e1
+        )),
+        "{:?}",
+        tally.failures
+    );
+    assert_eq!(
+        (
+            ack(p.store_mut(), "c1").await,
+            ack(p.store_mut(), "c2").await
+        ),
+        (1, 2)
+    );
+    assert_eq!(scalar(&b, PENDING).await, 1, "kept");
+}

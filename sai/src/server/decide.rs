@@ -122,6 +122,15 @@ pub enum DecideError {
         #[source]
         source: RowError,
     },
+    /// The stored projection row does not read (a cell of the wrong type, a negative
+    /// version).
+    #[error("entity {entity}: stored projection does not read: {detail}")]
+    UnreadableProjection {
+        /// The entity.
+        entity: Uuid,
+        /// What did not read.
+        detail: String,
+    },
     /// A pending row does not read as an intent.
     #[error(transparent)]
     MalformedRow(#[from] MalformedRow),
@@ -195,6 +204,7 @@ fn try_decide<M: Machine>(
         mut projections,
         acks,
         malformed,
+        mut unreadable,
     } = claim;
     let mut out = Decisions {
         claimed: intents.len() + malformed.len(),
@@ -232,7 +242,14 @@ fn try_decide<M: Machine>(
             let entity = match entities.entry(raw.entity_id) {
                 Entry::Occupied(slot) => slot.into_mut(),
                 Entry::Vacant(slot) => {
-                    match load::<M>(raw.entity_id, projections.remove(&raw.entity_id)) {
+                    let stored = match unreadable.remove(&raw.entity_id) {
+                        Some(detail) => Err(DecideError::UnreadableProjection {
+                            entity: raw.entity_id,
+                            detail,
+                        }),
+                        None => Ok(projections.remove(&raw.entity_id)),
+                    };
+                    match stored.and_then(|p| load::<M>(raw.entity_id, p)) {
                         Ok(entity) => slot.insert(entity),
                         Err(e) => {
                             out.errors.push(e);

@@ -716,9 +716,15 @@ impl<D: Domain> PostgresStore<D> {
         for row in &projections {
             let id: String = row.try_get(0).db()?;
             if let Ok(id) = Uuid::parse_str(&id) {
-                claim
-                    .projections
-                    .insert(id, stored_projection(cells(row, 1)?)?);
+                // A row that does not read stops its entity, not the batch.
+                match cells(row, 1).and_then(stored_projection) {
+                    Ok(p) => {
+                        claim.projections.insert(id, p);
+                    }
+                    Err(e) => {
+                        claim.unreadable.insert(id, e.to_string());
+                    }
+                }
             }
         }
         let mut ack_map = HashMap::new();

@@ -219,23 +219,49 @@ impl Statements {
     }
 }
 
-fn read_cells(row: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<Vec<SqlValue>> {
-    (0..n).map(|i| row.get::<_, SqlValue>(i)).collect()
+/// The first `n` cells of a row, or what in them is not a value the library writes (a BLOB,
+/// text that is not UTF-8).
+fn read_cells(
+    row: &rusqlite::Row<'_>,
+    n: usize,
+) -> rusqlite::Result<Result<Vec<SqlValue>, String>> {
+    use rusqlite::types::ValueRef;
+    let mut cells = Vec::with_capacity(n);
+    for i in 0..n {
+        cells.push(match row.get_ref(i)? {
+            ValueRef::Null => SqlValue::Null,
+            ValueRef::Integer(v) => SqlValue::Integer(v),
+            ValueRef::Real(v) => SqlValue::Real(v),
+            ValueRef::Text(t) => match std::str::from_utf8(t) {
+                Ok(t) => SqlValue::Text(t.to_owned()),
+                Err(e) => return Ok(Err(format!("column {i} is not UTF-8: {e}"))),
+            },
+            ValueRef::Blob(b) => return Ok(Err(format!("column {i} is a {}-byte BLOB", b.len()))),
+        });
+    }
+    Ok(Ok(cells))
 }
 
 impl<D: Domain> SqliteStore<D> {
+    /// An entity's projection: `Ok(Err(why))` if the row exists but does not read.
     fn read_projection(
         conn: &Connection,
         sql: &Statements,
         id: &str,
-    ) -> Result<Option<StoredProjection>, StoreError> {
+    ) -> Result<Result<Option<StoredProjection>, String>, StoreError> {
         let cells = conn
             .prepare_cached(&sql.projection_of)
             .db()?
             .query_row([id], |row| read_cells(row, 3 + D::COLUMNS.len()))
             .optional()
             .db()?;
-        cells.map(stored_projection).transpose()
+        Ok(match cells {
+            None => Ok(None),
+            Some(Err(why)) => Err(why),
+            Some(Ok(cells)) => stored_projection(cells)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+        })
     }
 
     /// Claims up to `limit` rows from the clients after `cursor`, then from the start; returns
@@ -287,8 +313,14 @@ impl<D: Domain> SqliteStore<D> {
         entities.sort_unstable();
         entities.dedup();
         for id in entities {
-            if let Some(p) = Self::read_projection(conn, sql, &id.to_string())? {
-                claim.projections.insert(id, p);
+            match Self::read_projection(conn, sql, &id.to_string())? {
+                Ok(Some(p)) => {
+                    claim.projections.insert(id, p);
+                }
+                Ok(None) => {}
+                Err(why) => {
+                    claim.unreadable.insert(id, why);
+                }
             }
         }
         Ok((claim, next))
@@ -410,7 +442,16 @@ fn intent_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RawIntent, 
     };
     match read {
         Some(raw) => Ok(Ok(raw)),
-        None => Ok(raw_intent_from_cells(read_cells(row, 9)?)),
+        None => Ok(match read_cells(row, 9)? {
+            Ok(cells) => raw_intent_from_cells(cells),
+            Err(detail) => Err(MalformedRow {
+                id: match row.get_ref(0)? {
+                    rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                    other => format!("{other:?}"),
+                },
+                detail,
+            }),
+        }),
     }
 }
 
@@ -537,7 +578,8 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
         &mut self,
         entity_id: Uuid,
     ) -> Result<Option<StoredProjection>, StoreError> {
-        Self::read_projection(&self.conn, &self.sql, &entity_id.to_string())
+        Self::read_projection(&self.conn, &self.sql, &entity_id.to_string())?
+            .map_err(StoreError::Malformed)
     }
 
     async fn client_ack(&mut self, client_id: &str) -> Result<Option<(String, u64)>, StoreError> {

@@ -54,6 +54,9 @@ pub struct Claim {
     pub acks: HashMap<String, u64>,
     /// Claimed pending rows that did not read.
     pub malformed: Vec<MalformedRow>,
+    /// Projections of the intents' entities that exist but do not read, with why: those
+    /// entities are not decided (the rest of the claim is).
+    pub unreadable: HashMap<Uuid, String>,
 }
 
 /// An entity's latest archived snapshot, as the projection rebuild reads it.
