@@ -77,8 +77,11 @@ impl PowerSyncClient {
             .map_err(ClientError::from)?;
 
         let notifiers = Arc::clone(pool.update_notifiers());
-        let wake_uploads = store.watch_all(move |_| {
-            notifiers.notify_updates(&["ps_crud".to_owned()].into_iter().collect());
+        // Only local sends queue intents; a reconcile after a download does not.
+        let wake_uploads = store.watch_all(move |change| {
+            if !change.server_data {
+                notifiers.notify_updates(&["ps_crud".to_owned()].into_iter().collect());
+            }
         });
         let synced: Vec<String> = schema
             .tables()
