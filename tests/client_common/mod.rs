@@ -76,13 +76,16 @@ impl Server {
 
     /// Decides one intent, as the server does.
     pub fn decide_one(&mut self, intent: IntentOf<Todo>) -> Decision {
-        let (current, owner) = self
-            .entities
-            .get(&intent.entity_id)
-            .cloned()
-            .unwrap_or_else(|| (Snapshot::initial(), intent.user_id.clone()));
+        let existing = self.entities.get(&intent.entity_id).cloned();
+        // Guards see the owner as the real server passes it: none before the entity exists.
+        let stored_owner = existing.as_ref().map(|(_, owner)| owner.clone());
+        let (current, owner) =
+            existing.unwrap_or_else(|| (Snapshot::initial(), intent.user_id.clone()));
         self.acks.insert(intent.client_id.clone(), intent.seq);
-        match current.step_intent(&intent, Phase::Authoritative) {
+        let meta = intent
+            .meta(Phase::Authoritative)
+            .with_owner(stored_owner.as_deref());
+        match current.step(&intent.event, &meta) {
             Ok(next) => {
                 self.entities
                     .insert(intent.entity_id, (next.clone(), owner.clone()));
