@@ -188,15 +188,9 @@ fn pending_store(path: &Path, n: usize) -> (ClientStore, Uuid) {
     let writer = IntentWriter::<Todo>::new(identity());
     s.transaction(|tx| {
         for _ in 1..n {
-            writer
-                .write(tx, actor.entity_id(), TodoEvent::Toggle)
-                .map_err(|e| sai::client::ClientError::CorruptRow {
-                    table: "bench".into(),
-                    id: String::new(),
-                    detail: e.to_string(),
-                })?;
+            writer.write(tx, actor.entity_id(), TodoEvent::Toggle)?;
         }
-        Ok::<_, sai::client::ClientError>(())
+        Ok::<_, sai::client::SendError>(())
     })
     .unwrap();
     (s, actor.entity_id())
