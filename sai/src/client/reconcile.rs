@@ -297,11 +297,8 @@ impl<D: Domain> ReconciliationEngine<D> {
         logged: Vec<Logged<D>>,
     ) -> Result<(Reconciled<D>, Vec<Logged<D>>)> {
         let plan = self.plan(conn, entity_id, logged)?;
-        self.sql.delete_intents(conn, &plan.cleared)?;
-        // Persist what was learnt from cleared intents, so that it survives their deletion.
-        for (id, version) in &plan.raised {
-            self.sql.raise_base_version(conn, *id, *version)?;
-        }
+        // The projection is written first: its fields' encoding is the one step here that
+        // can fail without failing the transaction, and it must not fail after the log moved.
         let mut changed = !plan.cleared.is_empty();
         let projection = match plan.snapshot {
             None => {
@@ -344,6 +341,11 @@ impl<D: Domain> ReconciliationEngine<D> {
                 })
             }
         };
+        self.sql.delete_intents(conn, &plan.cleared)?;
+        // Persist what was learnt from cleared intents, so that it survives their deletion.
+        for (id, version) in &plan.raised {
+            self.sql.raise_base_version(conn, *id, *version)?;
+        }
         let log_after = plan
             .pending
             .iter()
