@@ -371,10 +371,20 @@ impl<D: Domain> ReconciliationEngine<D> {
     /// whose rows cannot be read is reported in `failed` and left untouched; the others are
     /// still reconciled. Run it inside a transaction.
     pub fn reconcile_all(&self, conn: &Connection) -> Result<DomainReconciliation<D>> {
+        self.reconcile_each(conn, |entity_id| self.reconcile(conn, entity_id))
+    }
+
+    /// Runs `one` for every entity with local state: a database error stops the run, any
+    /// other error is the entity's own and is reported in `failed`.
+    pub(crate) fn reconcile_each(
+        &self,
+        conn: &Connection,
+        mut one: impl FnMut(Uuid) -> Result<Reconciled<D>>,
+    ) -> Result<DomainReconciliation<D>> {
         let mut entities = Vec::new();
         let mut failed = Vec::new();
         for entity_id in self.sql.entities_with_local_state(conn)? {
-            match self.reconcile(conn, entity_id) {
+            match one(entity_id) {
                 Ok(r) => entities.push(r),
                 Err(ClientError::Sqlite(e)) => return Err(ClientError::Sqlite(e)),
                 Err(e) => failed.push((entity_id, e)),

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::cache::LogCache;
 use super::error::{ClientError, Result, SendError};
 use super::notify::{DomainChange, Hub, Subscription, Topic, lock};
-use super::reconcile::{DomainReconciliation, PendingIntent, Reconciled, ReconciliationEngine};
+use super::reconcile::{PendingIntent, Reconciled, ReconciliationEngine};
 use super::rejections::{RejectionManager, StoredRejection};
 use super::tables::{DomainSql, Projection};
 use super::writer::IntentWriter;
@@ -672,17 +672,9 @@ impl ClientStore {
         let sql = DomainSql::<D>::new();
         let watched = self.inner.hub.watched_entities(D::NAME);
         let (report, surfaced, views) = self.write(|tx, cache| {
-            let mut report = DomainReconciliation {
-                entities: Vec::new(),
-                failed: Vec::new(),
-            };
-            for entity_id in sql.entities_with_local_state(tx)? {
-                match reconcile_cached(&engine, tx, cache, entity_id) {
-                    Ok(r) => report.entities.push(r),
-                    Err(ClientError::Sqlite(e)) => return Err(ClientError::Sqlite(e)),
-                    Err(e) => report.failed.push((entity_id, e)),
-                }
-            }
+            let report = engine.reconcile_each(tx, |entity_id| {
+                reconcile_cached(&engine, tx, cache, entity_id)
+            })?;
             let surfaced = self.take_surfaceable::<D>(tx)?;
             let mut views = Vec::with_capacity(watched.len());
             for &entity in &watched {
