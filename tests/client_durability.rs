@@ -9,18 +9,10 @@ use std::time::Duration;
 use client_common::*;
 use sai::client::{ClientError, ClientStore, Durability, EventSourcedActor, SendError};
 use sai::{Rejection, Uuid};
-use sai_suite::{Todo, TodoEvent, TodoMachine, create};
+use sai_suite::{Todo, TodoEvent, TodoMachine, column, create};
 
 fn seqs(store: &ClientStore) -> Vec<i64> {
-    store.with_connection(|c| {
-        let mut stmt = c
-            .prepare("SELECT seq FROM todo_intent_events_local ORDER BY seq")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    })
+    store.with_connection(|c| column(c, "SELECT seq FROM todo_intent_events_local ORDER BY seq"))
 }
 
 #[test]

@@ -77,6 +77,14 @@ async fn eventually(db: &PowerSyncDatabase, want: &[(&str, &str)]) {
     );
 }
 
+/// Entries in PowerSync's upload queue.
+async fn queued_uploads(db: &PowerSyncDatabase) -> i64 {
+    let reader = db.reader().await.unwrap();
+    reader
+        .query_row("SELECT count(*) FROM ps_crud", [], |r| r.get(0))
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_sync_per_user_even_while_uploads_are_pending() {
     let dir = tempfile::tempdir().unwrap();
@@ -122,12 +130,7 @@ async fn rows_sync_per_user_even_while_uploads_are_pending() {
     service.publish("alice", vec![projection_row("e1", "Buy milk", "alice")]);
     service.publish("bob", vec![projection_row("e9", "Bob's", "bob")]);
     eventually(&db, &[("e1", "Buy milk")]).await;
-    let pending: i64 = db
-        .reader()
-        .await
-        .unwrap()
-        .query_row("SELECT count(*) FROM ps_crud", [], |r| r.get(0))
-        .unwrap();
+    let pending = queued_uploads(&db).await;
     assert_eq!(pending, 1, "the intent is still waiting to upload");
 
     // Updates follow, still while the upload is pending.
@@ -160,12 +163,7 @@ async fn rows_sync_per_user_even_while_uploads_are_pending() {
     wake_uploads(&db).await.unwrap();
     eventually(&db, &[("e2", "Call mum"), ("e3", "Water plants")]).await;
     assert_eq!(uploaded.load(Ordering::SeqCst), 1);
-    let pending: i64 = db
-        .reader()
-        .await
-        .unwrap()
-        .query_row("SELECT count(*) FROM ps_crud", [], |r| r.get(0))
-        .unwrap();
+    let pending = queued_uploads(&db).await;
     assert_eq!(pending, 0);
     assert!(service.stream_requests() >= 2);
 }

@@ -5,7 +5,7 @@ use sai::{
     ColumnDef, ColumnType, Dialect, Domain, RowError, Schema, SchemaError, Side, SqlValue,
     TableRole, ValueError,
 };
-use sai_suite::{Todo, postgres};
+use sai_suite::{Todo, column, postgres};
 
 fn sqlite_file() -> (tempfile::TempDir, Connection) {
     let dir = tempfile::tempdir().unwrap();
@@ -14,13 +14,10 @@ fn sqlite_file() -> (tempfile::TempDir, Connection) {
 }
 
 fn sqlite_tables(conn: &Connection) -> Vec<String> {
-    let mut stmt = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    column(
+        conn,
+        "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+    )
 }
 
 #[test]

@@ -11,6 +11,15 @@ pub mod powersync;
 pub mod powersync_app;
 
 use sai::{Domain, Event, IntentMeta, Phase, machine};
+
+/// Every value of a one-column query, for assertions on raw tables.
+pub fn column<T: rusqlite::types::FromSql>(conn: &rusqlite::Connection, sql: &str) -> Vec<T> {
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    stmt.query_map([], |r| r.get(0))
+        .expect("query")
+        .map(|v| v.expect("row"))
+        .collect()
+}
 use serde::{Deserialize, Serialize};
 
 /// A todo item: the entity.
