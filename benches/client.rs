@@ -48,14 +48,7 @@ impl Floor {
         // Same table layout as the store's log, created by the store, then used bare.
         drop(store(path, durability));
         let conn = Connection::open(path).unwrap();
-        prepare_connection(
-            &conn,
-            &StoreOptions {
-                durability,
-                ..StoreOptions::default()
-            },
-        )
-        .unwrap();
+        prepare_connection(&conn, &StoreOptions::default().with_durability(durability)).unwrap();
         Floor {
             conn,
             entity: Uuid::now_v7(),

@@ -57,7 +57,7 @@ async fn main() -> Result<(), AnyError> {
     let p = phone.send(TodoEvent::Create {
         title: "Buy milk".into(),
     })?;
-    show("phone", &p);
+    show("phone", p.projection());
     let report = sync.sync(&phone_store, "alice").await?;
     println!(
         "    sync: uploaded {}, accepted {}, rejected {}",
@@ -87,19 +87,25 @@ async fn main() -> Result<(), AnyError> {
     println!("\n3. Both go offline and keep working.");
     show(
         "phone",
-        &phone.send(TodoEvent::Rename {
-            title: "Buy oat milk".into(),
-        })?,
+        &phone
+            .send(TodoEvent::Rename {
+                title: "Buy oat milk".into(),
+            })?
+            .projection,
     );
     show(
         "laptop",
-        &laptop.send(TodoEvent::Label {
-            label: "errand".into(),
-        })?,
+        &laptop
+            .send(TodoEvent::Label {
+                label: "errand".into(),
+            })?
+            .projection,
     );
     show(
         "laptop",
-        &laptop.send(TodoEvent::Estimate { hours: Some(80.0) })?,
+        &laptop
+            .send(TodoEvent::Estimate { hours: Some(80.0) })?
+            .projection,
     );
     println!("    (the client machine accepts an 80-hour estimate; the server's does not)");
     println!(

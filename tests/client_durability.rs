@@ -257,8 +257,8 @@ fn crash_child_sends_until_killed() {
     };
     let store = open(std::path::Path::new(&path));
     let entity = Uuid::parse_str(&entity).unwrap();
+    // The parent created the entity.
     let actor = EventSourcedActor::<Todo>::open(&store, alice(), entity).unwrap();
-    actor.send(create("Milk")).unwrap();
     for n in 1.. {
         actor.send(TodoEvent::Toggle).unwrap();
         println!("sent {n}");
@@ -272,7 +272,12 @@ fn a_killed_process_leaves_log_and_projection_consistent() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("client.db");
-    let entity = Uuid::now_v7();
+    let entity = {
+        let store = open(&path);
+        let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+        actor.send(create("Milk")).unwrap();
+        actor.entity_id()
+    };
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--ignored",

@@ -169,9 +169,19 @@ fn an_entity_of_another_domain_is_refused() {
         ),
         "{err}"
     );
-    // An id nobody knows opens in the initial state.
-    let fresh = EventSourcedActor::<Todo>::open(&store, alice(), Uuid::now_v7()).unwrap();
-    assert!(fresh.projection().unwrap().is_none());
+    // An id nobody knows is not an entity: `create` starts one.
+    let unknown = Uuid::now_v7();
+    let err = EventSourcedActor::<Todo>::open(&store, alice(), unknown).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ClientError::UnknownEntity {
+                entity_id,
+                domain: "todo",
+            } if entity_id == unknown
+        ),
+        "{err}"
+    );
 }
 
 #[test]

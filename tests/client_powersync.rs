@@ -39,15 +39,36 @@ async fn the_building_blocks_run_on_a_powersync_connection() {
     let p = r.projection.unwrap();
     assert_eq!((p.state(), p.snapshot.version), (TodoMachine::Active, 3));
 
-    // Intents leave the log through the view, and their numbers are not reissued.
-    let first = writer.pending_intents(&conn, entity).unwrap()[0].id;
+    // The server accepts the first intent. Its decision arrives as a download does: straight
+    // into the synced tables' storage, which queues nothing for upload.
+    let first = writer.logged_intents(&conn, entity).unwrap()[0].id;
     let tx = conn.transaction().unwrap();
-    assert_eq!(writer.clear_processed_intents(&tx, &[first]).unwrap(), 1);
+    tx.execute(
+        "INSERT INTO ps_data__todo_projection (id, data) VALUES (?1, ?2)",
+        [
+            entity.to_string(),
+            serde_json::json!({
+                "state": "Active", "version": 1, "owner_id": "alice", "updated_at": 0,
+                "title": "Milk", "completed": 0, "estimate": null, "labels": "[]",
+                "priority_level": 0,
+            })
+            .to_string(),
+        ],
+    )
+    .unwrap();
+    tx.execute(
+        "INSERT INTO ps_data__todo_client_acks (id, data) VALUES ('phone-1', ?1)",
+        [serde_json::json!({"user_id": "alice", "last_seq": 1, "updated_at": 0}).to_string()],
+    )
+    .unwrap();
+    // Intents leave the log through the view, and their numbers are not reissued.
+    let r = engine.reconcile(&tx, entity).unwrap();
+    assert_eq!(r.cleared, [first]);
     let written = writer.write(&tx, entity, TodoEvent::Toggle).unwrap();
     tx.commit().unwrap();
-    assert_eq!(written.intent.seq, 4);
+    assert_eq!(written.seq(), 4);
     let seqs: Vec<u64> = writer
-        .pending_intents(&conn, entity)
+        .logged_intents(&conn, entity)
         .unwrap()
         .iter()
         .map(|i| i.seq)

@@ -270,15 +270,9 @@ fn a_rejected_creation_removes_the_entity() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("c.db"));
     let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
-    actor.send(create("Milk")).unwrap();
+    let intent = actor.send(create("Milk")).unwrap().intent;
     actor.send(TodoEvent::Toggle).unwrap();
     // Pretend the server rejected the creation (the toggle is still on its way).
-    let intent = store
-        .with_connection(|c| {
-            sai::client::IntentWriter::<Todo>::new(alice()).pending_intents(c, actor.entity_id())
-        })
-        .unwrap()
-        .remove(0);
     let rejection = Rejection::NotAccepted {
         state: "Idle".into(),
         event_type: "CREATE".into(),

@@ -122,7 +122,7 @@ fn the_client_predicts_the_owner_guard_before_sending() {
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        alice.send(NoteEvent::Archive).unwrap().state(),
+        alice.send(NoteEvent::Archive).unwrap().projection().state(),
         NoteMachine::Archived
     );
 }

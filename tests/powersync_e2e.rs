@@ -79,6 +79,7 @@ async fn scenario(server: Server) {
         laptop
             .send(TodoEvent::Estimate { hours: Some(80.0) })
             .unwrap()
+            .projection()
             .context()
             .estimate,
         Some(80.0)

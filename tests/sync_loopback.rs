@@ -87,7 +87,7 @@ async fn two_devices_edit_offline_and_converge_with_one_rejection() {
         .send(TodoEvent::Estimate { hours: Some(80.0) })
         .unwrap();
     assert_eq!(
-        optimistic.context().estimate,
+        optimistic.projection().context().estimate,
         Some(80.0),
         "the client machine allows it"
     );

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
-use sai::client::{ClientIdentity, ClientStore, IntentWriter, ReconcileSummary};
+use sai::client::{ClientIdentity, ClientStore, ReconcileSummary};
 use sai::{Domain, IntentOf, Phase, Rejection, Snapshot, Uuid};
 use sai_suite::{StrictTodoMachine, Todo};
 
@@ -59,9 +59,7 @@ impl Server {
     /// Decides the client's pending intents (in log order) that it has not decided yet, up to
     /// `limit` of them.
     pub fn decide(&mut self, store: &ClientStore, limit: usize) -> Vec<Decision> {
-        let pending = store
-            .with_connection(|c| IntentWriter::<Todo>::new(alice()).all_pending_intents(c))
-            .expect("read pending");
+        let pending = store.logged_intents::<Todo>().expect("read pending");
         let mut pending: Vec<_> = pending
             .into_iter()
             .filter(|i| self.acks.get(&i.client_id).copied().unwrap_or(0) < i.seq)

@@ -1,57 +1,65 @@
-//! The event-sourced actor: one entity, as the UI uses it.
+//! The event-sourced actor: a handle on one entity, as the UI uses it.
 
 use uuid::Uuid;
 
 use super::error::{Result, SendError};
 use super::identity::ClientIdentity;
-use super::notify::Subscription;
-use super::reconcile::{PendingIntent, Reconciled, ReconciliationEngine};
-use super::rejections::{RejectionManager, StoredRejection};
+use super::notify::{Subscription, Topic};
+use super::projection::Projection;
+use super::reconcile::{PendingIntent, Reconciled};
+use super::rejections::StoredRejection;
+use super::send::Sent;
 use super::store::ClientStore;
-use super::tables::Projection;
-use super::writer::IntentWriter;
 use crate::domain::{Domain, EventOf, SnapshotOf};
 
-/// One entity of domain `D`, driven by one client identity: send events, read the optimistic
-/// projection, hear about changes and rejections.
+/// A handle on one entity of domain `D` for one client identity: the store, the entity's id
+/// and who acts. It holds no state of its own — every read and write goes to the store — so
+/// two handles on the same entity (in one process or two) always agree, and a handle is
+/// cheap to create, clone and drop.
 ///
-/// Actors are handles: every read goes to the store, so two actors on the same entity (in
-/// one process or two) always agree.
+/// Through it: send events, read the optimistic projection, hear about changes and
+/// rejections.
 pub struct EventSourcedActor<D: Domain> {
     store: ClientStore,
     entity_id: Uuid,
-    writer: IntentWriter<D>,
-    engine: ReconciliationEngine<D>,
-    rejections: RejectionManager<D>,
+    identity: ClientIdentity,
+    _domain: std::marker::PhantomData<fn() -> D>,
+}
+
+impl<D: Domain> Clone for EventSourcedActor<D> {
+    fn clone(&self) -> Self {
+        Self::handle(self.store.clone(), self.identity.clone(), self.entity_id)
+    }
 }
 
 impl<D: Domain> EventSourcedActor<D> {
-    fn new(store: &ClientStore, identity: ClientIdentity, entity_id: Uuid) -> Self {
+    fn handle(store: ClientStore, identity: ClientIdentity, entity_id: Uuid) -> Self {
         EventSourcedActor {
-            store: store.clone(),
+            store,
             entity_id,
-            writer: IntentWriter::new(identity),
-            engine: ReconciliationEngine::new(),
-            rejections: RejectionManager::new(),
+            identity,
+            _domain: std::marker::PhantomData,
         }
     }
 
-    /// An actor for a new entity with a fresh (v7) id. Nothing is stored until the first
+    /// A handle on a new entity with a fresh (v7) id. Nothing is stored until the first
     /// [`send`](Self::send).
     pub fn create(store: &ClientStore, identity: ClientIdentity) -> Result<Self> {
         store.registered::<D>()?;
-        Ok(Self::new(store, identity, Uuid::now_v7()))
+        Ok(Self::handle(store.clone(), identity, Uuid::now_v7()))
     }
 
-    /// An actor for an existing entity: its projection is restored from the server's
+    /// A handle on an existing entity: its projection is restored from the server's
     /// projection with the pending intents replayed on top (a reconciliation). Fails with
+    /// [`ClientError::UnknownEntity`](super::ClientError::UnknownEntity) if no table of `D`
+    /// knows the id (neither a server projection nor local state: use
+    /// [`create`](Self::create) to start an entity), and with
     /// [`ClientError::WrongDomain`](super::ClientError::WrongDomain) if the id belongs to
-    /// another registered domain; an id nobody knows yet opens in the initial state.
+    /// another registered domain.
     pub fn open(store: &ClientStore, identity: ClientIdentity, entity_id: Uuid) -> Result<Self> {
-        store.check_entity_domain::<D>(entity_id)?;
-        let actor = Self::new(store, identity, entity_id);
+        store.locate::<D>(entity_id)?;
         store.reconcile_entity::<D>(entity_id)?;
-        Ok(actor)
+        Ok(Self::handle(store.clone(), identity, entity_id))
     }
 
     /// The entity's id.
@@ -59,16 +67,17 @@ impl<D: Domain> EventSourcedActor<D> {
         self.entity_id
     }
 
-    /// The identity this actor writes for.
+    /// The identity this handle writes for.
     pub fn identity(&self) -> &ClientIdentity {
-        self.writer.identity()
+        &self.identity
     }
 
     /// Steps the event with the client machine. On acceptance the intent is logged and the
-    /// optimistic projection updated in one transaction, then subscribers are told; the new
-    /// projection is returned. On rejection nothing is stored.
-    pub fn send(&self, event: EventOf<D>) -> Result<Projection<D>, SendError> {
-        self.store.send(&self.writer, self.entity_id, event)
+    /// optimistic projection updated in one transaction, then subscribers are told; what was
+    /// logged (intent id, sequence number) and the new projection are returned. On rejection
+    /// nothing is stored.
+    pub fn send(&self, event: EventOf<D>) -> Result<Sent<D>, SendError> {
+        self.store.send(&self.identity, self.entity_id, event)
     }
 
     /// The current (optimistic) projection, or `None` if the entity does not exist yet.
@@ -97,36 +106,39 @@ impl<D: Domain> EventSourcedActor<D> {
         self.store.subscribe_projection::<D>(self.entity_id, f)
     }
 
-    /// Calls `f` once for each server rejection of an intent on this entity. Rejections that
-    /// arrived while nobody listened are delivered right away.
+    /// Calls `f` once for each server rejection of an intent on this entity (exactly once:
+    /// see the [`client`](super) module docs). Rejections that arrived while nobody listened
+    /// are delivered right away.
     pub fn on_rejection(
         &self,
         f: impl Fn(&StoredRejection) + Send + Sync + 'static,
     ) -> Result<Subscription> {
-        self.store.subscribe_rejections::<D>(self.entity_id, f)
+        self.store
+            .subscribe_rejections::<D>(Topic::EntityRejections(D::NAME, self.entity_id), f)
     }
 
     /// This entity's rejections that were not cleared.
     pub fn rejections(&self) -> Result<Vec<StoredRejection>> {
+        let rejections = &self.store.registered::<D>()?.rejections;
         self.store
-            .read(|c| self.rejections.rejections(c, self.entity_id))
+            .read(|c| rejections.rejections(c, self.entity_id))
     }
 
     /// Every rejection of the domain that was not cleared.
     pub fn all_rejections(&self) -> Result<Vec<StoredRejection>> {
-        self.store.read(|c| self.rejections.all_rejections(c))
+        self.store.rejections::<D>()
     }
 
     /// Clears a rejection so it is no longer listed; `false` if there is no such rejection.
     pub fn clear_rejection(&self, intent_id: Uuid) -> Result<bool> {
+        let rejections = &self.store.registered::<D>()?.rejections;
         self.store
-            .write(|tx, _| self.rejections.clear_rejection(tx, intent_id))
+            .write(|tx, _| rejections.clear_rejection(tx, intent_id))
     }
 
     /// The entity's pending intents with their status.
     pub fn pending_intents(&self) -> Result<Vec<PendingIntent<D>>> {
-        self.store
-            .read(|c| self.engine.pending_intents(c, self.entity_id))
+        self.store.pending_intents_of::<D>(self.entity_id)
     }
 
     /// Folds the server data that arrived into this entity now (the store does it for every
@@ -141,7 +153,7 @@ impl<D: Domain> std::fmt::Debug for EventSourcedActor<D> {
         f.debug_struct("EventSourcedActor")
             .field("domain", &D::NAME)
             .field("entity_id", &self.entity_id)
-            .field("identity", self.writer.identity())
+            .field("identity", &self.identity)
             .finish()
     }
 }

@@ -9,6 +9,7 @@ use crate::schema::SchemaError;
 /// Why a client store operation failed. Every variant leaves the store as it was: the
 /// operation's transaction is rolled back, nothing is deleted.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// SQLite refused an operation (I/O, constraint, locked database, …).
     #[error("SQLite: {0}")]
@@ -16,6 +17,15 @@ pub enum ClientError {
     /// The domain's tables were not created in this store.
     #[error("domain `{0}` is not registered in this client store")]
     UnknownDomain(&'static str),
+    /// No table of the domain knows the entity: neither a server projection nor local state.
+    /// [`EventSourcedActor::create`](super::EventSourcedActor::create) starts a new one.
+    #[error("entity {entity_id} is unknown to domain `{domain}`")]
+    UnknownEntity {
+        /// The entity asked for.
+        entity_id: Uuid,
+        /// The domain asked.
+        domain: &'static str,
+    },
     /// The entity exists, but in another domain's tables.
     #[error("entity {entity_id} belongs to domain `{found}`, not `{expected}`")]
     WrongDomain {
@@ -69,6 +79,7 @@ impl ClientError {
 
 /// Why [`send`](super::EventSourcedActor::send) did not apply an event.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SendError {
     /// The client machine rejected the event: nothing was persisted.
     #[error("rejected: {0}")]

@@ -4,21 +4,66 @@
 //! * [`ClientStore`] — the embedded store: a SQLite file (WAL, `synchronous=FULL` by default,
 //!   see [`Durability`]) with the client tables of the registered domains, including the
 //!   synced tables a sync layer fills (server projection, rejections, acknowledgements).
-//! * [`EventSourcedActor`] — one entity: [`send`](EventSourcedActor::send) an event and get
-//!   the optimistic projection back (or the machine's rejection, with nothing stored),
-//!   subscribe to changes, hear about and clear rejections, reconcile.
-//! * Building blocks usable on any `rusqlite::Connection` (for example one leased from a
-//!   PowerSync pool): [`IntentWriter`], [`ReconciliationEngine`], [`RejectionManager`].
-//!
-//! How and when pending intents leave the log is documented in [`reconcile`]; how
-//! rejections are surfaced exactly once in [`rejections`].
+//! * [`EventSourcedActor`] — a handle on one entity (store, entity id, identity; no state of
+//!   its own): [`send`](EventSourcedActor::send) an event and get what was logged and the
+//!   optimistic projection back (or the machine's rejection, with nothing stored), subscribe
+//!   to changes, hear about and clear rejections, reconcile.
+//! * For a connection the store does not own (one leased from a PowerSync pool):
+//!   [`IntentWriter`] and [`ReconciliationEngine`]. A [`ClientStore`] (also the one of
+//!   `sai::powersync::PowerSyncClient`) needs neither.
 //!
 //! The SQL is plain enough to run where the local tables are views (PowerSync's local-only
 //! tables): no UPSERT, no `RETURNING`, no `rowid`, no reliance on `changes()`. Server data
 //! arrives through [`ClientStore::apply_server_data`] (or from another connection, picked
 //! up by [`ClientStore::watch_external_changes`]); every entity with local state is then
-//! reconciled and listeners are told. Decoded logs are kept in memory between
-//! reconciliations and dropped whenever another connection commits.
+//! reconciled ([`ClientStore::reconcile_all`]) and listeners are told. Decoded logs are kept
+//! in memory between reconciliations and dropped whenever another connection commits.
+//!
+//! # When an intent leaves the log
+//!
+//! The server decides a client's intents in sequence order and, in the same transaction as
+//! each decision (projection row written, or rejection row written), sets
+//! `{name}_client_acks.last_seq` for that client to the decided sequence number. An intent
+//! `(client, seq)` of entity `e` is removed from `{name}_intent_events_local` only when its
+//! decision is visible locally:
+//!
+//! * the synced rejection row (`{name}_intent_events_rejected.id` = the intent id) is there,
+//!   or
+//! * the acknowledgement covers it (`last_seq >= seq`) **and** the synced projection of `e`
+//!   has moved past the version the intent was applied on: an accepted intent raises the
+//!   version by one, so an unmoved projection means its effect has not arrived yet.
+//!
+//! "The version the intent was applied on" is a lower bound kept per intent in
+//! `base_version`: the server projection version the client saw when it wrote the intent,
+//! raised while walking one client's intents on the entity in sequence order — every earlier
+//! intent of that client known to be accepted adds one, and one that is acknowledged but not
+//! yet visible is assumed accepted (holding later ones back until it is settled). Bounds
+//! learnt from cleared intents are written back to the remaining rows, so they survive the
+//! deletion.
+//!
+//! A sync layer that applies a server transaction atomically (PowerSync checkpoints) makes
+//! the second rule exact; when rows arrive out of step, the rule holds an acknowledged
+//! intent back until the projection (or the rejection) arrives, so the user never sees an
+//! action vanish and reappear. Everything else stays pending: nothing is deleted on a guess.
+//!
+//! The remaining intents are replayed with the client machine (optimistic phase) on top of
+//! the server projection. One the machine rejects there stays pending — the server decides —
+//! but is left out of the projection and reported as [`PendingStatus::PredictedToFail`].
+//!
+//! # Rejections are surfaced exactly once
+//!
+//! Rejections arrive in the synced table `{name}_intent_events_rejected`, which is read-only
+//! on a PowerSync client. The client's own bookkeeping lives in `{name}_rejections_local`
+//! (one row per rejection id: `surfaced_at`, `cleared_at`). A rejection belongs to this device
+//! when its `client_id` has issued intents here (has a `{name}_client_seq_local` row).
+//!
+//! A rejection is handed to `on_rejection` listeners ([`ClientStore::on_rejection`],
+//! [`EventSourcedActor::on_rejection`]) only when one is registered for its entity (or
+//! domain); it is marked surfaced in the same transaction that selects it, that transaction
+//! commits, and only then are the listeners called. A later reconcile, another actor or a
+//! reopened store therefore never hands it out again; one that arrives while nobody listens
+//! waits, unmarked, for the first listener. It stays listed
+//! ([`EventSourcedActor::rejections`]) until cleared.
 //!
 //! ```
 //! use sai::client::{ClientIdentity, ClientStore, EventSourcedActor, PendingStatus};
@@ -66,8 +111,9 @@
 //! let _rejections = task.on_rejection(|r| println!("server said no: {}", r.message))?;
 //!
 //! // Stepped by the client machine, logged and projected in one transaction, then announced.
-//! let projection = task.send(TaskEvent::Create { title: "Write docs".into() })?;
-//! assert_eq!((projection.state(), projection.optimistic), (TaskMachine::Open, true));
+//! let sent = task.send(TaskEvent::Create { title: "Write docs".into() })?;
+//! assert_eq!(sent.seq(), 1);
+//! assert_eq!((sent.projection().state(), sent.projection().optimistic), (TaskMachine::Open, true));
 //! // The client machine refuses at once what cannot apply; nothing is stored.
 //! assert!(task.send(TaskEvent::Create { title: "again".into() }).unwrap_err().rejection().is_some());
 //!
@@ -106,27 +152,32 @@
 //! ```
 
 mod actor;
+mod builder;
 mod cache;
 mod error;
 mod identity;
+mod listen;
 mod notify;
-pub mod reconcile;
-pub mod rejections;
+mod projection;
+mod reconcile;
+mod rejections;
+mod send;
+mod server_data;
 mod store;
+mod summary;
 mod tables;
-mod writer;
 
 pub use actor::EventSourcedActor;
+pub use builder::{
+    ClientStoreBuilder, Durability, StoreOptions, create_tables, prepare_connection,
+};
 pub use error::{ClientError, Result, SendError};
 pub use identity::ClientIdentity;
 pub use notify::{DomainChange, Subscription};
-pub use reconcile::{
-    DomainReconciliation, PendingIntent, PendingStatus, Reconciled, ReconciliationEngine,
-};
-pub use rejections::{RejectionManager, StoredRejection};
-pub use store::{
-    ClientStore, ClientStoreBuilder, DomainSummary, Durability, ExternalWatcher, ReconcileSummary,
-    StoreOptions, create_tables, prepare_connection,
-};
-pub use tables::Projection;
-pub use writer::{IntentWriter, Written};
+pub use projection::Projection;
+pub use reconcile::{PendingIntent, PendingStatus, Reconciled, ReconciliationEngine};
+pub use rejections::StoredRejection;
+pub use send::{IntentWriter, Sent};
+pub use server_data::ExternalWatcher;
+pub use store::ClientStore;
+pub use summary::{DomainSummary, ReconcileSummary};

@@ -22,10 +22,15 @@ pub struct DomainChange {
 type AnyCallback = Arc<dyn Fn(&dyn Any) + Send + Sync>;
 type ChangeCallback = Arc<dyn Fn(&DomainChange) + Send + Sync>;
 
+/// What a typed listener listens to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Topic {
+    /// The projection of one entity of a domain.
     Projection(&'static str, Uuid),
-    Rejection(&'static str, Uuid),
+    /// Rejections of one entity's intents.
+    EntityRejections(&'static str, Uuid),
+    /// Rejections of any intent of a domain.
+    DomainRejections(&'static str),
 }
 
 enum Callback {

@@ -1,27 +1,20 @@
-//! The rejection manager: the server's rejections of this device's intents, which of them
-//! were surfaced to listeners, and which the user cleared.
+//! Rejections: the server's rejections of this device's intents, which of them were
+//! surfaced to listeners, and which the user cleared. The rules (belonging, exactly-once
+//! surfacing) are stated in the [`client`](super) module docs.
 //!
-//! Rejections arrive in the synced table `{name}_intent_events_rejected`, which is read-only
-//! on a PowerSync client. The client's own bookkeeping lives in `{name}_rejections_local`
-//! (one row per rejection id: `surfaced_at`, `cleared_at`). A rejection belongs to this device
-//! when its `client_id` has issued intents here (has a `{name}_client_seq_local` row).
-//!
-//! Exactly-once surfacing: a rejection is handed to `on_rejection` listeners only when one is
-//! registered for its entity (or domain); it is marked surfaced in the same transaction that
-//! selects it, that transaction commits, and only then are the listeners called. A later
-//! reconcile, another actor or a reopened store therefore never hands it out again; one that
-//! arrives while nobody listens waits, unmarked, for the first listener.
+//! Rejections arrive in the synced table `{name}_intent_events_rejected`, read-only on a
+//! PowerSync client; this device's bookkeeping lives in `{name}_rejections_local`.
 
 use rusqlite::{Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
 use super::error::{ClientError, Result};
-use super::tables::{DomainSql, int_cell, opt_int_cell, text_cell};
-use crate::domain::Domain;
+use super::tables::{int_cell, opt_int_cell, text_cell};
 use crate::event::Event;
 use crate::intent::now_millis;
 use crate::intent::{DecodeError, Timestamp, decode_event};
 use crate::rejection::Rejection;
+use crate::schema::TableRole;
 
 /// A server rejection of one of this device's intents.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,58 +66,82 @@ impl StoredRejection {
     }
 }
 
-/// Lists, surfaces and clears one domain's rejections. Works on any `rusqlite::Connection`.
-pub struct RejectionManager<D: Domain> {
-    sql: DomainSql<D>,
-    select: String,
+/// Which bookkeeping timestamp of `{name}_rejections_local` to set.
+#[derive(Clone, Copy)]
+enum Mark {
+    Surfaced,
+    Cleared,
 }
 
-impl<D: Domain> Default for RejectionManager<D> {
-    fn default() -> Self {
-        Self::new()
-    }
+/// Lists, surfaces and clears one domain's rejections, with every statement rendered once
+/// (when the domain is registered). Works on any `rusqlite::Connection`.
+pub(crate) struct RejectionSql {
+    /// The synced rejection table, unquoted (for error messages).
+    table: String,
+    select_of_entity: String,
+    select_all: String,
+    select_unsurfaced: String,
+    select_entity_of: String,
+    select_bookkeeping: String,
+    update_surfaced: String,
+    update_cleared: String,
+    insert_surfaced: String,
+    insert_cleared: String,
 }
 
-impl<D: Domain> RejectionManager<D> {
-    /// A manager for the domain.
-    pub fn new() -> Self {
-        let sql = DomainSql::<D>::new();
+impl RejectionSql {
+    /// Renders the statements of `domain`'s rejection tables.
+    pub(crate) fn new(domain: &str) -> Self {
+        let rejected = format!("\"{}\"", TableRole::Rejected.table_name(domain));
+        let seq = format!("\"{}\"", TableRole::LocalSequence.table_name(domain));
+        let local = format!("\"{}\"", TableRole::LocalRejections.table_name(domain));
         let select = format!(
             "SELECT r.id, r.entity_id, r.client_id, r.seq, r.event_type, r.code, r.message, \
              r.reason, r.state, r.rejected_at, l.surfaced_at, r.user_id, r.event_version, \
              r.payload, r.created_at \
              FROM {rejected} r JOIN {seq} c ON c.id = r.client_id \
              LEFT JOIN {local} l ON l.id = r.id \
-             WHERE l.cleared_at IS NULL",
-            rejected = sql.rejected,
-            seq = sql.seq_local,
-            local = sql.rejections_local,
+             WHERE l.cleared_at IS NULL"
         );
-        RejectionManager { sql, select }
+        let order = "ORDER BY r.rejected_at, r.client_id, r.seq";
+        let update = |column: &str| {
+            format!("UPDATE {local} SET {column} = COALESCE({column}, ?2) WHERE id = ?1")
+        };
+        let insert = |column: &str| {
+            format!("INSERT INTO {local} (id, entity_id, {column}) VALUES (?1, ?2, ?3)")
+        };
+        RejectionSql {
+            table: TableRole::Rejected.table_name(domain),
+            select_of_entity: format!("{select} AND r.entity_id = ?1 {order}"),
+            select_all: format!("{select} {order}"),
+            select_unsurfaced: format!("{select} AND l.surfaced_at IS NULL {order}"),
+            select_entity_of: format!("SELECT entity_id FROM {rejected} WHERE id = ?1"),
+            select_bookkeeping: format!("SELECT 1 FROM {local} WHERE id = ?1"),
+            update_surfaced: update("surfaced_at"),
+            update_cleared: update("cleared_at"),
+            insert_surfaced: insert("surfaced_at"),
+            insert_cleared: insert("cleared_at"),
+        }
     }
 
-    /// The rejections matching `filter`; a row that does not read fails the query.
+    /// The rejections `sql` selects; a row that does not read fails the query.
     fn query(
         &self,
         conn: &Connection,
-        filter: &str,
+        sql: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<StoredRejection>> {
-        self.query_rows(conn, filter, args)?.into_iter().collect()
+        self.query_rows(conn, sql, args)?.into_iter().collect()
     }
 
-    /// Each matching row, read or not.
+    /// Each row `sql` selects, read or not.
     fn query_rows(
         &self,
         conn: &Connection,
-        filter: &str,
+        sql: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<Result<StoredRejection>>> {
-        let sql = format!(
-            "{} {filter} ORDER BY r.rejected_at, r.client_id, r.seq",
-            self.select
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut stmt = conn.prepare_cached(sql)?;
         let mut rows = stmt.query(args)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
@@ -134,7 +151,7 @@ impl<D: Domain> RejectionManager<D> {
     }
 
     fn decode(&self, row: &Row<'_>) -> Result<StoredRejection> {
-        let table = self.sql.rejected.trim_matches('"');
+        let table = self.table.as_str();
         let id_text = text_cell(row, 0, table, "?")?;
         let uuid = |text: &str, what: &str| {
             Uuid::parse_str(text).map_err(|e| {
@@ -174,31 +191,39 @@ impl<D: Domain> RejectionManager<D> {
     }
 
     /// The entity's rejections that were not cleared, oldest first.
-    pub fn rejections(&self, conn: &Connection, entity_id: Uuid) -> Result<Vec<StoredRejection>> {
-        self.query(conn, "AND r.entity_id = ?1", &[&entity_id.to_string()])
+    pub(crate) fn rejections(
+        &self,
+        conn: &Connection,
+        entity_id: Uuid,
+    ) -> Result<Vec<StoredRejection>> {
+        self.query(conn, &self.select_of_entity, &[&entity_id.to_string()])
     }
 
     /// Every rejection of the domain that was not cleared, oldest first.
-    pub fn all_rejections(&self, conn: &Connection) -> Result<Vec<StoredRejection>> {
-        self.query(conn, "", &[])
+    pub(crate) fn all_rejections(&self, conn: &Connection) -> Result<Vec<StoredRejection>> {
+        self.query(conn, &self.select_all, &[])
     }
 
     /// Rejections not yet surfaced (nor cleared), oldest first. A synced row that does not
     /// read is left where it is, unsurfaced, so it blocks neither the others nor
     /// reconciliation; the listings ([`all_rejections`](Self::all_rejections)) report it.
-    pub fn unsurfaced(&self, conn: &Connection) -> Result<Vec<StoredRejection>> {
-        let rows = self.query_rows(conn, "AND l.surfaced_at IS NULL", &[])?;
+    pub(crate) fn unsurfaced(&self, conn: &Connection) -> Result<Vec<StoredRejection>> {
+        let rows = self.query_rows(conn, &self.select_unsurfaced, &[])?;
         Ok(rows.into_iter().filter_map(Result::ok).collect())
     }
 
     /// Marks rejections as surfaced. Run it in the transaction that selected them, and tell
     /// listeners after it commits.
-    pub fn mark_surfaced(&self, conn: &Connection, rejections: &[StoredRejection]) -> Result<()> {
+    pub(crate) fn mark_surfaced(
+        &self,
+        conn: &Connection,
+        rejections: &[StoredRejection],
+    ) -> Result<()> {
         let now = now_millis();
         for r in rejections {
             self.mark(
                 conn,
-                "surfaced_at",
+                Mark::Surfaced,
                 r.intent_id,
                 &r.entity_id.to_string(),
                 now,
@@ -209,10 +234,9 @@ impl<D: Domain> RejectionManager<D> {
 
     /// Clears a rejection: it is no longer listed (the synced row itself is read-only and
     /// stays). Returns whether such a rejection exists.
-    pub fn clear_rejection(&self, conn: &Connection, intent_id: Uuid) -> Result<bool> {
-        let lookup = format!("SELECT entity_id FROM {} WHERE id = ?1", self.sql.rejected);
+    pub(crate) fn clear_rejection(&self, conn: &Connection, intent_id: Uuid) -> Result<bool> {
         let entity: Option<rusqlite::types::Value> = conn
-            .prepare_cached(&lookup)?
+            .prepare_cached(&self.select_entity_of)?
             .query_row([intent_id.to_string()], |r| r.get(0))
             .optional()?;
         let Some(entity) = entity else {
@@ -220,52 +244,40 @@ impl<D: Domain> RejectionManager<D> {
         };
         let rusqlite::types::Value::Text(entity) = entity else {
             return Err(ClientError::corrupt(
-                self.sql.rejected.trim_matches('"'),
+                &self.table,
                 intent_id.to_string(),
                 "entity_id is not TEXT",
             ));
         };
-        self.mark(conn, "cleared_at", intent_id, &entity, now_millis())?;
+        self.mark(conn, Mark::Cleared, intent_id, &entity, now_millis())?;
         Ok(true)
     }
-}
 
-impl<D: Domain> RejectionManager<D> {
     /// Sets a bookkeeping timestamp once (UPDATE or INSERT after a lookup: plain statements
     /// that also work where the table is a view, as PowerSync's local-only tables are).
     fn mark(
         &self,
         conn: &Connection,
-        column: &str,
+        mark: Mark,
         intent_id: Uuid,
         entity_id: &str,
         at: Timestamp,
     ) -> Result<()> {
-        let exists = format!("SELECT 1 FROM {} WHERE id = ?1", self.sql.rejections_local);
         let id = intent_id.to_string();
-        if conn.prepare_cached(&exists)?.exists([&id])? {
-            let update = format!(
-                "UPDATE {} SET {column} = COALESCE({column}, ?2) WHERE id = ?1",
-                self.sql.rejections_local
-            );
-            conn.prepare_cached(&update)?
+        let (update, insert) = match mark {
+            Mark::Surfaced => (&self.update_surfaced, &self.insert_surfaced),
+            Mark::Cleared => (&self.update_cleared, &self.insert_cleared),
+        };
+        if conn
+            .prepare_cached(&self.select_bookkeeping)?
+            .exists([&id])?
+        {
+            conn.prepare_cached(update)?
                 .execute(rusqlite::params![id, at])?;
         } else {
-            let insert = format!(
-                "INSERT INTO {} (id, entity_id, {column}) VALUES (?1, ?2, ?3)",
-                self.sql.rejections_local
-            );
-            conn.prepare_cached(&insert)?
+            conn.prepare_cached(insert)?
                 .execute(rusqlite::params![id, entity_id, at])?;
         }
         Ok(())
-    }
-}
-
-impl<D: Domain> std::fmt::Debug for RejectionManager<D> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RejectionManager")
-            .field("domain", &D::NAME)
-            .finish()
     }
 }

@@ -1,82 +1,29 @@
-//! The SQL of one domain's client tables and the codecs between their rows and typed values.
+//! The SQL of one domain's client tables, rendered once per domain, and the queries and
+//! writes that run it.
 //!
-//! Every function here takes a `&rusqlite::Connection` (a `Transaction` derefs to one), so the
-//! same SQL runs on a connection the store owns or on one leased from another owner.
+//! Every method takes a `&rusqlite::Connection` (a `Transaction` derefs to one), so the same
+//! SQL runs on a connection the store owns or on one leased from another owner. The SQL is
+//! plain enough to run where the local tables are views (PowerSync's local-only tables): no
+//! UPSERT, no `RETURNING`, no `rowid`, no reliance on `changes()`.
+
+mod codec;
 
 use std::collections::HashSet;
 use std::marker::PhantomData;
 
-use rusqlite::types::{Value, ValueRef};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
+pub(crate) use codec::{int_cell, opt_int_cell, text_cell};
+
 use super::error::{ClientError, Result};
-use crate::domain::{Domain, EventOf, IntentOf, SnapshotOf};
-use crate::intent::{Intent, Timestamp, decode_event};
+use super::projection::Projection;
+use crate::domain::{Domain, IntentOf, SnapshotOf};
+use crate::intent::Timestamp;
 use crate::machine::Machine;
 use crate::schema::TableRole;
-use crate::snapshot::Snapshot;
 use crate::value::SqlValue;
-
-/// An entity's projection as a client sees it.
-pub struct Projection<D: Domain> {
-    /// The entity.
-    pub entity_id: Uuid,
-    /// State, fields and version (server version plus locally applied pending intents).
-    pub snapshot: SnapshotOf<D>,
-    /// The user who owns the entity.
-    pub owner_id: String,
-    /// When the row was last written (ms since the epoch).
-    pub updated_at: Timestamp,
-    /// Whether pending local intents are applied on top of the server's projection.
-    pub optimistic: bool,
-}
-
-impl<D: Domain> Projection<D> {
-    /// The machine state.
-    pub fn state(&self) -> D::Machine {
-        self.snapshot.state
-    }
-
-    /// The entity's fields.
-    pub fn context(&self) -> &D {
-        &self.snapshot.context
-    }
-}
-
-impl<D: Domain> Clone for Projection<D> {
-    fn clone(&self) -> Self {
-        Projection {
-            entity_id: self.entity_id,
-            snapshot: self.snapshot.clone(),
-            owner_id: self.owner_id.clone(),
-            updated_at: self.updated_at,
-            optimistic: self.optimistic,
-        }
-    }
-}
-
-impl<D: Domain + std::fmt::Debug> std::fmt::Debug for Projection<D> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Projection")
-            .field("entity_id", &self.entity_id)
-            .field("snapshot", &self.snapshot)
-            .field("owner_id", &self.owner_id)
-            .field("updated_at", &self.updated_at)
-            .field("optimistic", &self.optimistic)
-            .finish()
-    }
-}
-
-impl<D: Domain + PartialEq> PartialEq for Projection<D> {
-    fn eq(&self, other: &Self) -> bool {
-        self.entity_id == other.entity_id
-            && self.snapshot == other.snapshot
-            && self.owner_id == other.owner_id
-            && self.updated_at == other.updated_at
-            && self.optimistic == other.optimistic
-    }
-}
 
 /// One row of the local intent log, decoded.
 pub(crate) struct Logged<D: Domain> {
@@ -93,39 +40,35 @@ impl<D: Domain> Clone for Logged<D> {
     }
 }
 
-fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn text_ref<'r>(row: &'r Row<'_>, idx: usize, table: &str, id: &str) -> Result<&'r [u8]> {
-    match row.get_ref(idx)? {
-        ValueRef::Text(t) => Ok(t),
-        other => Err(ClientError::corrupt(
-            table,
-            id,
-            format!("column {idx} should be TEXT, found {:?}", other.data_type()),
-        )),
-    }
-}
-
-/// Table names and statements of one domain's client tables, rendered once.
+/// Table names and every statement of one domain's client tables, rendered once.
 pub(crate) struct DomainSql<D> {
-    pub local_intents: String,
-    pub projection: String,
-    pub projection_local: String,
-    pub rejected: String,
-    pub acks: String,
-    pub seq_local: String,
-    pub rejections_local: String,
+    // Quoted table names (error messages use them unquoted, see `table_name`).
+    local_intents: String,
+    projection: String,
+    projection_local: String,
+    acks: String,
     select_projection_local: String,
     select_projection_server: String,
+    select_send_view: String,
+    select_all_projections: String,
     update_projection_local: String,
     insert_projection_local: String,
+    delete_projection_local: String,
     insert_intent: String,
     select_intents_of: String,
+    select_all_intents: String,
+    select_entities_with_local_state: String,
+    select_holds: String,
     register_client: String,
-    select_send_view: String,
     select_last_seq: String,
+    select_acked_seq: String,
+    select_rejected_ids: String,
+    raise_base_version: String,
+    select_intent_client_seq: String,
+    delete_intent: String,
+    select_floor: String,
+    raise_floor: String,
+    insert_floor: String,
     field_count: usize,
     _domain: PhantomData<fn() -> D>,
 }
@@ -137,27 +80,23 @@ fn q(ident: &str) -> String {
 const INTENT_SELECT: &str = "id, entity_id, client_id, user_id, seq, event_type, event_version, payload, created_at, base_version";
 
 impl<D: Domain> DomainSql<D> {
+    /// Renders every statement of the domain's tables.
     pub(crate) fn new() -> Self {
         let t = |role: TableRole| q(&role.table_name(D::NAME));
         let fields: Vec<String> = D::COLUMNS.iter().map(|c| q(c.name)).collect();
-        let field_list = fields.join(", ");
         let head = "id, state, version, owner_id, updated_at";
+        let columns = if fields.is_empty() {
+            head.to_owned()
+        } else {
+            format!("{head}, {}", fields.join(", "))
+        };
         let projection_local = t(TableRole::LocalProjection);
         let projection = t(TableRole::Projection);
         let local_intents = t(TableRole::LocalIntents);
-        let select = |table: &str| {
-            if fields.is_empty() {
-                format!("SELECT {head} FROM {table} WHERE id = ?1")
-            } else {
-                format!("SELECT {head}, {field_list} FROM {table} WHERE id = ?1")
-            }
-        };
+        let seq_local = t(TableRole::LocalSequence);
+        let acks = t(TableRole::ClientAcks);
+        let rejected = t(TableRole::Rejected);
         let placeholders: Vec<String> = (1..=5 + fields.len()).map(|i| format!("?{i}")).collect();
-        let all_columns = if fields.is_empty() {
-            head.to_owned()
-        } else {
-            format!("{head}, {field_list}")
-        };
         // `?n` numbering shared by the UPDATE and the INSERT of the overlay row.
         let updates: Vec<String> = ["state", "version", "owner_id", "updated_at"]
             .iter()
@@ -167,16 +106,28 @@ impl<D: Domain> DomainSql<D> {
             .map(|(i, c)| format!("{c} = ?{}", i + 2))
             .collect();
         DomainSql {
-            select_projection_local: select(&projection_local),
-            select_projection_server: select(&projection),
+            select_projection_local: format!(
+                "SELECT {columns} FROM {projection_local} WHERE id = ?1"
+            ),
+            select_projection_server: format!("SELECT {columns} FROM {projection} WHERE id = ?1"),
+            select_send_view: format!(
+                "SELECT {columns}, 1 FROM {projection_local} WHERE id = ?1 \
+                 UNION ALL SELECT {columns}, 0 FROM {projection} WHERE id = ?1"
+            ),
+            select_all_projections: format!(
+                "SELECT {columns}, 1 FROM {projection_local} \
+                 UNION ALL SELECT {columns}, 0 FROM {projection} \
+                 WHERE id NOT IN (SELECT id FROM {projection_local}) ORDER BY id"
+            ),
             update_projection_local: format!(
                 "UPDATE {projection_local} SET {} WHERE id = ?1",
                 updates.join(", ")
             ),
             insert_projection_local: format!(
-                "INSERT INTO {projection_local} ({all_columns}) VALUES ({})",
+                "INSERT INTO {projection_local} ({columns}) VALUES ({})",
                 placeholders.join(", ")
             ),
+            delete_projection_local: format!("DELETE FROM {projection_local} WHERE id = ?1"),
             insert_intent: format!(
                 "INSERT INTO {local_intents} ({INTENT_SELECT}) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
@@ -184,33 +135,40 @@ impl<D: Domain> DomainSql<D> {
             select_intents_of: format!(
                 "SELECT {INTENT_SELECT} FROM {local_intents} WHERE entity_id = ?1 ORDER BY seq, client_id"
             ),
-            select_send_view: {
-                let cols = if fields.is_empty() {
-                    head.to_owned()
-                } else {
-                    format!("{head}, {field_list}")
-                };
-                format!(
-                    "SELECT {cols}, 1 FROM {projection_local} WHERE id = ?1 \
-                     UNION ALL SELECT {cols}, 0 FROM {projection} WHERE id = ?1"
-                )
-            },
-            register_client: format!(
-                "INSERT INTO {} (id, last_seq) VALUES (?1, 0)",
-                t(TableRole::LocalSequence)
+            select_all_intents: format!(
+                "SELECT {INTENT_SELECT} FROM {local_intents} ORDER BY entity_id, seq, client_id"
             ),
+            select_entities_with_local_state: format!(
+                "SELECT entity_id FROM {local_intents} UNION SELECT id FROM {projection_local}"
+            ),
+            select_holds: format!(
+                "SELECT 1 FROM {projection} WHERE id = ?1 \
+                 UNION ALL SELECT 1 FROM {projection_local} WHERE id = ?1 \
+                 UNION ALL SELECT 1 FROM {local_intents} WHERE entity_id = ?1 LIMIT 1"
+            ),
+            register_client: format!("INSERT INTO {seq_local} (id, last_seq) VALUES (?1, 0)"),
             select_last_seq: format!(
                 "SELECT (SELECT MAX(seq) FROM {local_intents} WHERE client_id = ?1), \
-                 (SELECT last_seq FROM {} WHERE id = ?1)",
-                t(TableRole::LocalSequence)
+                 (SELECT last_seq FROM {seq_local} WHERE id = ?1)"
             ),
+            select_acked_seq: format!("SELECT last_seq FROM {acks} WHERE id = ?1"),
+            select_rejected_ids: format!("SELECT id FROM {rejected} WHERE entity_id = ?1"),
+            raise_base_version: format!(
+                "UPDATE {local_intents} SET base_version = MAX(base_version, ?2) WHERE id = ?1"
+            ),
+            select_intent_client_seq: format!(
+                "SELECT client_id, seq FROM {local_intents} WHERE id = ?1"
+            ),
+            delete_intent: format!("DELETE FROM {local_intents} WHERE id = ?1"),
+            select_floor: format!("SELECT 1 FROM {seq_local} WHERE id = ?1"),
+            raise_floor: format!(
+                "UPDATE {seq_local} SET last_seq = MAX(last_seq, ?2) WHERE id = ?1"
+            ),
+            insert_floor: format!("INSERT INTO {seq_local} (id, last_seq) VALUES (?1, ?2)"),
             local_intents,
             projection,
             projection_local,
-            rejected: t(TableRole::Rejected),
-            acks: t(TableRole::ClientAcks),
-            seq_local: t(TableRole::LocalSequence),
-            rejections_local: t(TableRole::LocalRejections),
+            acks,
             field_count: fields.len(),
             _domain: PhantomData,
         }
@@ -218,6 +176,12 @@ impl<D: Domain> DomainSql<D> {
 
     fn table_name(quoted: &str) -> &str {
         quoted.trim_matches('"')
+    }
+
+    /// Whether any of the domain's tables knows the entity (server row, overlay or log).
+    pub(crate) fn holds(&self, conn: &Connection, entity_id: Uuid) -> Result<bool> {
+        let mut stmt = conn.prepare_cached(&self.select_holds)?;
+        Ok(stmt.exists([entity_id.to_string()])?)
     }
 
     /// The optimistic overlay row of an entity, if it has one.
@@ -292,19 +256,7 @@ impl<D: Domain> DomainSql<D> {
     /// Every entity's current projection: overlay rows, then server rows without an overlay,
     /// ordered by entity id.
     pub(crate) fn all_projections(&self, conn: &Connection) -> Result<Vec<Projection<D>>> {
-        let fields: String = D::COLUMNS
-            .iter()
-            .map(|c| format!(", {}", q(c.name)))
-            .collect();
-        let head = "id, state, version, owner_id, updated_at";
-        let sql = format!(
-            "SELECT {head}{fields}, 1 FROM {local} \
-             UNION ALL SELECT {head}{fields}, 0 FROM {server} \
-             WHERE id NOT IN (SELECT id FROM {local}) ORDER BY id",
-            local = self.projection_local,
-            server = self.projection,
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut stmt = conn.prepare_cached(&self.select_all_projections)?;
         let mut rows = stmt.query([])?;
         let flag = 5 + self.field_count;
         let mut out = Vec::new();
@@ -338,54 +290,6 @@ impl<D: Domain> DomainSql<D> {
             )?)),
             None => Ok(None),
         }
-    }
-
-    /// Decodes a row selected as `id, state, version, owner_id, updated_at, fields…`.
-    pub(crate) fn decode_projection(
-        &self,
-        row: &Row<'_>,
-        table: &str,
-        optimistic: bool,
-    ) -> Result<Projection<D>> {
-        let id_text = text_cell(row, 0, table, "?")?;
-        let entity_id = Uuid::parse_str(&id_text)
-            .map_err(|e| ClientError::corrupt(table, &id_text, format!("id is not a UUID: {e}")))?;
-        let state_name = text_cell(row, 1, table, &id_text)?;
-        let state = D::Machine::from_name(&state_name).ok_or_else(|| {
-            ClientError::corrupt(
-                table,
-                &id_text,
-                format!("machine `{}` has no state `{state_name}`", D::Machine::NAME),
-            )
-        })?;
-        let version = u64::try_from(int_cell(row, 2, table, &id_text)?)
-            .map_err(|_| ClientError::corrupt(table, &id_text, "negative version"))?;
-        let owner_id = text_cell(row, 3, table, &id_text)?;
-        let updated_at = int_cell(row, 4, table, &id_text)?;
-        let mut cells = Vec::with_capacity(self.field_count);
-        for i in 0..self.field_count {
-            let cell: SqlValue = row.get(5 + i).map_err(|e| {
-                ClientError::corrupt(
-                    table,
-                    &id_text,
-                    format!("column {}: {e}", D::COLUMNS[i].name),
-                )
-            })?;
-            cells.push(cell);
-        }
-        let context =
-            D::from_row(cells).map_err(|e| ClientError::corrupt(table, &id_text, e.to_string()))?;
-        Ok(Projection {
-            entity_id,
-            snapshot: Snapshot {
-                state,
-                context,
-                version,
-            },
-            owner_id,
-            updated_at,
-            optimistic,
-        })
     }
 
     /// Writes the optimistic overlay row of an entity: an update if `exists` (the caller read
@@ -428,8 +332,7 @@ impl<D: Domain> DomainSql<D> {
 
     /// Removes the overlay row: the server's projection is the whole truth again.
     pub(crate) fn delete_local_projection(&self, conn: &Connection, entity_id: Uuid) -> Result<()> {
-        let sql = format!("DELETE FROM {} WHERE id = ?1", self.projection_local);
-        conn.prepare_cached(&sql)?
+        conn.prepare_cached(&self.delete_projection_local)?
             .execute([entity_id.to_string()])?;
         Ok(())
     }
@@ -487,11 +390,7 @@ impl<D: Domain> DomainSql<D> {
 
     /// Every logged intent, grouped by entity, each entity's in sequence order.
     pub(crate) fn all_intents(&self, conn: &Connection) -> Result<Vec<Logged<D>>> {
-        let sql = format!(
-            "SELECT {INTENT_SELECT} FROM {} ORDER BY entity_id, seq, client_id",
-            self.local_intents
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut stmt = conn.prepare_cached(&self.select_all_intents)?;
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
@@ -502,95 +401,24 @@ impl<D: Domain> DomainSql<D> {
 
     /// The entities that have an overlay row or logged intents.
     pub(crate) fn entities_with_local_state(&self, conn: &Connection) -> Result<Vec<Uuid>> {
-        let sql = format!(
-            "SELECT entity_id FROM {} UNION SELECT id FROM {}",
-            self.local_intents, self.projection_local
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut stmt = conn.prepare_cached(&self.select_entities_with_local_state)?;
         let mut rows = stmt.query([])?;
+        let table = Self::table_name(&self.local_intents);
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
-            let text = text_cell(row, 0, Self::table_name(&self.local_intents), "?")?;
+            let text = text_cell(row, 0, table, "?")?;
             let id = Uuid::parse_str(&text).map_err(|e| {
-                ClientError::corrupt(
-                    Self::table_name(&self.local_intents),
-                    &text,
-                    format!("entity id is not a UUID: {e}"),
-                )
+                ClientError::corrupt(table, &text, format!("entity id is not a UUID: {e}"))
             })?;
             out.push(id);
         }
         Ok(out)
     }
 
-    /// Decodes a log row straight into a typed intent: the hot path of restore and
-    /// reconcile, so cells are borrowed and only the owned fields allocate. The checks are
-    /// those of [`RawIntent::decode`](crate::RawIntent::decode).
-    fn decode_logged(&self, row: &Row<'_>) -> Result<Logged<D>> {
-        let table = Self::table_name(&self.local_intents);
-        let id_bytes = text_ref(row, 0, table, "?")?;
-        let id = Uuid::try_parse_ascii(id_bytes).map_err(|e| {
-            ClientError::corrupt(table, lossy(id_bytes), format!("id is not a UUID: {e}"))
-        })?;
-        let corrupt = |detail: String| ClientError::corrupt(table, id.to_string(), detail);
-        let text = |idx: usize| -> Result<&str> {
-            match row.get_ref(idx)? {
-                ValueRef::Text(bytes) => {
-                    std::str::from_utf8(bytes).map_err(|e| corrupt(format!("column {idx}: {e}")))
-                }
-                other => Err(corrupt(format!(
-                    "column {idx} should be TEXT, found {:?}",
-                    other.data_type()
-                ))),
-            }
-        };
-        let int = |idx: usize| -> Result<i64> {
-            match row.get_ref(idx)? {
-                ValueRef::Integer(n) => Ok(n),
-                other => Err(corrupt(format!(
-                    "column {idx} should be INTEGER, found {:?}",
-                    other.data_type()
-                ))),
-            }
-        };
-        let entity_id = Uuid::try_parse_ascii(text(1)?.as_bytes())
-            .map_err(|e| corrupt(format!("entity_id is not a UUID: {e}")))?;
-        let seq = u64::try_from(int(4)?).map_err(|_| corrupt("negative seq".into()))?;
-        let event_version =
-            u32::try_from(int(6)?).map_err(|_| corrupt("event_version out of range".into()))?;
-        // NULL where the log is a PowerSync view written without it: 0 is always a valid bound.
-        let base_version = match row.get_ref(9)? {
-            ValueRef::Null => 0,
-            _ => u64::try_from(int(9)?).map_err(|_| corrupt("negative base_version".into()))?,
-        };
-        let event =
-            decode_event::<EventOf<D>>(text(5)?, event_version, text(7)?).map_err(|source| {
-                ClientError::UndecodableIntent {
-                    table: table.to_owned(),
-                    id,
-                    source,
-                }
-            })?;
-        Ok(Logged {
-            intent: Intent {
-                id,
-                entity_id,
-                client_id: text(2)?.to_owned(),
-                user_id: text(3)?.to_owned(),
-                seq,
-                event_version,
-                event,
-                created_at: int(8)?,
-            },
-            base_version,
-        })
-    }
-
     /// The server's acknowledgement for a client: the highest sequence number it decided.
     pub(crate) fn acked_seq(&self, conn: &Connection, client_id: &str) -> Result<u64> {
-        let sql = format!("SELECT last_seq FROM {} WHERE id = ?1", self.acks);
         let value: Option<Value> = conn
-            .prepare_cached(&sql)?
+            .prepare_cached(&self.select_acked_seq)?
             .query_row([client_id], |r| r.get(0))
             .optional()?;
         match value {
@@ -607,8 +435,7 @@ impl<D: Domain> DomainSql<D> {
     /// The ids of the entity's intents whose rejection has arrived. Ids that are not UUIDs
     /// cannot name a logged intent and are ignored.
     pub(crate) fn rejected_ids(&self, conn: &Connection, entity_id: Uuid) -> Result<HashSet<Uuid>> {
-        let sql = format!("SELECT id FROM {} WHERE entity_id = ?1", self.rejected);
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut stmt = conn.prepare_cached(&self.select_rejected_ids)?;
         let mut rows = stmt.query([entity_id.to_string()])?;
         let mut out = HashSet::new();
         while let Some(row) = rows.next()? {
@@ -628,11 +455,7 @@ impl<D: Domain> DomainSql<D> {
         id: Uuid,
         version: u64,
     ) -> Result<()> {
-        let sql = format!(
-            "UPDATE {} SET base_version = MAX(base_version, ?2) WHERE id = ?1",
-            self.local_intents
-        );
-        conn.prepare_cached(&sql)?
+        conn.prepare_cached(&self.raise_base_version)?
             .execute(params![id.to_string(), version as i64])?;
         Ok(())
     }
@@ -644,75 +467,26 @@ impl<D: Domain> DomainSql<D> {
         // Plain SELECT / DELETE / UPDATE or INSERT (no RETURNING, no UPSERT, no reliance on
         // changes()), so that the same SQL works where these tables are views (PowerSync's
         // local-only tables).
-        let select = format!(
-            "SELECT client_id, seq FROM {} WHERE id = ?1",
-            self.local_intents
-        );
-        let delete = format!("DELETE FROM {} WHERE id = ?1", self.local_intents);
-        let floor = format!("SELECT 1 FROM {} WHERE id = ?1", self.seq_local);
-        let raise = format!(
-            "UPDATE {} SET last_seq = MAX(last_seq, ?2) WHERE id = ?1",
-            self.seq_local
-        );
-        let insert = format!(
-            "INSERT INTO {} (id, last_seq) VALUES (?1, ?2)",
-            self.seq_local
-        );
         let mut n = 0;
         for id in ids {
             let id = id.to_string();
             let gone: Option<(Value, Value)> = conn
-                .prepare_cached(&select)?
+                .prepare_cached(&self.select_intent_client_seq)?
                 .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             let Some((client, seq)) = gone else { continue };
-            conn.prepare_cached(&delete)?.execute([&id])?;
+            conn.prepare_cached(&self.delete_intent)?.execute([&id])?;
             n += 1;
             if let (Value::Text(client), Value::Integer(seq)) = (client, seq) {
-                let known = conn.prepare_cached(&floor)?.exists([&client])?;
-                let sql = if known { &raise } else { &insert };
+                let known = conn.prepare_cached(&self.select_floor)?.exists([&client])?;
+                let sql = if known {
+                    &self.raise_floor
+                } else {
+                    &self.insert_floor
+                };
                 conn.prepare_cached(sql)?.execute(params![client, seq])?;
             }
         }
         Ok(n)
-    }
-}
-
-pub(crate) fn text_cell(row: &Row<'_>, idx: usize, table: &str, id: &str) -> Result<String> {
-    match row.get::<_, Value>(idx)? {
-        Value::Text(s) => Ok(s),
-        other => Err(ClientError::corrupt(
-            table,
-            id,
-            format!("column {idx} should be TEXT, found {other:?}"),
-        )),
-    }
-}
-
-pub(crate) fn int_cell(row: &Row<'_>, idx: usize, table: &str, id: &str) -> Result<i64> {
-    match row.get::<_, Value>(idx)? {
-        Value::Integer(n) => Ok(n),
-        other => Err(ClientError::corrupt(
-            table,
-            id,
-            format!("column {idx} should be INTEGER, found {other:?}"),
-        )),
-    }
-}
-
-pub(crate) fn opt_int_cell(
-    row: &Row<'_>,
-    idx: usize,
-    table: &str,
-    id: &str,
-) -> Result<Option<i64>> {
-    match row.get::<_, Value>(idx)? {
-        Value::Null => Ok(None),
-        Value::Integer(n) => Ok(Some(n)),
-        other => Err(ClientError::corrupt(
-            table,
-            id,
-            format!("column {idx} should be INTEGER or NULL, found {other:?}"),
-        )),
     }
 }

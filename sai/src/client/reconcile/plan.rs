@@ -1,0 +1,180 @@
+//! The pure part of reconciling one entity: what is known about it (its log, the server's
+//! projection, the synced rejections and acknowledgements) in, which intents leave the log
+//! and what the rest produce out. No I/O; the rule it implements is stated in the
+//! [`client`](crate::client) module docs ("When an intent leaves the log").
+
+use std::collections::{HashMap, HashSet};
+
+use uuid::Uuid;
+
+use crate::client::error::{ClientError, Result};
+use crate::client::projection::Projection;
+use crate::client::tables::Logged;
+use crate::domain::{Domain, IntentOf, SnapshotOf};
+use crate::intent::Phase;
+use crate::rejection::Rejection;
+use crate::snapshot::replay;
+
+/// Where a pending intent stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PendingStatus {
+    /// Waiting for the server; applied to the optimistic projection.
+    Pending,
+    /// The server acknowledged a decision but its data has not arrived yet; still applied.
+    Acknowledged,
+    /// The client machine rejects it on top of the current server projection: it is left out
+    /// of the optimistic projection, and the server will most likely reject it too.
+    PredictedToFail(Rejection),
+}
+
+/// A logged intent with its status.
+#[derive(Clone, Debug)]
+pub struct PendingIntent<D: Domain> {
+    /// The intent.
+    pub intent: IntentOf<D>,
+    /// Its status.
+    pub status: PendingStatus,
+}
+
+/// What is known about one entity when it is reconciled.
+pub(super) struct Facts<D: Domain> {
+    /// The server's projection, if it has arrived.
+    pub server: Option<Projection<D>>,
+    /// The ids of the entity's intents whose rejection has arrived.
+    pub rejected: HashSet<Uuid>,
+    /// The server's acknowledgement of each client in the log (0 if none arrived).
+    pub acks: HashMap<String, u64>,
+}
+
+/// What reconciling one entity does.
+pub(super) struct Plan<D: Domain> {
+    /// Intents whose `base_version` rises, with the new bound.
+    pub raised: Vec<(Uuid, u64)>,
+    /// The server's projection (from the facts).
+    pub server: Option<Projection<D>>,
+    /// Intents that leave the log: their decision is visible.
+    pub cleared: Vec<Uuid>,
+    /// The intents still pending, with their status.
+    pub pending: Vec<PendingIntent<D>>,
+    /// The `base_version` of each pending intent after this reconciliation.
+    pub bases: Vec<u64>,
+    /// The optimistic snapshot and its owner, or `None` if nothing pending exists on the
+    /// entity (the server's projection is the whole truth, or there is no entity).
+    pub optimistic: Option<(SnapshotOf<D>, String)>,
+}
+
+/// One local client's walk through an entity's intents, in sequence order.
+struct Walk {
+    /// The server's acknowledgement for the client.
+    acked: u64,
+    /// A version the entity is known to have reached before the next intent is applied.
+    known: u64,
+    /// The same, also counting decided intents whose effect has not arrived as accepted.
+    assumed: u64,
+}
+
+/// Decides which of `logged` (the entity's log, in sequence order) leave the log and
+/// replays the rest on the server's projection with the client machine.
+pub(super) fn plan<D: Domain>(
+    entity_id: Uuid,
+    logged: Vec<Logged<D>>,
+    facts: Facts<D>,
+) -> Result<Plan<D>> {
+    let Facts {
+        server,
+        rejected,
+        acks,
+    } = facts;
+    let server_version = server.as_ref().map_or(0, |p| p.snapshot.version);
+    let mut walks: HashMap<String, Walk> = HashMap::new();
+    let mut cleared = Vec::new();
+    let mut raised = Vec::new();
+    let mut kept: Vec<(IntentOf<D>, bool, u64)> = Vec::with_capacity(logged.len());
+    for row in logged {
+        let intent = row.intent;
+        if intent.entity_id != entity_id {
+            return Err(ClientError::corrupt(
+                D::NAME,
+                intent.id.to_string(),
+                "intent filed under another entity",
+            ));
+        }
+        let walk = walks.entry(intent.client_id.clone()).or_insert(Walk {
+            acked: acks.get(&intent.client_id).copied().unwrap_or(0),
+            known: 0,
+            assumed: 0,
+        });
+        walk.known = walk.known.max(row.base_version);
+        walk.assumed = walk.assumed.max(walk.known);
+        if rejected.contains(&intent.id) {
+            cleared.push(intent.id);
+            continue;
+        }
+        let decided = walk.acked >= intent.seq;
+        if decided && server_version > walk.assumed {
+            // Accepted and visible: the entity is now past this intent's version.
+            cleared.push(intent.id);
+            walk.known += 1;
+            walk.assumed += 1;
+        } else {
+            if walk.known > row.base_version {
+                raised.push((intent.id, walk.known));
+            }
+            if decided {
+                // Decided but its effect not visible: if it was accepted, the next
+                // intent's effect needs a version past it.
+                walk.assumed += 1;
+            }
+            kept.push((intent, decided, walk.known.max(row.base_version)));
+        }
+    }
+    if kept.is_empty() {
+        return Ok(Plan {
+            raised,
+            server,
+            cleared,
+            pending: Vec::new(),
+            bases: Vec::new(),
+            optimistic: None,
+        });
+    }
+    let base = server
+        .as_ref()
+        .map_or_else(SnapshotOf::<D>::initial, |p| p.snapshot.clone());
+    let server_owner = server.as_ref().map(|p| p.owner_id.as_str());
+    let result = replay(
+        base,
+        server_owner,
+        kept.iter().map(|(i, _, _)| i),
+        Phase::Optimistic,
+    );
+    let bases = kept.iter().map(|(_, _, b)| *b).collect();
+    let mut failures = result.rejected.into_iter().peekable();
+    let pending = kept
+        .into_iter()
+        .map(|(intent, decided, _)| {
+            let failed = match failures.peek() {
+                Some((id, _)) if *id == intent.id => failures.next().map(|(_, r)| r),
+                _ => None,
+            };
+            let status = match (decided, failed) {
+                (true, _) => PendingStatus::Acknowledged,
+                (false, Some(r)) => PendingStatus::PredictedToFail(r),
+                (false, None) => PendingStatus::Pending,
+            };
+            PendingIntent { intent, status }
+        })
+        .collect();
+    // No server row and nothing accepted (its creation was rejected): no entity, whatever
+    // is still pending on it.
+    let optimistic = result.owner.map(|owner| (result.snapshot, owner));
+    Ok(Plan {
+        raised,
+        server,
+        cleared,
+        pending,
+        bases,
+        optimistic,
+    })
+}

@@ -1,0 +1,193 @@
+//! Sending: an event is stepped by the client machine and, if accepted, logged as an intent
+//! and projected in one transaction. [`append`] is that step on a connection; the store's
+//! send path runs it in its own transaction and then tells listeners; [`IntentWriter`] runs
+//! it on a connection the caller owns.
+
+use rusqlite::Connection;
+use uuid::Uuid;
+
+use super::error::{Result, SendError};
+use super::identity::ClientIdentity;
+use super::notify::DomainChange;
+use super::projection::Projection;
+use super::store::ClientStore;
+use super::tables::DomainSql;
+use crate::domain::{Domain, EventOf, IntentOf, SnapshotOf};
+use crate::intent::{Intent, Phase, now_millis};
+
+/// What a send logged, and the projection it produced: what a UI needs to show the pending
+/// action (its id to match a later rejection, its sequence number) and the entity now.
+#[non_exhaustive]
+pub struct Sent<D: Domain> {
+    /// The logged intent, with its id and sequence number.
+    pub intent: IntentOf<D>,
+    /// The entity's new optimistic projection.
+    pub projection: Projection<D>,
+}
+
+impl<D: Domain> Sent<D> {
+    /// The intent's id (also the id of its rejection, if the server rejects it).
+    pub fn intent_id(&self) -> Uuid {
+        self.intent.id
+    }
+
+    /// The intent's sequence number for its client.
+    pub fn seq(&self) -> u64 {
+        self.intent.seq
+    }
+
+    /// The entity's new optimistic projection.
+    pub fn projection(&self) -> &Projection<D> {
+        &self.projection
+    }
+
+    /// The projection, dropping the rest.
+    pub fn into_projection(self) -> Projection<D> {
+        self.projection
+    }
+}
+
+impl<D: Domain> Clone for Sent<D> {
+    fn clone(&self) -> Self {
+        Sent {
+            intent: self.intent.clone(),
+            projection: self.projection.clone(),
+        }
+    }
+}
+
+impl<D: Domain + std::fmt::Debug> std::fmt::Debug for Sent<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sent")
+            .field("intent", &self.intent)
+            .field("projection", &self.projection)
+            .finish()
+    }
+}
+
+/// Steps `event` on the entity's current projection with the client machine. If the machine
+/// rejects it, nothing is written and the rejection is returned; otherwise the intent is
+/// appended with the client's next sequence number and the optimistic projection updated,
+/// both on `conn`: the caller runs this inside one transaction.
+pub(crate) fn append<D: Domain>(
+    sql: &DomainSql<D>,
+    identity: &ClientIdentity,
+    conn: &Connection,
+    entity_id: Uuid,
+    event: EventOf<D>,
+) -> Result<Sent<D>, SendError> {
+    let (current, base_version) = sql.send_view(conn, entity_id)?;
+    let overlay_exists = current.as_ref().is_some_and(|p| p.optimistic);
+    // Guards see the owner as the server will: none until the entity exists.
+    let (snapshot, owner_id, exists): (SnapshotOf<D>, String, bool) = match current {
+        Some(p) => (p.snapshot, p.owner_id, true),
+        None => (SnapshotOf::<D>::initial(), identity.user_id.clone(), false),
+    };
+    let now = now_millis();
+    // The sequence number is reserved first because guards may read it; a rejection
+    // rolls the caller's transaction back, so no gap is left.
+    let seq = sql.next_seq(conn, &identity.client_id)?;
+    let intent = Intent::new(
+        entity_id,
+        identity.client_id.clone(),
+        identity.user_id.clone(),
+        seq,
+        event,
+        now,
+    );
+    let meta = intent
+        .meta(Phase::Optimistic)
+        .with_owner(exists.then_some(owner_id.as_str()));
+    let next = snapshot
+        .step(&intent.event, &meta)
+        .map_err(SendError::Rejected)?;
+    sql.insert_intent(conn, &intent, base_version)?;
+    sql.write_local_projection(conn, entity_id, &next, &owner_id, now, overlay_exists)?;
+    Ok(Sent {
+        intent,
+        projection: Projection {
+            entity_id,
+            snapshot: next,
+            owner_id,
+            updated_at: now,
+            optimistic: true,
+        },
+    })
+}
+
+impl ClientStore {
+    /// The send path of every actor: [`append`] in one store transaction, then listeners
+    /// are told.
+    pub(crate) fn send<D: Domain>(
+        &self,
+        identity: &ClientIdentity,
+        entity_id: Uuid,
+        event: EventOf<D>,
+    ) -> Result<Sent<D>, SendError> {
+        let sql = &self.registered::<D>()?.sql;
+        let sent = self.write(|tx, cache| {
+            // The cached decoded log no longer matches the table.
+            cache.forget::<D>(entity_id);
+            append(sql, identity, tx, entity_id, event)
+        })?;
+        self.emit_projection::<D>(entity_id, Some(&sent.projection));
+        self.emit_change(&DomainChange {
+            domain: D::NAME,
+            entities: vec![entity_id],
+            server_data: false,
+        });
+        Ok(sent)
+    }
+}
+
+/// Appends one client's intents to a domain's local log on a connection the
+/// [`ClientStore`] does not own — one leased from a PowerSync pool, say. With a store, use
+/// [`EventSourcedActor::send`](super::EventSourcedActor::send) instead: it also keeps the
+/// store's cache and listeners in step.
+pub struct IntentWriter<D: Domain> {
+    identity: ClientIdentity,
+    sql: DomainSql<D>,
+}
+
+impl<D: Domain> IntentWriter<D> {
+    /// A writer for one client identity (renders the domain's SQL once).
+    pub fn new(identity: ClientIdentity) -> Self {
+        IntentWriter {
+            identity,
+            sql: DomainSql::new(),
+        }
+    }
+
+    /// The identity it writes for.
+    pub fn identity(&self) -> &ClientIdentity {
+        &self.identity
+    }
+
+    /// Steps `event` on the entity's current projection with the client machine. If the
+    /// machine rejects it, nothing is written and the rejection is returned; otherwise the
+    /// intent is appended with the client's next sequence number and the optimistic
+    /// projection is updated, both on `conn`: run this inside one transaction you commit.
+    pub fn write(
+        &self,
+        conn: &Connection,
+        entity_id: Uuid,
+        event: EventOf<D>,
+    ) -> Result<Sent<D>, SendError> {
+        append(&self.sql, &self.identity, conn, entity_id, event)
+    }
+
+    /// The entity's logged intents (all local clients), in sequence order, without status.
+    pub fn logged_intents(&self, conn: &Connection, entity_id: Uuid) -> Result<Vec<IntentOf<D>>> {
+        let logged = self.sql.intents_of(conn, entity_id)?;
+        Ok(logged.into_iter().map(|l| l.intent).collect())
+    }
+}
+
+impl<D: Domain> std::fmt::Debug for IntentWriter<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntentWriter")
+            .field("domain", &D::NAME)
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
