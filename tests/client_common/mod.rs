@@ -1,6 +1,7 @@
 //! A stand-in for the server and the sync layer in client tests: it decides intents with the
-//! strict server machine and writes the decisions into the client's synced tables, as the
-//! sync layer will (projection or rejection row, and the client's acknowledgement).
+//! server's own pure decision step (`sai::server::decide`, strict server machine) and writes
+//! the decisions into the client's synced tables, as the sync layer will (projection or
+//! rejection row, and the client's acknowledgement).
 
 #![allow(dead_code)]
 
@@ -8,7 +9,8 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, params};
 use sai::client::{ClientIdentity, ClientStore, ReconcileSummary};
-use sai::{Domain, IntentOf, Phase, Rejection, Snapshot, Uuid};
+use sai::server::{Claim, StoredProjection, Writers, decide};
+use sai::{Domain, IntentOf, Machine, Rejection, Snapshot, Uuid};
 use sai_suite::{StrictTodoMachine, Todo};
 
 /// The client identity most tests use.
@@ -48,58 +50,102 @@ impl Decision {
     }
 }
 
-/// The server's state: authoritative snapshots and the last decided seq per client.
+/// The server's state: stored projections and the last decided seq per client, as the
+/// server's tables hold them. Decisions are made by the real pure decision step
+/// ([`sai::server::decide`]), so client tests see exactly the server's decisions.
 #[derive(Default)]
 pub struct Server {
-    pub entities: HashMap<Uuid, (Snapshot<StrictTodoMachine>, String)>,
+    pub projections: HashMap<Uuid, StoredProjection>,
     pub acks: HashMap<String, u64>,
 }
 
 impl Server {
-    /// Decides the client's pending intents (in log order) that it has not decided yet, up to
+    /// Decides the client's logged intents (in log order) that it has not decided yet, up to
     /// `limit` of them.
     pub fn decide(&mut self, store: &ClientStore, limit: usize) -> Vec<Decision> {
-        let pending = store.logged_intents::<Todo>().expect("read pending");
-        let mut pending: Vec<_> = pending
+        let logged = store.logged_intents::<Todo>().expect("read the log");
+        let undecided = logged
             .into_iter()
             .filter(|i| self.acks.get(&i.client_id).copied().unwrap_or(0) < i.seq)
             .collect();
-        pending.sort_by_key(|i| (i.client_id.clone(), i.seq));
-        pending
-            .into_iter()
-            .take(limit)
-            .map(|intent| self.decide_one(intent))
-            .collect()
+        self.decide_claimed(undecided, limit, HashMap::new())
     }
 
-    /// Decides one intent, as the server does.
-    pub fn decide_one(&mut self, intent: IntentOf<Todo>) -> Decision {
-        let existing = self.entities.get(&intent.entity_id).cloned();
-        // Guards see the owner as the real server passes it: none before the entity exists.
-        let stored_owner = existing.as_ref().map(|(_, owner)| owner.clone());
-        let (current, owner) =
-            existing.unwrap_or_else(|| (Snapshot::initial(), intent.user_id.clone()));
-        self.acks.insert(intent.client_id.clone(), intent.seq);
-        let meta = intent
-            .meta(Phase::Authoritative)
-            .with_owner(stored_owner.as_deref());
-        match current.step(&intent.event, &meta) {
-            Ok(next) => {
-                self.entities
-                    .insert(intent.entity_id, (next.clone(), owner.clone()));
-                Decision::Processed {
-                    intent,
-                    snapshot: next,
-                    owner,
-                }
-            }
-            Err(rejection) => Decision::Rejected { intent, rejection },
-        }
-    }
-
-    /// Another client's accepted intent on an entity (moves the server projection).
+    /// Another client's accepted intent on an entity (moves the server projection). The
+    /// server is taken to have decided that client's earlier intents.
     pub fn apply_foreign(&mut self, intent: IntentOf<Todo>) -> Decision {
-        self.decide_one(intent)
+        let acked = HashMap::from([(intent.client_id.clone(), intent.seq - 1)]);
+        let mut decided = self.decide_claimed(vec![intent], 1, acked);
+        assert_eq!(decided.len(), 1, "the foreign intent is decided");
+        decided.remove(0)
+    }
+
+    /// Claims `intents` (with the stored projections of their entities and the clients'
+    /// acknowledgements, `acked` overriding them), decides them with `decide`, stores the
+    /// outcome and returns the decisions in decision order (by client, then seq).
+    fn decide_claimed(
+        &mut self,
+        intents: Vec<IntentOf<Todo>>,
+        limit: usize,
+        acked: HashMap<String, u64>,
+    ) -> Vec<Decision> {
+        let mut claim = Claim::default();
+        for intent in &intents {
+            claim.intents.push(intent.to_raw().expect("raw intent"));
+            if let Some(p) = self.projections.get(&intent.entity_id) {
+                claim.projections.insert(intent.entity_id, p.clone());
+            }
+            let ack = acked
+                .get(&intent.client_id)
+                .or(self.acks.get(&intent.client_id))
+                .copied()
+                .unwrap_or(0);
+            claim.acks.insert(intent.client_id.clone(), ack);
+        }
+        let decisions = decide::<StrictTodoMachine>(claim, limit, Writers::Owner);
+        assert!(decisions.errors.is_empty(), "{:?}", decisions.errors);
+        let typed: HashMap<Uuid, IntentOf<Todo>> = intents.into_iter().map(|i| (i.id, i)).collect();
+        let owners: HashMap<Uuid, String> = decisions
+            .projections
+            .iter()
+            .map(|p| (p.id, p.owner_id.clone()))
+            .collect();
+        let mut out: Vec<Decision> = decisions
+            .accepted
+            .iter()
+            .map(|a| Decision::Processed {
+                intent: typed[&a.intent.id].clone(),
+                snapshot: Snapshot {
+                    state: StrictTodoMachine::from_name(a.state).expect("a state"),
+                    context: serde_json::from_str(&a.context).expect("context"),
+                    version: a.version,
+                },
+                owner: owners[&a.intent.entity_id].clone(),
+            })
+            .chain(decisions.rejected.iter().map(|r| Decision::Rejected {
+                intent: typed[&r.intent.id].clone(),
+                rejection: serde_json::from_str(&r.reason).expect("rejection"),
+            }))
+            .collect();
+        out.sort_by(|a, b| {
+            let (a, b) = (a.intent(), b.intent());
+            (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq))
+        });
+        for p in decisions.projections {
+            self.projections.insert(
+                p.id,
+                StoredProjection {
+                    state: p.state.to_owned(),
+                    version: p.version,
+                    owner_id: p.owner_id,
+                    fields: p.fields,
+                },
+            );
+        }
+        for a in decisions.acks {
+            self.acks.insert(a.client_id, a.to);
+        }
+        out
     }
 }
 
