@@ -1,8 +1,8 @@
 //! The embedded client store: one SQLite connection (file or memory) holding the client
 //! tables of the registered domains, the per-domain SQL rendered at registration, the decoded
-//! log cache, and the listeners. This is the core the other modules build on: sending
-//! ([`send`](super::send)), reconciling ([`reconcile`](super::reconcile)), listening
-//! ([`listen`](super::listen)) and opening ([`builder`](super::builder)) each add their part.
+//! log cache, and the listeners. This is the core the other modules build on (it depends on
+//! none of them): `send`, `reconcile`, `listen`, `server_data` and `builder` each add their
+//! part of `ClientStore`.
 
 use std::any::Any;
 use std::sync::{Arc, Mutex};

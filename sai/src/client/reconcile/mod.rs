@@ -1,6 +1,6 @@
 //! Reconciling: folding the server's decisions into the local log and rebuilding the
 //! optimistic projection on top of the server's. The rule (when an intent leaves the log) is
-//! stated in the [`client`](super) module docs; [`plan`] implements it without I/O, and this
+//! stated in the [`client`](super) module docs; [`plan()`] implements it without I/O, and this
 //! module reads its facts, writes its outcome and tells listeners:
 //!
 //! * one entity: [`ClientStore::reconcile_entity`] → [`reconcile_cached`] → [`apply`];
