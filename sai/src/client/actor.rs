@@ -119,9 +119,7 @@ impl<D: Domain> EventSourcedActor<D> {
 
     /// This entity's rejections that were not cleared.
     pub fn rejections(&self) -> Result<Vec<StoredRejection>> {
-        let rejections = &self.store.registered::<D>()?.rejections;
-        self.store
-            .read(|c| rejections.rejections(c, self.entity_id))
+        self.store.entity_rejections::<D>(self.entity_id)
     }
 
     /// Every rejection of the domain that was not cleared.
@@ -131,9 +129,7 @@ impl<D: Domain> EventSourcedActor<D> {
 
     /// Clears a rejection so it is no longer listed; `false` if there is no such rejection.
     pub fn clear_rejection(&self, intent_id: Uuid) -> Result<bool> {
-        let rejections = &self.store.registered::<D>()?.rejections;
-        self.store
-            .write(|tx, _| rejections.clear_rejection(tx, intent_id))
+        self.store.clear_rejection::<D>(intent_id)
     }
 
     /// The entity's pending intents with their status.

@@ -245,4 +245,19 @@ impl ClientStore {
         let rejections = &self.registered::<D>()?.rejections;
         self.read(|c| rejections.all_rejections(c))
     }
+
+    /// One entity's rejections that were not cleared.
+    pub(crate) fn entity_rejections<D: Domain>(
+        &self,
+        entity_id: Uuid,
+    ) -> Result<Vec<StoredRejection>> {
+        let rejections = &self.registered::<D>()?.rejections;
+        self.read(|c| rejections.rejections(c, entity_id))
+    }
+
+    /// Clears a rejection so it is no longer listed; `false` if there is no such rejection.
+    pub(crate) fn clear_rejection<D: Domain>(&self, intent_id: Uuid) -> Result<bool> {
+        let rejections = &self.registered::<D>()?.rejections;
+        self.write(|tx, _| rejections.clear_rejection(tx, intent_id))
+    }
 }
