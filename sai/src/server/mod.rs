@@ -9,26 +9,39 @@
 //! - [`ServerStore`] is the storage behind both, with two implementations: [`SqliteStore`]
 //!   (embedded, the default) and `PostgresStore` (feature `postgres`).
 //!
+//! Policy is pure and written once ([`admit`], [`decide`]): a store reads the facts, hands
+//! them to the policy and writes its plan in the same transaction. Modules depend downwards
+//! only: `error` ← `records`, `decisions`, `admission` ← `store` ← `decide`, `ingest`,
+//! `processor` ← the stores (`sql` holds what both stores' SQL shares).
+//!
 //! Guarantees: a client's intents are decided in sequence order (a gap waits); an intent is
 //! decided at most once (re-uploads and already-decided intents are no-ops); an entity is
 //! never decided by two workers at once; transient database errors are retried and never
 //! become rejections; an undecodable intent is rejected with its own code and does not block
 //! the intents behind it; a batch that fails writes nothing.
 
+mod admission;
 mod decide;
+mod decisions;
+mod error;
 mod ingest;
 mod outcome;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod processor;
+mod records;
+mod sql;
 mod sqlite;
 mod store;
 
-pub use decide::{
-    AcceptedIntent, AckAdvance, DecideError, Decisions, ProjectionWrite, RejectedIntent, Writers,
-    decide,
+pub use admission::{
+    AdmissionFacts, AdmissionPlan, ClientBinding, IngestReport, IntentPlace, KnownIntent,
+    MAX_CLIENT_ID_LEN, admit, check_upload,
 };
-pub use ingest::{IngestError, IngestReport, MAX_CLIENT_ID_LEN, check_upload, ingest};
+pub use decide::{Writers, decide};
+pub use decisions::{AcceptedIntent, AckAdvance, Decisions, ProjectionWrite, RejectedIntent};
+pub use error::{BoxError, DecideError, IngestError, MalformedRow, StoreError};
+pub use ingest::ingest;
 pub use outcome::{Outcome, Verdict};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore};
@@ -36,10 +49,9 @@ pub use processor::{
     EventProcessor, ProcessError, ProcessorConfig, Shutdown, StopHandle, Tally, WakeHandle, Wakeup,
     shutdown, wakeup,
 };
+pub use records::{ArchivedSnapshot, Claim, StoredProjection};
 pub use sqlite::SqliteStore;
-pub use store::{
-    ArchivedSnapshot, BoxError, Claim, MalformedRow, ServerStore, StoreError, StoredProjection,
-};
+pub use store::ServerStore;
 
 /// The wait before retry number `attempt` (1-based): `base`, doubled for each further one.
 pub(crate) fn backoff(base: std::time::Duration, attempt: u32) -> std::time::Duration {
