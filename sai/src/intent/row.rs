@@ -184,7 +184,7 @@ impl<'a> IntentRow<'a> {
     }
 
     /// The owned storage form.
-    pub fn to_raw(&self) -> RawIntent {
+    pub fn to_raw(self) -> RawIntent {
         RawIntent {
             id: self.id,
             entity_id: self.entity_id,

@@ -76,14 +76,26 @@ pub struct AdmissionFacts {
 }
 
 /// What to write for an admitted upload, in the same transaction as the facts were read.
+/// Owned (positions, not borrows), so a store's future need not carry the upload's lifetime
+/// through the policy's signature.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AdmissionPlan<'a> {
+pub struct AdmissionPlan {
     /// New clients, to bind to the uploading user (with nothing decided yet).
-    pub bind: Vec<&'a str>,
-    /// The intents to queue, in upload order.
-    pub queue: Vec<&'a RawIntent>,
+    pub bind: Vec<String>,
+    /// The positions in the upload of the intents to queue, in upload order.
+    pub queue: Vec<usize>,
     /// Intents skipped as already queued or already decided.
     pub duplicates: usize,
+}
+
+impl AdmissionPlan {
+    /// The intents of `upload` to queue, in upload order.
+    pub fn queued<'a>(
+        &'a self,
+        upload: &'a [RawIntent],
+    ) -> impl Iterator<Item = &'a RawIntent> + Clone + 'a {
+        self.queue.iter().filter_map(|&i| upload.get(i))
+    }
 }
 
 /// Checks the envelope of every intent of an upload by `user_id`, and that the upload agrees
@@ -127,14 +139,14 @@ pub fn check_upload(user_id: &str, intents: &[RawIntent]) -> Result<(), IngestEr
 /// Admits an upload by `user_id` against what is stored (see the module docs): the plan to
 /// write, or why the whole upload is refused. Clients are checked first, in client id order,
 /// then intents in upload order; the first failure is returned.
-pub fn admit<'a>(
+pub fn admit(
     user_id: &str,
-    upload: &'a [RawIntent],
+    upload: &[RawIntent],
     facts: &AdmissionFacts,
-) -> Result<AdmissionPlan<'a>, IngestError> {
+) -> Result<AdmissionPlan, IngestError> {
     check_upload(user_id, upload)?;
     let mut plan = AdmissionPlan::default();
-    let clients: BTreeSet<&'a str> = upload.iter().map(|i| i.client_id.as_str()).collect();
+    let clients: BTreeSet<&str> = upload.iter().map(|i| i.client_id.as_str()).collect();
     for client in clients {
         match facts.clients.get(client) {
             Some(bound) if bound.user_id != user_id => {
@@ -144,7 +156,7 @@ pub fn admit<'a>(
                 });
             }
             Some(_) => {}
-            None => plan.bind.push(client),
+            None => plan.bind.push(client.to_owned()),
         }
     }
     let mut by_id: HashMap<Uuid, Vec<&KnownIntent>> = HashMap::new();
@@ -156,7 +168,7 @@ pub fn admit<'a>(
         }
     }
     let mut planned: HashSet<Uuid> = HashSet::new();
-    for i in upload {
+    for (position, i) in upload.iter().enumerate() {
         let last_seq = facts.clients.get(&i.client_id).map_or(0, |b| b.last_seq);
         if i.seq <= last_seq {
             plan.duplicates += 1;
@@ -177,7 +189,7 @@ pub fn admit<'a>(
             plan.duplicates += 1;
             continue;
         }
-        plan.queue.push(i);
+        plan.queue.push(position);
     }
     Ok(plan)
 }
@@ -223,7 +235,7 @@ mod tests {
         }
     }
 
-    fn is_conflict(r: Result<AdmissionPlan<'_>, IngestError>, id: Uuid) -> bool {
+    fn is_conflict(r: Result<AdmissionPlan, IngestError>, id: Uuid) -> bool {
         matches!(r, Err(IngestError::IdConflict { intent_id, .. }) if intent_id == id)
     }
 
@@ -236,7 +248,7 @@ mod tests {
         let plan = admit(ALICE, &upload, &facts).unwrap();
         // then
         assert_eq!(plan.bind, ["c1"]);
-        assert_eq!(plan.queue, [&upload[0], &upload[1]]);
+        assert_eq!(plan.queue, [0, 1]);
         assert_eq!(plan.duplicates, 0);
     }
 
@@ -267,7 +279,7 @@ mod tests {
         let upload = [intent("c1", 1), intent("c1", 2), intent("c1", 3)];
         let plan = admit(ALICE, &upload, &facts).unwrap();
         // then only 3 is queued
-        assert_eq!(plan.queue, [&upload[2]]);
+        assert_eq!(plan.queued(&upload).collect::<Vec<_>>(), [&upload[2]]);
         assert_eq!(plan.duplicates, 2);
     }
 

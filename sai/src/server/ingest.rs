@@ -36,7 +36,7 @@ pub async fn ingest<S: ServerStore>(
             .await;
         match admitted {
             Err(IngestError::Store(e)) if e.is_transient() && attempt < 5 => {
-                tokio::time::sleep(super::backoff(Duration::from_millis(20), attempt)).await;
+                tokio::time::sleep(super::retry::backoff(Duration::from_millis(20), attempt)).await;
             }
             other => return other,
         }

@@ -10,9 +10,10 @@
 //!   (embedded, the default) and `PostgresStore` (feature `postgres`).
 //!
 //! Policy is pure and written once ([`admit`], [`decide`]): a store reads the facts, hands
-//! them to the policy and writes its plan in the same transaction. Modules depend downwards
-//! only: `error` ← `records`, `decisions`, `admission` ← `store` ← `decide`, `ingest`,
-//! `processor` ← the stores (`sql` holds what both stores' SQL shares).
+//! them to the policy and writes its plan in the same transaction. Modules depend one way
+//! only, no two on each other: `error` (leaf) ← `records`, `decisions`, `admission` ←
+//! `store` (the trait) ← `ingest`, `processor`; `decide` needs only the records and plans;
+//! the stores (`sqlite/`, `postgres/`) implement `store` on the SQL both share (`sql`).
 //!
 //! Guarantees: a client's intents are decided in sequence order (a gap waits); an intent is
 //! decided at most once (re-uploads and already-decided intents are no-ops); an entity is
@@ -30,6 +31,7 @@ mod outcome;
 mod postgres;
 mod processor;
 mod records;
+mod retry;
 mod sql;
 mod sqlite;
 mod store;
@@ -52,8 +54,3 @@ pub use processor::{
 pub use records::{ArchivedSnapshot, Claim, StoredProjection};
 pub use sqlite::SqliteStore;
 pub use store::ServerStore;
-
-/// The wait before retry number `attempt` (1-based): `base`, doubled for each further one.
-pub(crate) fn backoff(base: std::time::Duration, attempt: u32) -> std::time::Duration {
-    base.saturating_mul(1 << attempt.saturating_sub(1).min(16))
-}

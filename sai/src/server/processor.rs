@@ -272,7 +272,7 @@ where
                     return Ok(tally);
                 }
                 Err(e) if e.is_transient() && attempt < self.config.max_attempts => {
-                    let backoff = super::backoff(self.config.retry_backoff, attempt);
+                    let backoff = super::retry::backoff(self.config.retry_backoff, attempt);
                     tokio::time::sleep(backoff).await;
                 }
                 Err(source) => {

@@ -32,15 +32,15 @@ pub trait ServerStore: Send {
     /// queues its intents (an intent queued meanwhile is counted a duplicate), and commits.
     /// A refusal from `admit` writes nothing. Concurrent uploads must not queue an intent
     /// decided meanwhile, nor bind one client to two users.
-    fn admit_upload<'a, F>(
+    fn admit_upload<F>(
         &mut self,
         user_id: &str,
-        upload: &'a [RawIntent],
+        upload: &[RawIntent],
         received_at: Timestamp,
         admit: F,
     ) -> impl Future<Output = Result<IngestReport, IngestError>> + Send
     where
-        F: FnOnce(&AdmissionFacts) -> Result<AdmissionPlan<'a>, IngestError> + Send;
+        F: FnOnce(&AdmissionFacts) -> Result<AdmissionPlan, IngestError> + Send;
 
     /// One decision transaction: claims decidable intents, about `limit` of them, with their
     /// entities (no other transaction decides those entities until this one ends), hands

@@ -24,16 +24,16 @@ use super::statements::Prepared;
 
 /// One admission transaction (see
 /// [`ServerStore::admit_upload`](super::super::ServerStore::admit_upload)).
-pub(super) async fn admit_upload<'a, F>(
+pub(super) async fn admit_upload<F>(
     client: &mut Client,
     st: &Prepared,
     user_id: &str,
-    upload: &'a [RawIntent],
+    upload: &[RawIntent],
     received_at: Timestamp,
     admit: F,
 ) -> Result<IngestReport, IngestError>
 where
-    F: FnOnce(&AdmissionFacts) -> Result<AdmissionPlan<'a>, IngestError> + Send,
+    F: FnOnce(&AdmissionFacts) -> Result<AdmissionPlan, IngestError> + Send,
 {
     let tx = client.transaction().await.db()?;
     let mut clients: Vec<&str> = upload.iter().map(|i| i.client_id.as_str()).collect();
@@ -99,7 +99,7 @@ where
     }
     let mut inserted = 0;
     if !plan.queue.is_empty() {
-        let mut params = intent_arrays(plan.queue.iter().copied())?;
+        let mut params = intent_arrays(plan.queued(upload))?;
         params.push(Box::new(received_at));
         inserted = tx.execute(&st.insert_pending, &refs(&params)).await.db()?;
     }

@@ -1,4 +1,4 @@
-//! How a [`PostgresStore`] connects: the options a user sets, and the connector that opens
+//! How a [`PostgresStore`](super::PostgresStore) connects: the options a user sets, and the connector that opens
 //! the first connection and every reconnection the same way (TLS included).
 
 use std::marker::PhantomData;
@@ -9,9 +9,6 @@ use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{Client, Socket};
 
 use crate::domain::Domain;
-
-use super::super::error::StoreError;
-use super::PostgresStore;
 
 /// Opens a connection to a URL (and spawns its driver task): the same TLS setup for the first
 /// connection and every reconnection.
@@ -42,7 +39,7 @@ where
     })
 }
 
-/// How a [`PostgresStore`] connects: the URL, optionally a schema and a TLS connector.
+/// How a [`PostgresStore`](super::PostgresStore) connects: the URL, optionally a schema and a TLS connector.
 ///
 /// ```no_run
 /// # async fn f<Task: sai::Domain>(tls: tokio_postgres::NoTls) -> Result<(), sai::server::StoreError> {
@@ -90,11 +87,5 @@ impl<D: Domain> PostgresOptions<D> {
     {
         self.connector = connector(tls);
         self
-    }
-
-    /// Opens the connection.
-    /// Opens the connection.
-    pub async fn connect(self) -> Result<PostgresStore<D>, StoreError> {
-        PostgresStore::open(self.url, self.connector, self.schema).await
     }
 }

@@ -81,6 +81,23 @@ struct Connection {
     prepared: Option<Prepared>,
 }
 
+impl<D: Domain> PostgresOptions<D> {
+    /// Opens the connection.
+    pub async fn connect(self) -> Result<PostgresStore<D>, StoreError> {
+        let mut store = PostgresStore {
+            url: self.url,
+            connector: self.connector,
+            search_path: self.schema,
+            conn: None,
+            sql: Sql::of::<D>(),
+            cursor: String::new(),
+            domain: PhantomData,
+        };
+        store.client().await?;
+        Ok(store)
+    }
+}
+
 impl<D: Domain> PostgresStore<D> {
     /// Connects to `url` (a `postgres://` URL or key-value string), without TLS.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
@@ -112,25 +129,6 @@ impl<D: Domain> PostgresStore<D> {
             .await
             .db()?;
         row.try_get(0).db()
-    }
-
-    /// Opens the store's first connection (see [`PostgresOptions::connect`]).
-    pub(super) async fn open(
-        url: String,
-        connector: Connector,
-        search_path: Option<String>,
-    ) -> Result<Self, StoreError> {
-        let mut store = PostgresStore {
-            url,
-            connector,
-            search_path,
-            conn: None,
-            sql: Sql::of::<D>(),
-            cursor: String::new(),
-            domain: PhantomData,
-        };
-        store.client().await?;
-        Ok(store)
     }
 
     /// The open connection, reconnecting if it was lost.
@@ -207,15 +205,15 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
         self.after(result)
     }
 
-    async fn admit_upload<'a, F>(
+    async fn admit_upload<F>(
         &mut self,
         user_id: &str,
-        upload: &'a [RawIntent],
+        upload: &[RawIntent],
         received_at: Timestamp,
         admit: F,
     ) -> Result<IngestReport, IngestError>
     where
-        F: FnOnce(&AdmissionFacts) -> Result<AdmissionPlan<'a>, IngestError> + Send,
+        F: FnOnce(&AdmissionFacts) -> Result<AdmissionPlan, IngestError> + Send,
     {
         let result = match self.ready().await {
             Ok((client, st, _)) => {

@@ -11,8 +11,9 @@ use super::super::admission::{
 };
 use super::super::error::{IngestError, StoreError};
 use super::super::sql::{stored_id, to_i64, to_u64};
+use super::error::Db;
+use super::params::intent_params;
 use super::statements::Statements;
-use super::{Db, intent_params};
 
 /// The bindings of the upload's clients and the stored intents its intents may clash with.
 pub(super) fn facts(
@@ -67,7 +68,8 @@ pub(super) fn write(
     conn: &Connection,
     sql: &Statements,
     user_id: &str,
-    plan: &AdmissionPlan<'_>,
+    upload: &[RawIntent],
+    plan: &AdmissionPlan,
     received_at: Timestamp,
 ) -> Result<usize, IngestError> {
     let mut bind = conn.prepare_cached(&sql.ensure_ack).db()?;
@@ -76,7 +78,7 @@ pub(super) fn write(
     }
     let mut insert = conn.prepare_cached(&sql.insert_pending).db()?;
     let mut inserted = 0;
-    for i in &plan.queue {
+    for i in plan.queued(upload) {
         inserted += insert.execute(intent_params![i; received_at]).db()?;
     }
     Ok(inserted)

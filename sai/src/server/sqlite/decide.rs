@@ -11,8 +11,9 @@ use super::super::decisions::{Decisions, ProjectionWrite};
 use super::super::error::StoreError;
 use super::super::records::{Claim, StoredProjection};
 use super::super::sql::{stored_projection, to_i64, to_u64};
+use super::error::Db;
+use super::params::intent_params;
 use super::statements::Statements;
-use super::{Db, intent_params};
 
 /// The first `n` cells of a row, or what in them is not a value the library writes (a BLOB,
 /// text that is not UTF-8).

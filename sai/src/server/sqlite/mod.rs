@@ -7,19 +7,22 @@
 //! trip, so archive rows are written one prepared statement each, and each client's decided
 //! intents are removed with one range delete.
 //!
-//! - `statements`: the SQL text;
+//! - `statements`: the SQL text; `params`: intent rows as statement parameters;
+//! - `error`: which SQLite errors are transient;
 //! - `admit`: the admission transaction's reads and writes;
 //! - `decide`: the decision transaction's claim and writes.
 
 mod admit;
 mod decide;
+mod error;
+mod params;
 mod statements;
 
 use std::marker::PhantomData;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
 use crate::domain::Domain;
@@ -31,27 +34,8 @@ use super::error::{IngestError, StoreError};
 use super::records::{ArchivedSnapshot, Claim, StoredProjection};
 use super::sql::{archived_snapshot, to_u64};
 use super::store::ServerStore;
+use error::Db;
 use statements::Statements;
-
-/// The nine intent columns (in [`IntentRow`](crate::intent::row::IntentRow) order) of a
-/// [`RawIntent`], then `extra` columns, as statement parameters.
-macro_rules! intent_params {
-    ($i:expr; $($extra:expr),* $(,)?) => {
-        rusqlite::params![
-            $i.id.to_string(),
-            $i.entity_id.to_string(),
-            $i.client_id,
-            $i.user_id,
-            $crate::server::sql::to_i64($i.seq)?,
-            $i.event_type,
-            $i.event_version,
-            $i.payload,
-            $i.created_at,
-            $($extra),*
-        ]
-    };
-}
-use intent_params;
 
 /// The server tables of domain `D` in a SQLite database. One value is one connection.
 ///
@@ -114,22 +98,6 @@ fn blocking<T>(work: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Converts rusqlite errors, classifying a busy or locked database as transient.
-trait Db<T> {
-    fn db(self) -> Result<T, StoreError>;
-}
-
-impl<T> Db<T> for rusqlite::Result<T> {
-    fn db(self) -> Result<T, StoreError> {
-        self.map_err(|e| match e.sqlite_error_code() {
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-                StoreError::Transient(Box::new(e))
-            }
-            _ => StoreError::Database(Box::new(e)),
-        })
-    }
-}
-
 impl<D: Domain> ServerStore for SqliteStore<D> {
     type Domain = D;
 
@@ -137,15 +105,15 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
         blocking(|| self.conn.execute_batch(&self.sql.ddl).db())
     }
 
-    async fn admit_upload<'a, F>(
+    async fn admit_upload<F>(
         &mut self,
         user_id: &str,
-        upload: &'a [RawIntent],
+        upload: &[RawIntent],
         received_at: Timestamp,
         admit: F,
     ) -> Result<IngestReport, IngestError>
     where
-        F: FnOnce(&AdmissionFacts) -> Result<AdmissionPlan<'a>, IngestError> + Send,
+        F: FnOnce(&AdmissionFacts) -> Result<AdmissionPlan, IngestError> + Send,
     {
         blocking(|| {
             let tx = self
@@ -154,7 +122,7 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
                 .db()?;
             let facts = admit::facts(&tx, &self.sql, upload)?;
             let plan = admit(&facts)?;
-            let inserted = admit::write(&tx, &self.sql, user_id, &plan, received_at)?;
+            let inserted = admit::write(&tx, &self.sql, user_id, upload, &plan, received_at)?;
             tx.commit().db()?;
             Ok(IngestReport {
                 inserted,
