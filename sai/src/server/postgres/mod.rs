@@ -17,7 +17,7 @@
 //! it, and the acknowledgement update is guarded by its previous value: a batch that would
 //! advance a client twice rolls back whole and is retried.
 //!
-//! - `connect`: options, TLS connector, (re)connection;
+//! - `connect`: options and the TLS connector every (re)connection goes through;
 //! - `error`: SQLSTATE classification;
 //! - `statements`: SQL text, prepared per connection;
 //! - `params`: array binding;
@@ -62,7 +62,7 @@ pub struct PostgresStore<D> {
     search_path: Option<String>,
     conn: Option<Connection>,
     sql: Sql,
-    /// Where the next claim starts (see `decide_in`).
+    /// Where the next claim starts (see `claim::lock_entities`).
     cursor: String,
     domain: PhantomData<fn() -> D>,
 }
