@@ -11,10 +11,9 @@ use crate::value::ColumnType;
 use super::super::decisions::Decisions;
 use super::super::error::StoreError;
 use super::super::records::Claim;
-use super::super::sql::to_i64;
 use super::claim;
 use super::error::Db;
-use super::params::{Param, intent_arrays, projection_params, refs};
+use super::params::{ack_params, archive_params, projection_params, refs, rejection_params};
 use super::statements::{Prepared, Sql};
 
 /// One decision transaction (see [`ServerStore::decide_batch`](super::super::ServerStore)).
@@ -56,71 +55,13 @@ async fn write(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     // Acknowledgements first (see the module docs), then the rest; one round trip.
-    let ack_params: Vec<Param> = vec![
-        Box::new(
-            d.acks
-                .iter()
-                .map(|a| a.client_id.clone())
-                .collect::<Vec<_>>(),
-        ),
-        Box::new(
-            d.acks
-                .iter()
-                .map(|a| to_i64(a.from))
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        Box::new(
-            d.acks
-                .iter()
-                .map(|a| to_i64(a.to))
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        Box::new(now),
-    ];
+    let ack_params = ack_params(&d.acks, now)?;
     // Stale rows are removed by id; decided ones by their client's range (see
     // `delete_decided`), which must match the decisions exactly.
     let stale_ids: Vec<String> = d.stale.iter().map(Uuid::to_string).collect();
     let decided_count: u64 = d.acks.iter().map(|a| a.to - a.from).sum();
-    let mut processed = intent_arrays(d.accepted.iter().map(|a| &a.intent))?;
-    processed.push(Box::new(
-        d.accepted.iter().map(|a| a.state).collect::<Vec<_>>(),
-    ));
-    processed.push(Box::new(
-        d.accepted
-            .iter()
-            .map(|a| to_i64(a.version))
-            .collect::<Result<Vec<_>, _>>()?,
-    ));
-    processed.push(Box::new(
-        d.accepted
-            .iter()
-            .map(|a| a.context.clone())
-            .collect::<Vec<_>>(),
-    ));
-    processed.push(Box::new(now));
-    let mut rejected = intent_arrays(d.rejected.iter().map(|r| &r.intent))?;
-    rejected.push(Box::new(
-        d.rejected
-            .iter()
-            .map(|r| r.code.to_owned())
-            .collect::<Vec<_>>(),
-    ));
-    rejected.push(Box::new(
-        d.rejected
-            .iter()
-            .map(|r| r.message.clone())
-            .collect::<Vec<_>>(),
-    ));
-    rejected.push(Box::new(
-        d.rejected
-            .iter()
-            .map(|r| r.reason.clone())
-            .collect::<Vec<_>>(),
-    ));
-    rejected.push(Box::new(
-        d.rejected.iter().map(|r| r.state).collect::<Vec<_>>(),
-    ));
-    rejected.push(Box::new(now));
+    let processed = archive_params(&d.accepted, now)?;
+    let rejected = rejection_params(&d.rejected, now)?;
     let projection = projection_params(field_types, &d.projections, now)?;
 
     let stale_params: [&(dyn ToSql + Sync); 1] = [&stale_ids];

@@ -6,7 +6,7 @@ use tokio_postgres::types::ToSql;
 use crate::intent::{RawIntent, Timestamp};
 use crate::value::{ColumnType, SqlValue};
 
-use super::super::decisions::ProjectionWrite;
+use super::super::decisions::{AcceptedIntent, AckAdvance, ProjectionWrite, RejectedIntent};
 use super::super::error::StoreError;
 use super::super::sql::to_i64;
 
@@ -19,6 +19,80 @@ pub(super) fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
         .iter()
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect()
+}
+
+/// The parameters of `advance_acks` (the first three also of `delete_decided`).
+pub(super) fn ack_params(acks: &[AckAdvance], now: Timestamp) -> Result<Vec<Param>, StoreError> {
+    Ok(vec![
+        Box::new(acks.iter().map(|a| a.client_id.clone()).collect::<Vec<_>>()),
+        Box::new(
+            acks.iter()
+                .map(|a| to_i64(a.from))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Box::new(
+            acks.iter()
+                .map(|a| to_i64(a.to))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Box::new(now),
+    ])
+}
+
+/// The parameters of `insert_processed`.
+pub(super) fn archive_params(
+    accepted: &[AcceptedIntent],
+    now: Timestamp,
+) -> Result<Vec<Param>, StoreError> {
+    let mut params = intent_arrays(accepted.iter().map(|a| &a.intent))?;
+    params.push(Box::new(
+        accepted.iter().map(|a| a.state).collect::<Vec<_>>(),
+    ));
+    params.push(Box::new(
+        accepted
+            .iter()
+            .map(|a| to_i64(a.version))
+            .collect::<Result<Vec<_>, _>>()?,
+    ));
+    params.push(Box::new(
+        accepted
+            .iter()
+            .map(|a| a.context.clone())
+            .collect::<Vec<_>>(),
+    ));
+    params.push(Box::new(now));
+    Ok(params)
+}
+
+/// The parameters of `insert_rejected`.
+pub(super) fn rejection_params(
+    rejected: &[RejectedIntent],
+    now: Timestamp,
+) -> Result<Vec<Param>, StoreError> {
+    let mut params = intent_arrays(rejected.iter().map(|r| &r.intent))?;
+    params.push(Box::new(
+        rejected
+            .iter()
+            .map(|r| r.code.to_owned())
+            .collect::<Vec<_>>(),
+    ));
+    params.push(Box::new(
+        rejected
+            .iter()
+            .map(|r| r.message.clone())
+            .collect::<Vec<_>>(),
+    ));
+    params.push(Box::new(
+        rejected
+            .iter()
+            .map(|r| r.reason.clone())
+            .collect::<Vec<_>>(),
+    ));
+    params.push(Box::new(
+        rejected.iter().map(|r| r.state).collect::<Vec<_>>(),
+    ));
+    params.push(Box::new(now));
+    Ok(params)
 }
 
 /// The parameters of `upsert_projection`: one array per column.
