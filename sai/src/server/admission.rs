@@ -31,6 +31,18 @@ pub struct IngestReport {
     pub duplicates: usize,
 }
 
+impl IngestReport {
+    /// The report of an upload of `upload_len` intents of which `inserted` were queued: the
+    /// rest were stored already (a store counts what it inserted, which also covers an
+    /// intent a concurrent upload queued first).
+    pub fn of_upload(upload_len: usize, inserted: usize) -> Self {
+        IngestReport {
+            inserted,
+            duplicates: upload_len.saturating_sub(inserted),
+        }
+    }
+}
+
 /// The user a client is bound to and how far its intents were decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientBinding {

@@ -105,8 +105,5 @@ where
     }
     tx.commit().await.db()?;
     let inserted = usize::try_from(inserted).unwrap_or(usize::MAX);
-    Ok(IngestReport {
-        inserted,
-        duplicates: upload.len().saturating_sub(inserted),
-    })
+    Ok(IngestReport::of_upload(upload.len(), inserted))
 }

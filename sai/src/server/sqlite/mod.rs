@@ -124,10 +124,7 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
             let plan = admit(&facts)?;
             let inserted = admit::write(&tx, &self.sql, user_id, upload, &plan, received_at)?;
             tx.commit().db()?;
-            Ok(IngestReport {
-                inserted,
-                duplicates: upload.len() - inserted,
-            })
+            Ok(IngestReport::of_upload(upload.len(), inserted))
         })
     }
 
