@@ -208,6 +208,8 @@ pub fn admit(
 
 #[cfg(test)]
 mod tests {
+    //! Given the stored facts, when an upload arrives, then this plan or this refusal.
+
     use super::*;
 
     const ALICE: &str = "alice";
@@ -226,162 +228,198 @@ mod tests {
         }
     }
 
-    fn bound(client: &str, user: &str, last_seq: u64) -> AdmissionFacts {
-        let mut facts = AdmissionFacts::default();
-        facts.clients.insert(
-            client.to_owned(),
-            ClientBinding {
-                user_id: user.to_owned(),
-                last_seq,
-            },
-        );
-        facts
+    /// The stored facts of a test.
+    #[derive(Default)]
+    struct Given(AdmissionFacts);
+
+    fn given() -> Given {
+        Given::default()
     }
 
-    fn known(i: &RawIntent, place: IntentPlace) -> KnownIntent {
-        KnownIntent {
-            id: i.id,
-            client_id: i.client_id.clone(),
-            seq: i.seq,
-            place,
+    impl Given {
+        fn client(mut self, client: &str, user: &str, last_seq: u64) -> Self {
+            let binding = ClientBinding {
+                user_id: user.to_owned(),
+                last_seq,
+            };
+            self.0.clients.insert(client.to_owned(), binding);
+            self
+        }
+
+        fn stored(mut self, id: Uuid, client: &str, seq: u64, place: IntentPlace) -> Self {
+            self.0.known.push(KnownIntent {
+                id,
+                client_id: client.to_owned(),
+                seq,
+                place,
+            });
+            self
+        }
+
+        fn when(self, upload: &[RawIntent]) -> Then {
+            Then(admit(ALICE, upload, &self.0))
         }
     }
 
-    fn is_conflict(r: Result<AdmissionPlan, IngestError>, id: Uuid) -> bool {
-        matches!(r, Err(IngestError::IdConflict { intent_id, .. }) if intent_id == id)
+    /// What admission made of the upload.
+    struct Then(Result<AdmissionPlan, IngestError>);
+
+    impl Then {
+        fn then_plan(self, bind: &[&str], queue: &[usize], duplicates: usize) {
+            let plan = self.0.expect("admitted");
+            assert_eq!(plan.bind, bind);
+            assert_eq!(plan.queue, queue);
+            assert_eq!(plan.duplicates, duplicates);
+        }
+
+        fn then_refused(self, expected: impl FnOnce(&IngestError) -> bool) {
+            let err = self.0.expect_err("refused");
+            assert!(expected(&err), "{err:?}");
+        }
+
+        fn then_conflict_on(self, intent: &RawIntent) {
+            self.then_refused(|e| {
+                matches!(e, IngestError::IdConflict { intent_id, .. } if *intent_id == intent.id)
+            });
+        }
     }
 
     #[test]
     fn a_new_client_is_bound_and_its_intents_queued() {
-        // given nothing stored
-        let facts = AdmissionFacts::default();
-        // when
         let upload = [intent("c1", 1), intent("c1", 2)];
-        let plan = admit(ALICE, &upload, &facts).unwrap();
-        // then
-        assert_eq!(plan.bind, ["c1"]);
-        assert_eq!(plan.queue, [0, 1]);
-        assert_eq!(plan.duplicates, 0);
+        given().when(&upload).then_plan(&["c1"], &[0, 1], 0);
     }
 
     #[test]
     fn a_client_bound_to_its_user_is_not_bound_again() {
-        let facts = bound("c1", ALICE, 0);
         let upload = [intent("c1", 1)];
-        let plan = admit(ALICE, &upload, &facts).unwrap();
-        assert!(plan.bind.is_empty());
-        assert_eq!(plan.queue.len(), 1);
+        given()
+            .client("c1", ALICE, 0)
+            .when(&upload)
+            .then_plan(&[], &[0], 0);
     }
 
     #[test]
     fn a_client_bound_to_another_user_refuses_the_upload() {
-        let facts = bound("c1", "bob", 0);
-        let upload = [intent("c1", 1)];
-        assert!(matches!(
-            admit(ALICE, &upload, &facts),
-            Err(IngestError::Unauthorized { client_id, user_id }) if client_id == "c1" && user_id == ALICE
-        ));
+        let upload = [intent("c0", 1), intent("c1", 1)];
+        given()
+            .client("c1", "bob", 0)
+            .when(&upload)
+            .then_refused(|e| {
+                matches!(e, IngestError::Unauthorized { client_id, user_id }
+                    if client_id == "c1" && user_id == ALICE)
+            });
     }
 
     #[test]
-    fn decided_intents_are_duplicates() {
-        // given c1 decided up to 2
-        let facts = bound("c1", ALICE, 2);
-        // when 1..=3 are uploaded again
+    fn intents_at_or_below_the_acknowledgement_are_duplicates() {
         let upload = [intent("c1", 1), intent("c1", 2), intent("c1", 3)];
-        let plan = admit(ALICE, &upload, &facts).unwrap();
-        // then only 3 is queued
-        assert_eq!(plan.queued(&upload).collect::<Vec<_>>(), [&upload[2]]);
-        assert_eq!(plan.duplicates, 2);
+        given()
+            .client("c1", ALICE, 2)
+            .when(&upload)
+            .then_plan(&[], &[2], 2);
     }
 
     #[test]
     fn an_intent_queued_as_it_is_is_a_duplicate() {
         let upload = [intent("c1", 1)];
-        let mut facts = bound("c1", ALICE, 0);
-        facts.known.push(known(&upload[0], IntentPlace::Queued));
-        let plan = admit(ALICE, &upload, &facts).unwrap();
-        assert!(plan.queue.is_empty());
-        assert_eq!(plan.duplicates, 1);
+        given()
+            .client("c1", ALICE, 0)
+            .stored(upload[0].id, "c1", 1, IntentPlace::Queued)
+            .when(&upload)
+            .then_plan(&[], &[], 1);
     }
 
     #[test]
     fn an_intent_repeated_in_the_upload_is_queued_once() {
         let one = intent("c1", 1);
-        let upload = [one.clone(), one];
-        let plan = admit(ALICE, &upload, &AdmissionFacts::default()).unwrap();
-        assert_eq!((plan.queue.len(), plan.duplicates), (1, 1));
+        given()
+            .when(&[one.clone(), one])
+            .then_plan(&["c1"], &[0], 1);
     }
 
     #[test]
     fn an_id_already_decided_conflicts() {
         for place in [IntentPlace::Archived, IntentPlace::Rejected] {
             let upload = [intent("c1", 1)];
-            let mut facts = bound("c1", ALICE, 0);
-            facts.known.push(known(&upload[0], place));
-            assert!(is_conflict(admit(ALICE, &upload, &facts), upload[0].id));
+            given()
+                .client("c1", ALICE, 0)
+                .stored(upload[0].id, "c1", 1, place)
+                .when(&upload)
+                .then_conflict_on(&upload[0]);
         }
     }
 
     #[test]
-    fn an_id_queued_under_another_seq_conflicts() {
-        let upload = [intent("c1", 2)];
-        let mut facts = bound("c1", ALICE, 0);
-        let mut stored = known(&upload[0], IntentPlace::Queued);
-        stored.seq = 1;
-        facts.known.push(stored);
-        assert!(is_conflict(admit(ALICE, &upload, &facts), upload[0].id));
+    fn an_id_queued_under_another_client_or_seq_conflicts() {
+        for (client, seq) in [("c1", 1), ("c2", 2)] {
+            let upload = [intent("c1", 2)];
+            given()
+                .client("c1", ALICE, 0)
+                .stored(upload[0].id, client, seq, IntentPlace::Queued)
+                .when(&upload)
+                .then_conflict_on(&upload[0]);
+        }
     }
 
     #[test]
     fn a_client_seq_queued_under_another_id_conflicts() {
         let upload = [intent("c1", 1)];
-        let mut facts = bound("c1", ALICE, 0);
-        facts
-            .known
-            .push(known(&intent("c1", 1), IntentPlace::Queued));
-        assert!(is_conflict(admit(ALICE, &upload, &facts), upload[0].id));
+        given()
+            .client("c1", ALICE, 0)
+            .stored(Uuid::now_v7(), "c1", 1, IntentPlace::Queued)
+            .when(&upload)
+            .then_conflict_on(&upload[0]);
     }
 
     #[test]
     fn a_decided_intent_is_a_duplicate_before_any_conflict() {
         // A re-upload of a decided intent is a no-op even though its id is archived.
         let upload = [intent("c1", 1)];
-        let mut facts = bound("c1", ALICE, 1);
-        facts.known.push(known(&upload[0], IntentPlace::Archived));
-        let plan = admit(ALICE, &upload, &facts).unwrap();
-        assert_eq!((plan.queue.len(), plan.duplicates), (0, 1));
+        given()
+            .client("c1", ALICE, 1)
+            .stored(upload[0].id, "c1", 1, IntentPlace::Archived)
+            .when(&upload)
+            .then_plan(&[], &[], 1);
     }
 
     #[test]
-    fn the_envelope_is_checked() {
+    fn an_intent_for_another_user_is_refused() {
         let mut other_user = intent("c1", 1);
         other_user.user_id = "bob".into();
-        assert!(matches!(
-            admit(ALICE, &[other_user], &AdmissionFacts::default()),
-            Err(IngestError::WrongUser { .. })
-        ));
-        for bad in [intent("", 1), intent("c1", 0), {
-            let mut i = intent("c1", 1);
-            i.event_type.clear();
-            i
-        }] {
-            assert!(matches!(
-                admit(ALICE, &[bad], &AdmissionFacts::default()),
-                Err(IngestError::Malformed { .. })
-            ));
+        given()
+            .when(&[other_user])
+            .then_refused(|e| matches!(e, IngestError::WrongUser { .. }));
+    }
+
+    #[test]
+    fn a_malformed_envelope_is_refused() {
+        let mut no_type = intent("c1", 1);
+        no_type.event_type.clear();
+        let long_client = "c".repeat(MAX_CLIENT_ID_LEN + 1);
+        for bad in [
+            intent("", 1),
+            intent(&long_client, 1),
+            intent("c1", 0),
+            no_type,
+        ] {
+            given()
+                .when(&[bad])
+                .then_refused(|e| matches!(e, IngestError::Malformed { .. }));
         }
     }
 
     #[test]
     fn an_upload_that_disagrees_with_itself_conflicts() {
         let first = intent("c1", 1);
-        let mut same_seq = intent("c1", 1);
-        same_seq.id = Uuid::now_v7();
-        let upload = [first, same_seq];
-        assert!(is_conflict(
-            admit(ALICE, &upload, &AdmissionFacts::default()),
-            upload[1].id
-        ));
+        let same_seq = intent("c1", 1);
+        let mut same_id = intent("c1", 2);
+        same_id.id = first.id;
+        given()
+            .when(&[first.clone(), same_seq.clone()])
+            .then_conflict_on(&same_seq);
+        given()
+            .when(&[first, same_id.clone()])
+            .then_conflict_on(&same_id);
     }
 }
