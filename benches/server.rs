@@ -54,10 +54,7 @@ fn workload(n: usize) -> Vec<RawIntent> {
 }
 
 fn config(batch: usize) -> ProcessorConfig {
-    ProcessorConfig {
-        batch_size: batch,
-        ..ProcessorConfig::default()
-    }
+    ProcessorConfig::default().with_batch_size(batch)
 }
 
 fn sqlite(c: &mut Criterion, rt: &Runtime) {

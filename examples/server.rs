@@ -62,10 +62,7 @@ async fn run<S: ServerStore<Domain = Todo> + 'static>(
     // the upload path (otherwise it would poll every `idle_wait`).
     let (stop, signal) = shutdown();
     let (wake, waiter) = wakeup();
-    let config = ProcessorConfig {
-        idle_wait: Duration::from_secs(1),
-        ..ProcessorConfig::default()
-    };
+    let config = ProcessorConfig::default().with_idle_wait(Duration::from_secs(1));
     let mut processor = EventProcessor::new(worker)
         .with_machine::<StrictTodoMachine>()
         .with_config(config)
@@ -124,7 +121,7 @@ async fn run<S: ServerStore<Domain = Todo> + 'static>(
     let tally = running.await?;
     println!(
         "worker:    {} accepted, {} rejected, {} errors",
-        tally.processed, tally.rejected, tally.errors
+        tally.accepted, tally.rejected, tally.errors
     );
 
     let projection = api.projection(todo).await?.ok_or("no projection")?;

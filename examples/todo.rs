@@ -61,7 +61,7 @@ async fn main() -> Result<(), AnyError> {
     let report = sync.sync(&phone_store, "alice").await?;
     println!(
         "    sync: uploaded {}, accepted {}, rejected {}",
-        report.uploaded.inserted, report.decided.processed, report.decided.rejected
+        report.uploaded.inserted, report.decided.accepted, report.decided.rejected
     );
     show("phone", &phone.projection()?.ok_or("phone lost its todo")?);
 
@@ -122,7 +122,7 @@ async fn main() -> Result<(), AnyError> {
         let r = sync.sync(store, "alice").await?;
         println!(
             "    {who:<7} sync: uploaded {} (re-sent {}), accepted {}, rejected {}",
-            r.uploaded.inserted, r.uploaded.duplicates, r.decided.processed, r.decided.rejected
+            r.uploaded.inserted, r.uploaded.duplicates, r.decided.accepted, r.decided.rejected
         );
     }
     for message in told.lock().unwrap().iter() {

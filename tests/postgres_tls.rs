@@ -100,7 +100,7 @@ async fn the_store_decides_over_tls_and_reconnects_over_tls() {
 
     let tally = EventProcessor::new(store).process_pending().await;
     assert_eq!(
-        (tally.processed, tally.errors),
+        (tally.accepted, tally.errors),
         (2, 0),
         "{:?}",
         tally.failures

@@ -157,7 +157,7 @@ async fn a_lost_upload_response_is_retried_and_stored_once() {
     let again = sync.upload(&client, "alice").await.unwrap();
     assert_eq!((again.inserted, again.duplicates), (0, 2));
     let tally = sync.decide().await;
-    assert_eq!((tally.processed, tally.rejected, tally.errors), (2, 0, 0));
+    assert_eq!((tally.accepted, tally.rejected, tally.errors), (2, 0, 0));
     let late = sync.upload(&client, "alice").await.unwrap();
     assert_eq!((late.inserted, late.duplicates), (0, 2));
     assert_eq!(sync.decide().await.decided(), 0);
@@ -196,7 +196,7 @@ async fn a_device_restarted_while_offline_resumes() {
     assert_eq!(todo.pending_intents().unwrap().len(), 2);
 
     let r = sync.sync(&client, "alice").await.unwrap();
-    assert_eq!((r.uploaded.inserted, r.decided.processed), (2, 2));
+    assert_eq!((r.uploaded.inserted, r.decided.accepted), (2, 2));
     let p = todo.projection().unwrap().unwrap();
     assert_eq!(
         (p.state(), p.snapshot.version, p.optimistic),

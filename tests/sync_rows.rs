@@ -50,7 +50,7 @@ async fn decide_all<S: ServerStore<Domain = Todo>>(
         ingest(&mut store, user, intents).await.unwrap();
     }
     let tally = EventProcessor::new(store).process_pending().await;
-    assert_eq!((tally.processed, tally.rejected, tally.errors), (3, 1, 0));
+    assert_eq!((tally.accepted, tally.rejected, tally.errors), (3, 1, 0));
 }
 
 /// The rows without the server's wall-clock columns, which differ between two runs.

@@ -78,10 +78,10 @@ pub mod value;
 pub use domain::{ColumnDef, Domain, EventOf, IntentOf, RowError, SnapshotOf};
 pub use event::Event;
 pub use intent::{DecodeError, Intent, IntentMeta, Phase, RawIntent, Timestamp};
-pub use machine::{Assign, AssignFn, Guard, GuardFn, Machine, Transition};
+pub use machine::{Assign, AssignFn, Guard, GuardFn, Machine, Transition, UnknownState};
 pub use rejection::{FailedGuard, Rejection};
 pub use schema::{Dialect, Schema, SchemaError, Side, SyncDirection, TableDef, TableRole};
-pub use snapshot::{Replay, Snapshot, UnknownState, replay};
+pub use snapshot::{Replay, Snapshot, replay};
 pub use value::{ColumnType, ColumnValue, SqlValue, ValueError};
 
 /// `#[derive(Domain)]`: see the crate documentation.

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::event::Event;
 use crate::intent::{Intent, IntentMeta, Phase};
-use crate::machine::{Machine, Transition};
+use crate::machine::{Machine, Transition, UnknownState};
 use crate::rejection::{FailedGuard, Rejection};
 
 /// An entity's state under a machine: the state, the context and the number of applied events.
@@ -103,26 +103,12 @@ impl<M: Machine> Snapshot<M> {
     /// Re-reads this snapshot under another machine over the same domain, by state name
     /// (for example the server machine reading a projection the client machine wrote).
     pub fn convert<N: Machine<Domain = M::Domain>>(self) -> Result<Snapshot<N>, UnknownState> {
-        let state = N::from_name(self.state.name()).ok_or_else(|| UnknownState {
-            machine: N::NAME,
-            state: self.state.name().to_owned(),
-        })?;
         Ok(Snapshot {
-            state,
+            state: N::parse_state(self.state.name())?,
             context: self.context,
             version: self.version,
         })
     }
-}
-
-/// A state name that the machine does not have.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("machine `{machine}` has no state `{state}`")]
-pub struct UnknownState {
-    /// The machine.
-    pub machine: &'static str,
-    /// The name found.
-    pub state: String,
 }
 
 /// The result of replaying a sequence of intents.
@@ -244,15 +230,8 @@ impl<M: Machine> Serialize for Snapshot<M> {
 impl<'de, M: Machine> Deserialize<'de> for Snapshot<M> {
     fn deserialize<De: Deserializer<'de>>(d: De) -> Result<Self, De::Error> {
         let raw = SnapshotOwned::<M::Domain>::deserialize(d)?;
-        let state = M::from_name(&raw.state).ok_or_else(|| {
-            De::Error::custom(format!(
-                "machine `{}` has no state `{}`",
-                M::NAME,
-                raw.state
-            ))
-        })?;
         Ok(Snapshot {
-            state,
+            state: M::parse_state(&raw.state).map_err(De::Error::custom)?,
             context: raw.context,
             version: raw.version,
         })

@@ -44,7 +44,7 @@ pub async fn accepted_intents_are_archived_and_projected<B: Backend>(b: B) {
 
     let mut p = EventProcessor::new(store);
     let tally = p.process_pending().await;
-    assert_eq!((tally.processed, tally.rejected, tally.errors), (3, 0, 0));
+    assert_eq!((tally.accepted, tally.rejected, tally.errors), (3, 0, 0));
 
     let store = p.store_mut();
     let (state, version, fields) = todo(store, e).await;
@@ -107,7 +107,7 @@ pub async fn rejection_is_recorded_and_advances_the_ack<B: Backend>(b: B) {
     )
     .await;
     let tally = p.process_pending().await;
-    assert_eq!((tally.processed, tally.rejected, tally.errors), (2, 2, 0));
+    assert_eq!((tally.accepted, tally.rejected, tally.errors), (2, 2, 0));
     // Outcomes come in decision order, accepted and rejected interleaved.
     let order: Vec<_> = tally
         .outcomes
@@ -228,7 +228,7 @@ pub async fn client_order_holds_across_entities<B: Backend>(b: B) {
 
     upload(p.store_mut(), ALICE, &all[..1]).await;
     let tally = p.process_pending().await;
-    assert_eq!((tally.processed, tally.rejected), (4, 0));
+    assert_eq!((tally.accepted, tally.rejected), (4, 0));
     assert_eq!(ack(p.store_mut(), "c1").await, 4);
     assert_eq!(todo(p.store_mut(), e1).await.0, "Done");
     assert_eq!(todo(p.store_mut(), e2).await.0, "Deleted");
@@ -249,7 +249,7 @@ pub async fn poison_intents_are_rejected_without_blocking<B: Backend>(b: B) {
     )
     .await;
     let tally = p.process_pending().await;
-    assert_eq!((tally.processed, tally.rejected, tally.errors), (2, 4, 0));
+    assert_eq!((tally.accepted, tally.rejected, tally.errors), (2, 4, 0));
     assert_eq!(ack(p.store_mut(), "c1").await, 6);
     assert_eq!(todo(p.store_mut(), e).await.0, "Done");
     let codes: Vec<_> = b
@@ -297,7 +297,7 @@ pub async fn stricter_server_machine_decides<B: Backend>(b: B) {
     // ...the server's stricter machine does not.
     let mut strict = EventProcessor::new(store).with_machine::<StrictTodoMachine>();
     let tally = strict.process_pending().await;
-    assert_eq!((tally.processed, tally.rejected), (2, 1));
+    assert_eq!((tally.accepted, tally.rejected), (2, 1));
     let (state, version, fields) = todo(strict.store_mut(), e1).await;
     assert_eq!(
         (state.as_str(), version, fields.estimate),
@@ -318,7 +318,7 @@ pub async fn stricter_server_machine_decides<B: Backend>(b: B) {
     let mut lenient = strict.with_machine::<TodoMachine>();
     upload(lenient.store_mut(), ALICE, &batch(e2, "c2")).await;
     let tally = lenient.process_pending().await;
-    assert_eq!((tally.processed, tally.rejected), (3, 0));
+    assert_eq!((tally.accepted, tally.rejected), (3, 0));
     assert_eq!(
         StrictTodoMachine::from_name(&todo(lenient.store_mut(), e2).await.0),
         Some(StrictTodoMachine::Active)
@@ -392,7 +392,7 @@ pub async fn crash_mid_batch_writes_nothing<B: Backend>(b: B) {
     .await;
     b.execute(b.crash_trigger()).await;
     let tally = p.process_pending().await;
-    assert_eq!((tally.processed, tally.rejected, tally.errors), (0, 0, 1));
+    assert_eq!((tally.accepted, tally.rejected, tally.errors), (0, 0, 1));
     assert!(
         matches!(
             &tally.failures[0],
@@ -414,7 +414,7 @@ pub async fn crash_mid_batch_writes_nothing<B: Backend>(b: B) {
 
     b.execute(b.drop_crash_trigger()).await;
     let tally = p.process_pending().await;
-    assert_eq!((tally.processed, tally.rejected, tally.errors), (3, 0, 0));
+    assert_eq!((tally.accepted, tally.rejected, tally.errors), (3, 0, 0));
     assert_eq!(scalar(&b, PROCESSED).await, 3);
     assert_eq!(todo(p.store_mut(), ok).await.1, 2);
 }
@@ -454,13 +454,13 @@ pub async fn worker_dying_mid_batch_leaves_nothing_behind<B: Backend>(b: B) {
     let mut p = EventProcessor::new(store);
     let mut tally = p.process_pending().await;
     for _ in 0..100 {
-        if tally.processed > 0 || tally.errors > 0 {
+        if tally.accepted > 0 || tally.errors > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
         tally = p.process_pending().await;
     }
-    assert_eq!((tally.processed, tally.errors), (2, 0));
+    assert_eq!((tally.accepted, tally.errors), (2, 0));
     assert_eq!(scalar(&b, PROCESSED).await, 2);
 }
 
@@ -477,10 +477,7 @@ pub async fn transient_error_is_retried_not_rejected<B: Backend>(b: B) {
     )
     .await;
     let fault = b.inject_transient_fault(&mut store).await;
-    let config = ProcessorConfig {
-        retry_backoff: Duration::from_millis(20),
-        ..ProcessorConfig::default()
-    };
+    let config = ProcessorConfig::default().with_retry_backoff(Duration::from_millis(20));
     let mut p = EventProcessor::new(store).with_config(config);
     let tally = p.process_pending().await;
     assert!(
@@ -488,7 +485,7 @@ pub async fn transient_error_is_retried_not_rejected<B: Backend>(b: B) {
         "the fault never hit the batch"
     );
     assert_eq!(
-        (tally.processed, tally.rejected, tally.errors),
+        (tally.accepted, tally.rejected, tally.errors),
         (2, 0, 0),
         "{:?}",
         tally.failures
@@ -501,7 +498,7 @@ pub async fn transient_error_is_retried_not_rejected<B: Backend>(b: B) {
 pub async fn corrupt_rows_are_reported_and_kept<B: Backend>(b: B) {
     let (e1, e2) = (Uuid::now_v7(), Uuid::now_v7());
     let mut p = queued(&b, &[intent(e1, "c1", ALICE, 1, create("a"))]).await;
-    assert_eq!(p.process_pending().await.processed, 1);
+    assert_eq!(p.process_pending().await.accepted, 1);
 
     // A projection row in a state the machine does not have, and a pending row that is not
     // an intent (written behind the library's back).
@@ -537,7 +534,7 @@ pub async fn corrupt_rows_are_reported_and_kept<B: Backend>(b: B) {
 
     let tally = p.process_pending().await;
     assert_eq!(
-        (tally.processed, tally.rejected),
+        (tally.accepted, tally.rejected),
         (1, 0),
         "{:?}",
         tally.failures
@@ -572,7 +569,7 @@ pub async fn corrupt_rows_are_reported_and_kept<B: Backend>(b: B) {
     )
     .await;
     let tally = p.process_pending().await;
-    assert_eq!((tally.processed, tally.rejected, tally.errors), (2, 1, 0));
+    assert_eq!((tally.accepted, tally.rejected, tally.errors), (2, 1, 0));
     assert_eq!(todo(p.store_mut(), e1).await.0, "Done");
 }
 
@@ -588,7 +585,7 @@ pub async fn process_intent_decides_one<B: Backend>(b: B) {
     )
     .await;
     let one = p.process_intent().await.expect("batch");
-    assert_eq!((one.processed, one.rejected), (1, 0));
+    assert_eq!((one.accepted, one.rejected), (1, 0));
     let first = &one.outcomes[..];
     assert_eq!(first.len(), 1);
     assert_eq!((first[0].entity_id, first[0].seq), (e, 1));
@@ -608,11 +605,9 @@ pub async fn process_intent_decides_one<B: Backend>(b: B) {
 
 pub async fn worker_loop_stops_cleanly<B: Backend>(b: B) {
     let (stop, signal) = shutdown();
-    let config = ProcessorConfig {
-        batch_size: 7,
-        idle_wait: Duration::from_millis(10),
-        ..ProcessorConfig::default()
-    };
+    let config = ProcessorConfig::default()
+        .with_batch_size(7)
+        .with_idle_wait(Duration::from_millis(10));
     let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = heard.clone();
     let mut worker = EventProcessor::new(b.store().await)
@@ -643,7 +638,7 @@ pub async fn worker_loop_stops_cleanly<B: Backend>(b: B) {
         .expect("the worker stops")
         .expect("the worker did not panic");
     assert_eq!(tally.decided(), uploaded);
-    assert_eq!((tally.processed, tally.errors), (50, 0));
+    assert_eq!((tally.accepted, tally.errors), (50, 0));
     assert_eq!(scalar(&b, PENDING).await, 0);
     // Every outcome went to the observer, in order; the loop's own tally keeps counts only.
     assert_eq!(*heard.lock().unwrap(), (1..=50).collect::<Vec<u64>>());
@@ -668,13 +663,10 @@ pub async fn reversed_upload_is_decided_in_order<B: Backend>(b: B) {
     for one in chain.iter().rev() {
         upload(&mut store, ALICE, std::slice::from_ref(one)).await;
     }
-    let config = ProcessorConfig {
-        batch_size: 1,
-        ..ProcessorConfig::default()
-    };
+    let config = ProcessorConfig::default().with_batch_size(1);
     let mut p = EventProcessor::new(store).with_config(config);
     let tally = p.process_pending().await;
-    assert_eq!((tally.processed, tally.errors), (40, 0));
+    assert_eq!((tally.accepted, tally.errors), (40, 0));
     // Decided in sequence order: on each entity, seq k + 4n was its version n + 1.
     let archived = b
         .query("SELECT seq, version FROM todo_intent_events_processed ORDER BY seq")
@@ -723,7 +715,7 @@ pub async fn already_decided_leftovers_are_cleared_not_redecided<B: Backend>(b: 
 
     let tally = p.process_pending().await;
     assert_eq!(
-        (tally.processed, tally.rejected, tally.stale, tally.errors),
+        (tally.accepted, tally.rejected, tally.stale, tally.errors),
         (1, 0, 2, 0),
         "{:?}",
         tally.failures
@@ -753,7 +745,7 @@ pub async fn only_the_owner_changes_an_entity<B: Backend>(b: B) {
         ],
     )
     .await;
-    assert_eq!(p.process_pending().await.processed, 2);
+    assert_eq!(p.process_pending().await.accepted, 2);
 
     // Bob, from his own client, on Alice's entity: refused by the default policy, and the
     // refusal is recorded for him like any rejection (so his client stops waiting).
@@ -765,7 +757,7 @@ pub async fn only_the_owner_changes_an_entity<B: Backend>(b: B) {
     .await;
     let tally = p.process_pending().await;
     assert_eq!(
-        (tally.processed, tally.rejected),
+        (tally.accepted, tally.rejected),
         (0, 1),
         "{:?}",
         tally.failures
@@ -792,10 +784,7 @@ pub async fn only_the_owner_changes_an_entity<B: Backend>(b: B) {
 
     // A processor that lets anyone write accepts the same kind of intent; the owner stays.
     let store = p.into_store();
-    let anyone = ProcessorConfig {
-        writers: Writers::Anyone,
-        ..ProcessorConfig::default()
-    };
+    let anyone = ProcessorConfig::default().with_writers(Writers::Anyone);
     let mut p = EventProcessor::new(store).with_config(anyone);
     upload(
         p.store_mut(),
@@ -803,7 +792,7 @@ pub async fn only_the_owner_changes_an_entity<B: Backend>(b: B) {
         &[intent(shared, "bob-phone", "bob", 2, TodoEvent::Toggle)],
     )
     .await;
-    assert_eq!(p.process_pending().await.processed, 1);
+    assert_eq!(p.process_pending().await.accepted, 1);
     let stored = p
         .store_mut()
         .projection(shared)
@@ -886,7 +875,7 @@ pub async fn projections_are_rebuilt_from_the_archive<B: Backend>(b: B) {
         &[intent(e1, "c1", ALICE, 7, TodoEvent::Toggle)],
     )
     .await;
-    assert_eq!(p.process_pending().await.processed, 1);
+    assert_eq!(p.process_pending().await.accepted, 1);
     let (state, version, fields) = todo(p.store_mut(), e1).await;
     assert_eq!(
         (state.as_str(), version, fields.title.as_str()),
@@ -898,10 +887,7 @@ pub async fn a_wakeup_ends_the_idle_wait<B: Backend>(b: B) {
     let (stop, signal) = shutdown();
     let (wake, waiter) = wakeup();
     // Idle for an hour unless woken: only the wake-up can get these intents decided.
-    let config = ProcessorConfig {
-        idle_wait: Duration::from_secs(3600),
-        ..ProcessorConfig::default()
-    };
+    let config = ProcessorConfig::default().with_idle_wait(Duration::from_secs(3600));
     let mut worker = EventProcessor::new(b.store().await)
         .with_config(config)
         .with_wakeup(waiter);
@@ -932,7 +918,7 @@ pub async fn a_wakeup_ends_the_idle_wait<B: Backend>(b: B) {
         .await
         .expect("the worker stops")
         .expect("the worker did not panic");
-    assert_eq!((tally.processed, tally.errors), (2, 0));
+    assert_eq!((tally.accepted, tally.errors), (2, 0));
 }
 
 pub async fn a_dropped_stop_handle_stops_the_worker<B: Backend>(b: B) {
@@ -949,7 +935,7 @@ pub async fn a_reused_id_or_sequence_number_is_refused<B: Backend>(b: B) {
     let e = Uuid::now_v7();
     let first = intent(e, "c1", ALICE, 1, create("a"));
     let mut p = queued(&b, std::slice::from_ref(&first)).await;
-    assert_eq!(p.process_pending().await.processed, 1);
+    assert_eq!(p.process_pending().await.accepted, 1);
     let clash = |r: Result<_, IngestError>, culprit: Uuid| match r {
         Err(IngestError::IdConflict { intent_id, .. }) => assert_eq!(intent_id, culprit),
         other => panic!("{other:?}"),
@@ -985,7 +971,7 @@ pub async fn a_reused_id_or_sequence_number_is_refused<B: Backend>(b: B) {
     assert_eq!(scalar(&b, PENDING).await, 1);
     let tally = p.process_pending().await;
     assert_eq!(
-        (tally.processed, tally.errors),
+        (tally.accepted, tally.errors),
         (1, 0),
         "{:?}",
         tally.failures
@@ -999,11 +985,8 @@ pub async fn a_client_that_cannot_progress_does_not_starve_the_others<B: Backend
     let stuck = Uuid::now_v7();
     let mut p = queued(&b, &[intent(stuck, "a-stuck", ALICE, 1, create("s"))])
         .await
-        .with_config(ProcessorConfig {
-            batch_size: 3,
-            ..ProcessorConfig::default()
-        });
-    assert_eq!(p.process_pending().await.processed, 1);
+        .with_config(ProcessorConfig::default().with_batch_size(3));
+    assert_eq!(p.process_pending().await.accepted, 1);
     b.execute(&format!(
         "UPDATE todo_projection SET state = 'Bogus' WHERE id = '{stuck}'"
     ))
@@ -1024,7 +1007,7 @@ pub async fn a_client_that_cannot_progress_does_not_starve_the_others<B: Backend
     .await;
 
     let tally = p.process_pending().await;
-    assert_eq!(tally.processed, 2, "{:?}", tally.failures);
+    assert_eq!(tally.accepted, 2, "{:?}", tally.failures);
     assert!(
         tally
             .failures
@@ -1053,7 +1036,7 @@ pub async fn an_unreadable_projection_stops_its_entity_not_the_batch<B: Backend>
         ],
     )
     .await;
-    assert_eq!(p.process_pending().await.processed, 2);
+    assert_eq!(p.process_pending().await.accepted, 2);
     // A projection row the library never writes: a negative version.
     b.execute(&format!(
         "UPDATE todo_projection SET version = -1 WHERE id = '{e1}'"
@@ -1069,7 +1052,7 @@ pub async fn an_unreadable_projection_stops_its_entity_not_the_batch<B: Backend>
     )
     .await;
     let tally = p.process_pending().await;
-    assert_eq!(tally.processed, 1, "{:?}", tally.failures);
+    assert_eq!(tally.accepted, 1, "{:?}", tally.failures);
     assert!(
         tally.failures.iter().any(|f| matches!(
             f,

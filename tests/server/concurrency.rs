@@ -167,11 +167,9 @@ pub async fn four_workers_decide_each_intent_exactly_once<B: Backend>(b: B) {
     let (stop, signal) = shutdown();
     let mut workers = Vec::new();
     for _ in 0..WORKERS {
-        let config = ProcessorConfig {
-            batch_size: 64,
-            idle_wait: Duration::from_millis(5),
-            ..ProcessorConfig::default()
-        };
+        let config = ProcessorConfig::default()
+            .with_batch_size(64)
+            .with_idle_wait(Duration::from_millis(5));
         let mut worker = EventProcessor::new(b.store().await)
             .with_machine::<StrictTodoMachine>()
             .with_config(config);

@@ -6,149 +6,15 @@ use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
-use crate::domain::{Domain, RowError};
-use crate::intent::{Phase, RawIntent};
+use crate::domain::Domain;
+use crate::intent::Phase;
 use crate::machine::Machine;
 use crate::rejection::Rejection;
-use crate::snapshot::{Snapshot, UnknownState};
-use crate::value::SqlValue;
+use crate::snapshot::Snapshot;
 
-use super::store::{Claim, MalformedRow, StoredProjection};
-
-/// An accepted intent with the snapshot it produced, for the archive.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AcceptedIntent {
-    /// The intent as uploaded.
-    pub intent: RawIntent,
-    /// The state's name after the step.
-    pub state: &'static str,
-    /// The entity's version after the step.
-    pub version: u64,
-    /// The entity's fields after the step, as JSON.
-    pub context: String,
-}
-
-/// A rejected intent with why, for the rejection table.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RejectedIntent {
-    /// The intent as uploaded.
-    pub intent: RawIntent,
-    /// The stable rejection code ([`Rejection::code`]).
-    pub code: &'static str,
-    /// The human-readable message.
-    pub message: String,
-    /// The whole [`Rejection`] as JSON.
-    pub reason: String,
-    /// The entity's state when the intent was rejected.
-    pub state: Option<&'static str>,
-}
-
-/// The projection row to upsert for an entity after the batch.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ProjectionWrite {
-    /// The entity.
-    pub id: Uuid,
-    /// The state's name.
-    pub state: &'static str,
-    /// The version.
-    pub version: u64,
-    /// The owner: kept when the row exists, the creating intent's user otherwise.
-    pub owner_id: String,
-    /// The field cells in [`Domain::COLUMNS`] order.
-    pub fields: Vec<SqlValue>,
-}
-
-/// A client's acknowledgement moving from `from` to `to` (the store checks `from` still holds).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AckAdvance {
-    /// The client.
-    pub client_id: String,
-    /// The last sequence decided before the batch.
-    pub from: u64,
-    /// The last sequence decided by the batch.
-    pub to: u64,
-}
-
-/// Everything one batch decided, ready to be written in one transaction.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Decisions {
-    /// Accepted intents, in decision order.
-    pub accepted: Vec<AcceptedIntent>,
-    /// Rejected intents, in decision order.
-    pub rejected: Vec<RejectedIntent>,
-    /// One row per entity changed by the batch.
-    pub projections: Vec<ProjectionWrite>,
-    /// One advance per client with a decision.
-    pub acks: Vec<AckAdvance>,
-    /// Pending rows already covered by their client's acknowledgement: removed, not decided.
-    pub stale: Vec<Uuid>,
-    /// Entities or rows that could not be decided; their intents stay pending.
-    pub errors: Vec<DecideError>,
-    /// Pending rows the claim held (read or malformed), decided or not.
-    pub claimed: usize,
-}
-
-impl Decisions {
-    /// Whether the batch writes anything.
-    pub fn is_empty(&self) -> bool {
-        self.accepted.is_empty() && self.rejected.is_empty() && self.stale.is_empty()
-    }
-
-    /// How many intents were decided.
-    pub fn decided(&self) -> usize {
-        self.accepted.len() + self.rejected.len()
-    }
-}
-
-/// Why part of a batch could not be decided. The intents concerned stay pending: these are
-/// server-side data problems, never the client's fault, so they are not rejections.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum DecideError {
-    /// The stored projection names a state the deciding machine does not have.
-    #[error("entity {entity}: {source}")]
-    UnknownState {
-        /// The entity.
-        entity: Uuid,
-        /// The state found.
-        #[source]
-        source: UnknownState,
-    },
-    /// The stored projection's fields do not decode.
-    #[error("entity {entity}: stored projection does not decode: {source}")]
-    ProjectionRow {
-        /// The entity.
-        entity: Uuid,
-        /// Which column failed.
-        #[source]
-        source: RowError,
-    },
-    /// The stored projection row does not read (a cell of the wrong type, a negative
-    /// version).
-    #[error("entity {entity}: stored projection does not read: {detail}")]
-    UnreadableProjection {
-        /// The entity.
-        entity: Uuid,
-        /// What did not read.
-        detail: String,
-    },
-    /// A pending row does not read as an intent.
-    #[error(transparent)]
-    MalformedRow(#[from] MalformedRow),
-    /// A client has pending intents but no acknowledgement row (ingestion always writes one).
-    #[error("client `{client_id}` has pending intents but no acknowledgement row")]
-    MissingAck {
-        /// The client.
-        client_id: String,
-    },
-    /// The new context could not be encoded; the whole batch is abandoned.
-    #[error("entity {entity}: context does not encode: {detail}")]
-    Encode {
-        /// The entity.
-        entity: Uuid,
-        /// The encoder's message.
-        detail: String,
-    },
-}
+use super::decisions::{AcceptedIntent, AckAdvance, Decisions, ProjectionWrite, RejectedIntent};
+use super::error::DecideError;
+use super::records::{Claim, StoredProjection};
 
 /// Who may change an existing entity. Either way the user whose intent created an entity is
 /// its owner, and the generated sync rules send each user the entities they own.
@@ -350,13 +216,8 @@ fn load<M: Machine>(id: Uuid, stored: Option<StoredProjection>) -> Result<Entity
             changed: false,
         });
     };
-    let state = M::from_name(&p.state).ok_or_else(|| DecideError::UnknownState {
-        entity: id,
-        source: UnknownState {
-            machine: M::NAME,
-            state: p.state.clone(),
-        },
-    })?;
+    let state = M::parse_state(&p.state)
+        .map_err(|source| DecideError::UnknownState { entity: id, source })?;
     let context = <M::Domain as Domain>::from_row(p.fields)
         .map_err(|source| DecideError::ProjectionRow { entity: id, source })?;
     Ok(Entity {

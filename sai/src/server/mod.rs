@@ -9,26 +9,41 @@
 //! - [`ServerStore`] is the storage behind both, with two implementations: [`SqliteStore`]
 //!   (embedded, the default) and `PostgresStore` (feature `postgres`).
 //!
+//! Policy is pure and written once ([`admit`], [`decide`]): a store reads the facts, hands
+//! them to the policy and writes its plan in the same transaction. Modules depend one way
+//! only, no two on each other: `error` (leaf) ← `records`, `decisions`, `admission` ←
+//! `store` (the trait) ← `ingest`, `processor`; `decide` needs only the records and plans;
+//! the stores (`sqlite/`, `postgres/`) implement `store` on the SQL both share (`sql`).
+//!
 //! Guarantees: a client's intents are decided in sequence order (a gap waits); an intent is
 //! decided at most once (re-uploads and already-decided intents are no-ops); an entity is
 //! never decided by two workers at once; transient database errors are retried and never
 //! become rejections; an undecodable intent is rejected with its own code and does not block
 //! the intents behind it; a batch that fails writes nothing.
 
+mod admission;
 mod decide;
+mod decisions;
+mod error;
 mod ingest;
 mod outcome;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod processor;
+mod records;
+mod retry;
+mod sql;
 mod sqlite;
 mod store;
 
-pub use decide::{
-    AcceptedIntent, AckAdvance, DecideError, Decisions, ProjectionWrite, RejectedIntent, Writers,
-    decide,
+pub use admission::{
+    AdmissionFacts, AdmissionPlan, ClientBinding, IngestReport, IntentPlace, KnownIntent,
+    MAX_CLIENT_ID_LEN, admit, check_upload,
 };
-pub use ingest::{IngestError, IngestReport, MAX_CLIENT_ID_LEN, check_upload, ingest};
+pub use decide::{Writers, decide};
+pub use decisions::{AcceptedIntent, AckAdvance, Decisions, ProjectionWrite, RejectedIntent};
+pub use error::{BoxError, DecideError, IngestError, MalformedRow, StoreError};
+pub use ingest::ingest;
 pub use outcome::{Outcome, Verdict};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore};
@@ -36,12 +51,6 @@ pub use processor::{
     EventProcessor, ProcessError, ProcessorConfig, Shutdown, StopHandle, Tally, WakeHandle, Wakeup,
     shutdown, wakeup,
 };
+pub use records::{ArchivedSnapshot, Claim, StoredProjection};
 pub use sqlite::SqliteStore;
-pub use store::{
-    ArchivedSnapshot, BoxError, Claim, MalformedRow, ServerStore, StoreError, StoredProjection,
-};
-
-/// The wait before retry number `attempt` (1-based): `base`, doubled for each further one.
-pub(crate) fn backoff(base: std::time::Duration, attempt: u32) -> std::time::Duration {
-    base.saturating_mul(1 << attempt.saturating_sub(1).min(16))
-}
+pub use store::ServerStore;

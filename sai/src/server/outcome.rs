@@ -4,10 +4,11 @@ use uuid::Uuid;
 
 use crate::intent::RawIntent;
 
-use super::decide::Decisions;
+use super::decisions::Decisions;
 
 /// What the server decided for one intent.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Outcome {
     /// The intent.
     pub intent_id: Uuid,

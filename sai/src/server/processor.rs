@@ -9,13 +9,18 @@ use tokio::sync::watch;
 use crate::domain::{Domain, EventOf};
 use crate::machine::Machine;
 
-use super::decide::{DecideError, Decisions, ProjectionWrite, Writers, decide};
+use super::decide::{Writers, decide};
+use super::decisions::{Decisions, ProjectionWrite};
+use super::error::{DecideError, StoreError};
 use super::outcome::Outcome;
-use super::store::{ArchivedSnapshot, ServerStore, StoreError};
+use super::records::ArchivedSnapshot;
+use super::store::ServerStore;
 use crate::intent::now_millis;
 
-/// How a processor batches, retries and idles.
+/// How a processor batches, retries and idles. Start from the default and change what you
+/// need with the `with_*` setters.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ProcessorConfig {
     /// Most intents decided per transaction (and most entities claimed).
     pub batch_size: usize,
@@ -41,8 +46,41 @@ impl Default for ProcessorConfig {
     }
 }
 
+impl ProcessorConfig {
+    /// Decides at most `batch_size` intents per transaction.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Makes at most `max_attempts` attempts per batch on transient database errors.
+    pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts;
+        self
+    }
+
+    /// Waits `retry_backoff` before the first retry (doubled for each further one).
+    pub fn with_retry_backoff(mut self, retry_backoff: Duration) -> Self {
+        self.retry_backoff = retry_backoff;
+        self
+    }
+
+    /// Sleeps `idle_wait` when there was nothing to decide.
+    pub fn with_idle_wait(mut self, idle_wait: Duration) -> Self {
+        self.idle_wait = idle_wait;
+        self
+    }
+
+    /// Lets `writers` change an existing entity.
+    pub fn with_writers(mut self, writers: Writers) -> Self {
+        self.writers = writers;
+        self
+    }
+}
+
 /// Why a batch failed. Nothing of a failed batch was written; its intents stay pending.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProcessError {
     /// The database failed, permanently or still after every retry.
     #[error("batch failed after {attempts} attempt(s): {source}")]
@@ -60,9 +98,10 @@ pub enum ProcessError {
 
 /// Counts of what a run decided.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct Tally {
     /// Intents accepted (archived, projection updated).
-    pub processed: usize,
+    pub accepted: usize,
     /// Intents rejected (rejection recorded).
     pub rejected: usize,
     /// Errors met: failed batches and undecidable entities or rows.
@@ -84,7 +123,7 @@ pub struct Tally {
 impl Tally {
     /// Intents decided either way.
     pub fn decided(&self) -> usize {
-        self.processed + self.rejected
+        self.accepted + self.rejected
     }
 
     fn add_error(&mut self, e: ProcessError) {
@@ -96,7 +135,7 @@ impl Tally {
 
     fn add_batch(&mut self, d: Decisions, outcomes: Vec<Outcome>) {
         self.outcomes.extend(outcomes);
-        self.processed += d.accepted.len();
+        self.accepted += d.accepted.len();
         self.rejected += d.rejected.len();
         self.stale += d.stale.len();
         self.claimed += d.claimed;
@@ -107,7 +146,7 @@ impl Tally {
 
     /// Adds another tally to this one.
     pub fn merge(&mut self, other: Tally) {
-        self.processed += other.processed;
+        self.accepted += other.accepted;
         self.rejected += other.rejected;
         self.stale += other.stale;
         self.claimed += other.claimed;
@@ -233,7 +272,7 @@ where
                     return Ok(tally);
                 }
                 Err(e) if e.is_transient() && attempt < self.config.max_attempts => {
-                    let backoff = super::backoff(self.config.retry_backoff, attempt);
+                    let backoff = super::retry::backoff(self.config.retry_backoff, attempt);
                     tokio::time::sleep(backoff).await;
                 }
                 Err(source) => {
@@ -362,8 +401,7 @@ fn rebuilt<D: Domain, M: Machine<Domain = D>>(
                     a.entity_id, a.version
                 ))
             };
-            let state = M::from_name(&a.state)
-                .ok_or_else(|| bad(format!("{} has no state `{}`", M::NAME, a.state)))?;
+            let state = M::parse_state(&a.state).map_err(|e| bad(e.to_string()))?;
             let context: D = serde_json::from_str(&a.context)
                 .map_err(|e| bad(format!("fields do not decode: {e}")))?;
             let fields = context

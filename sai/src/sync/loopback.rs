@@ -13,6 +13,7 @@ use super::rows::{replace_synced_rows, sqlite_rows_for_user};
 /// Why a sync round stopped. Nothing is lost either way: intents stay in the client's log
 /// until their decision has arrived, and a repeated upload is stored once.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SyncError {
     /// Reading the client's log or writing its synced tables failed.
     #[error("client store: {0}")]
@@ -33,6 +34,7 @@ pub enum SyncError {
 
 /// What one [`Loopback::sync`] round did.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct SyncReport {
     /// The upload: intents newly queued and re-uploads skipped.
     pub uploaded: IngestReport,

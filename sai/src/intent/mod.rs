@@ -5,6 +5,8 @@ use uuid::Uuid;
 
 use crate::event::Event;
 
+pub(crate) mod row;
+
 /// Milliseconds since the Unix epoch.
 pub type Timestamp = i64;
 
@@ -158,6 +160,7 @@ pub struct RawIntent {
 
 /// Why a stored or uploaded intent does not decode into the domain's event type.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// No variant of the event enum has this type name.
     #[error("unknown event type `{event_type}`")]

@@ -1,0 +1,315 @@
+//! The PostgreSQL store, through tokio-postgres.
+//!
+//! Why tokio-postgres: it is the asynchronous driver the rest of the Rust PostgreSQL stack
+//! builds on, it pipelines statements sent concurrently on one connection (the reads of a
+//! batch, then its writes, travel together: a round trip costs more than a statement here),
+//! and it binds arrays natively, so every write of a batch is one set-based statement over
+//! `unnest($1::text[], …)` whatever the batch size.
+//!
+//! Claiming: each batch transaction try-locks its entities with transaction-level advisory
+//! locks (`pg_try_advisory_xact_lock` on a hash of domain and entity id), skipping entities
+//! another worker holds, and only then reads their pending intents. A lock is released by the
+//! commit that made its writes visible, so a worker never sees an entity's queue from before
+//! another worker's decisions, and two workers never decide one entity at once. Row locks on
+//! intent rows alone (`FOR UPDATE SKIP LOCKED`) would let two workers hold intents of the
+//! same entity and overwrite each other's projection. Per-client order across entities is
+//! kept by deciding an intent only when its client's acknowledgement is exactly one below
+//! it, and the acknowledgement update is guarded by its previous value: a batch that would
+//! advance a client twice rolls back whole and is retried.
+//!
+//! - `connect`: options and the TLS connector every (re)connection goes through;
+//! - `error`: SQLSTATE classification;
+//! - `statements`: SQL text, prepared per connection;
+//! - `params`: array binding;
+//! - `admit`: the admission transaction;
+//! - `claim` and `decide`: the decision transaction's read and write halves;
+//! - `rebuild`: the projection rebuild.
+
+mod admit;
+mod claim;
+mod connect;
+mod decide;
+mod error;
+mod params;
+mod rebuild;
+mod statements;
+
+use std::marker::PhantomData;
+
+use tokio_postgres::{Client, NoTls};
+use uuid::Uuid;
+
+use crate::domain::Domain;
+use crate::intent::{RawIntent, Timestamp};
+
+use super::admission::{AdmissionFacts, AdmissionPlan, IngestReport};
+use super::decisions::{Decisions, ProjectionWrite};
+use super::error::{IngestError, StoreError};
+use super::records::{ArchivedSnapshot, Claim, StoredProjection};
+use super::sql::{quote, stored_projection, to_u64};
+use super::store::ServerStore;
+use connect::{Connector, connector};
+use error::Db;
+use statements::{Prepared, Sql};
+
+pub use connect::PostgresOptions;
+
+/// The server tables of domain `D` in PostgreSQL. One value is one connection, reopened
+/// after it drops; give each worker its own.
+pub struct PostgresStore<D> {
+    url: String,
+    connector: Connector,
+    search_path: Option<String>,
+    conn: Option<Connection>,
+    sql: Sql,
+    /// Where the next claim starts (see `claim::lock_entities`).
+    cursor: String,
+    domain: PhantomData<fn() -> D>,
+}
+
+impl<D> std::fmt::Debug for PostgresStore<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("search_path", &self.search_path)
+            .field("connected", &self.conn.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Connection {
+    client: Client,
+    prepared: Option<Prepared>,
+}
+
+impl<D: Domain> PostgresOptions<D> {
+    /// Opens the connection.
+    pub async fn connect(self) -> Result<PostgresStore<D>, StoreError> {
+        let mut store = PostgresStore {
+            url: self.url,
+            connector: self.connector,
+            search_path: self.schema,
+            conn: None,
+            sql: Sql::of::<D>(),
+            cursor: String::new(),
+            domain: PhantomData,
+        };
+        store.client().await?;
+        Ok(store)
+    }
+}
+
+impl<D: Domain> PostgresStore<D> {
+    /// Connects to `url` (a `postgres://` URL or key-value string), without TLS.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::options(url).connect().await
+    }
+
+    /// Connects without TLS and keeps the domain's tables in `schema`.
+    pub async fn connect_in_schema(url: &str, schema: &str) -> Result<Self, StoreError> {
+        Self::options(url).schema(schema).connect().await
+    }
+
+    /// Connection options for `url`: add a schema or a TLS connector, then
+    /// [`connect`](PostgresOptions::connect).
+    pub fn options(url: impl Into<String>) -> PostgresOptions<D> {
+        PostgresOptions {
+            url: url.into(),
+            schema: None,
+            connector: connector(NoTls),
+            domain: PhantomData,
+        }
+    }
+
+    /// The server process id of the current connection (to find it in `pg_stat_activity`).
+    pub async fn backend_pid(&mut self) -> Result<i32, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .db()?;
+        row.try_get(0).db()
+    }
+
+    /// The open connection, reconnecting if it was lost.
+    async fn client(&mut self) -> Result<&mut Connection, StoreError> {
+        if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+            self.conn = None;
+        }
+        if self.conn.is_none() {
+            let client = (self.connector)(self.url.clone()).await.db()?;
+            // The batch statements are cheap but estimated dear (their row counts are
+            // unknowable); JIT compiling them would cost more than running them.
+            let mut setup = String::from("SET jit = off;");
+            if let Some(schema) = &self.search_path {
+                setup.push_str(&format!(" SET search_path TO {};", quote(schema)));
+            }
+            client.batch_execute(&setup).await.db()?;
+            self.conn = Some(Connection {
+                client,
+                prepared: None,
+            });
+        }
+        self.conn
+            .as_mut()
+            .ok_or_else(|| StoreError::Malformed("no connection".into()))
+    }
+
+    /// The connection with its statements prepared (after the tables exist).
+    async fn ready(&mut self) -> Result<(&mut Client, &Prepared, &Sql), StoreError> {
+        self.client().await?;
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| StoreError::Malformed("no connection".into()))?;
+        if conn.prepared.is_none() {
+            conn.prepared = Some(self.sql.prepare(&conn.client).await?);
+        }
+        let Connection { client, prepared } = conn;
+        let prepared = prepared
+            .as_ref()
+            .ok_or_else(|| StoreError::Malformed("statements not prepared".into()))?;
+        Ok((client, prepared, &self.sql))
+    }
+
+    /// Forgets a connection that an error closed, so the next call reconnects.
+    fn after<T>(&mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        if result.is_err() && self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+            self.conn = None;
+        }
+        result
+    }
+}
+
+impl<D: Domain> ServerStore for PostgresStore<D> {
+    type Domain = D;
+
+    async fn migrate(&mut self) -> Result<(), StoreError> {
+        // Serialized across processes: concurrent CREATE TABLE IF NOT EXISTS can still race
+        // on the catalog.
+        let ddl = format!(
+            "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('sai:migrate', 0)); {} COMMIT;",
+            self.sql.ddl
+        );
+        let result = match self.client().await {
+            Ok(conn) => {
+                let r = conn.client.batch_execute(&ddl).await.db();
+                if r.is_err() {
+                    let _ = conn.client.batch_execute("ROLLBACK").await;
+                }
+                conn.prepared = None;
+                r
+            }
+            Err(e) => Err(e),
+        };
+        self.after(result)
+    }
+
+    async fn admit_upload<F>(
+        &mut self,
+        user_id: &str,
+        upload: &[RawIntent],
+        received_at: Timestamp,
+        admit: F,
+    ) -> Result<IngestReport, IngestError>
+    where
+        F: FnOnce(&AdmissionFacts) -> Result<AdmissionPlan, IngestError> + Send,
+    {
+        let result = match self.ready().await {
+            Ok((client, st, _)) => {
+                admit::admit_upload(client, st, user_id, upload, received_at, admit).await
+            }
+            Err(e) => Err(e.into()),
+        };
+        if result.is_err() && self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+            self.conn = None;
+        }
+        result
+    }
+
+    async fn decide_batch<F>(
+        &mut self,
+        limit: usize,
+        decided_at: Timestamp,
+        decide: F,
+    ) -> Result<Decisions, StoreError>
+    where
+        F: FnOnce(Claim) -> Decisions + Send,
+    {
+        let mut cursor = std::mem::take(&mut self.cursor);
+        let result = match self.ready().await {
+            Ok((client, st, sql)) => {
+                decide::decide_batch(client, st, sql, &mut cursor, limit, decided_at, decide).await
+            }
+            Err(e) => Err(e),
+        };
+        self.cursor = cursor;
+        self.after(result)
+    }
+
+    async fn rebuild_projections<F>(
+        &mut self,
+        rebuilt_at: Timestamp,
+        rebuild: F,
+    ) -> Result<usize, StoreError>
+    where
+        F: FnOnce(Vec<ArchivedSnapshot>) -> Result<Vec<ProjectionWrite>, StoreError> + Send,
+    {
+        let result = match self.ready().await {
+            Ok((client, st, sql)) => {
+                rebuild::rebuild_projections(client, st, sql, rebuilt_at, rebuild).await
+            }
+            Err(e) => Err(e),
+        };
+        self.after(result)
+    }
+
+    async fn projection(
+        &mut self,
+        entity_id: Uuid,
+    ) -> Result<Option<StoredProjection>, StoreError> {
+        let result = match self.ready().await {
+            Ok((client, st, _)) => match client
+                .query_opt(&st.projection_of, &[&entity_id.to_string()])
+                .await
+                .db()
+            {
+                Ok(Some(row)) => claim::cells(&row, 0).and_then(stored_projection).map(Some),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        self.after(result)
+    }
+
+    async fn client_ack(&mut self, client_id: &str) -> Result<Option<(String, u64)>, StoreError> {
+        let result = match self.ready().await {
+            Ok((client, st, _)) => match client.query_opt(&st.ack_of, &[&client_id]).await.db() {
+                Ok(Some(row)) => (|| {
+                    let user: String = row.try_get(0).db()?;
+                    let last: i64 = row.try_get(1).db()?;
+                    Ok(Some((user, to_u64(last, "last_seq")?)))
+                })(),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        self.after(result)
+    }
+
+    async fn pending_count(&mut self) -> Result<u64, StoreError> {
+        let result = match self.ready().await {
+            Ok((client, st, _)) => match client.query_one(&st.pending_count, &[]).await.db() {
+                Ok(row) => row
+                    .try_get::<_, i64>(0)
+                    .db()
+                    .and_then(|n| to_u64(n, "count")),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        self.after(result)
+    }
+}

@@ -1,0 +1,53 @@
+//! The projection rebuild on PostgreSQL: the archive's latest snapshots in, every
+//! projection row rewritten, in one transaction that holds off deciding.
+
+use tokio_postgres::Client;
+
+use crate::intent::Timestamp;
+
+use super::super::decisions::ProjectionWrite;
+use super::super::error::StoreError;
+use super::super::records::ArchivedSnapshot;
+use super::super::sql::archived_snapshot;
+use super::error::Db;
+use super::params::{projection_params, refs};
+use super::statements::{Prepared, Sql};
+
+/// One rebuild transaction (see
+/// [`ServerStore::rebuild_projections`](super::super::ServerStore::rebuild_projections)).
+pub(super) async fn rebuild_projections<F>(
+    client: &mut Client,
+    st: &Prepared,
+    sql: &Sql,
+    now: Timestamp,
+    rebuild: F,
+) -> Result<usize, StoreError>
+where
+    F: FnOnce(Vec<ArchivedSnapshot>) -> Result<Vec<ProjectionWrite>, StoreError> + Send,
+{
+    let tx = client.transaction().await.db()?;
+    // Deciders write projections, so they wait here until the rebuild commits; the
+    // archive is read after the lock, so it holds every decision committed before.
+    tx.batch_execute(&sql.lock_projection).await.db()?;
+    let mut archived = Vec::new();
+    for row in tx.query(&st.latest_archived, &[]).await.db()? {
+        let id: &str = row.try_get(0).db()?;
+        archived.push(archived_snapshot(
+            id,
+            row.try_get(1).db()?,
+            row.try_get(2).db()?,
+            row.try_get(3).db()?,
+            row.try_get(4).db()?,
+        )?);
+    }
+    let projections = rebuild(archived)?;
+    tx.execute(&st.delete_unarchived, &[]).await.db()?;
+    if !projections.is_empty() {
+        let params = projection_params(&sql.field_types, &projections, now)?;
+        tx.execute(&st.upsert_projection, &refs(&params))
+            .await
+            .db()?;
+    }
+    tx.commit().await.db()?;
+    Ok(projections.len())
+}

@@ -1,0 +1,153 @@
+//! SQL shared by both stores: the quoted names of a domain's tables, the statements that read
+//! the same on SQLite and PostgreSQL, and the conversions between stored integers and
+//! sequence numbers.
+
+use uuid::Uuid;
+
+use crate::domain::Domain;
+use crate::schema::{Column, INTENT_COLUMNS, TableRole, table};
+use crate::value::SqlValue;
+
+use super::error::StoreError;
+use super::records::{ArchivedSnapshot, StoredProjection};
+
+pub(crate) use crate::schema::quote;
+
+/// The quoted table and field names both stores build their SQL from; each table is named
+/// after its [`TableRole`].
+pub(crate) struct DomainNames {
+    /// [`TableRole::IntentQueue`].
+    pub intent_queue: String,
+    /// [`TableRole::Processed`].
+    pub processed: String,
+    /// [`TableRole::Rejected`].
+    pub rejected: String,
+    /// [`TableRole::Projection`].
+    pub projection: String,
+    /// [`TableRole::ClientAcks`].
+    pub client_acks: String,
+    /// `"id", "entity_id", …`: the nine intent columns, in the order
+    /// [`intent::row`](crate::intent::row) reads them.
+    pub intent_columns: String,
+    /// The projection's field columns, with their types (PostgreSQL binds by type).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub field_columns: Vec<Column>,
+    /// The field columns' quoted names.
+    pub fields: Vec<String>,
+    /// `, "a", "b"`: the fields appended to a column list.
+    pub field_list: String,
+    /// `, "a" = EXCLUDED."a"`: the fields of an upsert.
+    pub set_fields: String,
+}
+
+impl DomainNames {
+    pub fn of<D: Domain>() -> Self {
+        let name = |role: TableRole| quote(&role.table_name(D::NAME));
+        let field_columns = table(D::NAME, D::COLUMNS, TableRole::Projection)
+            .field_columns()
+            .to_vec();
+        let fields: Vec<String> = field_columns.iter().map(|c| quote(c.name)).collect();
+        DomainNames {
+            intent_queue: name(TableRole::IntentQueue),
+            processed: name(TableRole::Processed),
+            rejected: name(TableRole::Rejected),
+            projection: name(TableRole::Projection),
+            client_acks: name(TableRole::ClientAcks),
+            intent_columns: intent_columns(""),
+            field_list: fields.iter().map(|f| format!(", {f}")).collect(),
+            set_fields: fields
+                .iter()
+                .map(|f| format!(", {f} = EXCLUDED.{f}"))
+                .collect(),
+            field_columns,
+            fields,
+        }
+    }
+}
+
+/// The nine intent columns (`id`, then [`INTENT_COLUMNS`]), quoted, each prefixed with
+/// `qualifier` (`"q."` or nothing).
+pub(crate) fn intent_columns(qualifier: &str) -> String {
+    std::iter::once("id")
+        .chain(INTENT_COLUMNS.iter().map(|c| c.name))
+        .map(|c| format!("{qualifier}{}", quote(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Each archived entity's latest snapshot and creator, in [`archived_snapshot`] order; the
+/// same SQL on both dialects, served by the archive's (entity_id, version) index.
+pub(crate) fn latest_archived_sql(processed: &str) -> String {
+    format!(
+        "SELECT p.\"entity_id\", p.\"state\", p.\"version\", p.\"context\", \
+           (SELECT f.\"user_id\" FROM {processed} f WHERE f.\"entity_id\" = p.\"entity_id\" \
+            ORDER BY f.\"version\" LIMIT 1) \
+         FROM {processed} p WHERE p.\"version\" = (SELECT MAX(m.\"version\") FROM {processed} m \
+           WHERE m.\"entity_id\" = p.\"entity_id\") \
+         ORDER BY p.\"entity_id\""
+    )
+}
+
+/// Removes the projections of entities the archive does not know.
+pub(crate) fn delete_unarchived_sql(projection: &str, processed: &str) -> String {
+    format!("DELETE FROM {projection} WHERE \"id\" NOT IN (SELECT \"entity_id\" FROM {processed})")
+}
+
+/// Reads an [`ArchivedSnapshot`] from `entity_id, state, version, context, owner` cells.
+pub(crate) fn archived_snapshot(
+    entity_id: &str,
+    state: String,
+    version: i64,
+    context: String,
+    owner_id: String,
+) -> Result<ArchivedSnapshot, StoreError> {
+    Ok(ArchivedSnapshot {
+        entity_id: Uuid::parse_str(entity_id)
+            .map_err(|e| StoreError::Malformed(format!("archived entity id {entity_id:?}: {e}")))?,
+        state,
+        version: to_u64(version, "archived version")?,
+        context,
+        owner_id,
+    })
+}
+
+/// A stored intent's id, read for admission beside the `uploaded` intent it was found for.
+/// An id that is not a UUID (a malformed pending row) can only have matched by (client, seq),
+/// so it is another intent's id: it stands as an id other than `uploaded`, which admission
+/// then refuses as a conflict, as it would any other id in that slot.
+pub(crate) fn stored_id(text: &str, uploaded: Uuid) -> Uuid {
+    Uuid::parse_str(text).unwrap_or(if uploaded.is_nil() {
+        Uuid::max()
+    } else {
+        Uuid::nil()
+    })
+}
+
+/// Converts a sequence number or version for an `INTEGER`/`BIGINT` column.
+pub(crate) fn to_i64(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Malformed(format!("{v} does not fit a BIGINT")))
+}
+
+/// Converts a stored `INTEGER`/`BIGINT` back to a sequence number or version.
+pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Malformed(format!("{what} is negative ({v})")))
+}
+
+/// Reads `state, version, owner_id, fields…` cells into a [`StoredProjection`].
+pub(crate) fn stored_projection(cells: Vec<SqlValue>) -> Result<StoredProjection, StoreError> {
+    let mut it = cells.into_iter();
+    let (state, version, owner) = (it.next(), it.next(), it.next());
+    match (state, version, owner) {
+        (Some(SqlValue::Text(state)), Some(SqlValue::Integer(v)), Some(SqlValue::Text(owner))) => {
+            Ok(StoredProjection {
+                state,
+                version: to_u64(v, "projection version")?,
+                owner_id: owner,
+                fields: it.collect(),
+            })
+        }
+        other => Err(StoreError::Malformed(format!(
+            "projection head (state, version, owner_id) reads as {other:?}"
+        ))),
+    }
+}

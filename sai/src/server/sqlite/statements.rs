@@ -1,0 +1,125 @@
+//! The SQL text of one domain's SQLite store; statements are prepared through the
+//! connection's statement cache, so each is parsed once per connection.
+
+use crate::domain::Domain;
+use crate::schema::{Dialect, Schema, Side};
+
+use super::super::sql::{DomainNames, delete_unarchived_sql, intent_columns, latest_archived_sql};
+
+/// The statement texts of one domain.
+pub(super) struct Statements {
+    pub ddl: String,
+    pub claim_after: String,
+    pub claim_upto: String,
+    pub projection_of: String,
+    pub ack_of: String,
+    pub advance_ack: String,
+    pub delete_pending: String,
+    pub delete_decided: String,
+    pub insert_processed: String,
+    pub insert_rejected: String,
+    pub upsert_projection: String,
+    pub ensure_ack: String,
+    pub insert_pending: String,
+    pub known_intents: String,
+    pub pending_count: String,
+    pub latest_archived: String,
+    pub delete_unarchived: String,
+}
+
+/// `?from, ?from+1, …`: `n` numbered placeholders.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Statements {
+    pub fn of<D: Domain>() -> Self {
+        let DomainNames {
+            intent_queue: queue,
+            processed,
+            rejected,
+            projection,
+            client_acks: acks,
+            intent_columns: intents,
+            fields,
+            field_list,
+            set_fields,
+            ..
+        } = DomainNames::of::<D>();
+        let n_fields = fields.len();
+        let intent_q = intent_columns("q.");
+        let claim = |range: &str| {
+            format!(
+                "SELECT {intent_q}, a.\"last_seq\" FROM {queue} q \
+                 JOIN {acks} a ON a.\"id\" = q.\"client_id\" \
+                 WHERE {range} AND (q.\"seq\" <= a.\"last_seq\" OR EXISTS (SELECT 1 FROM {queue} h \
+                   WHERE h.\"client_id\" = q.\"client_id\" AND h.\"seq\" = a.\"last_seq\" + 1)) \
+                 ORDER BY q.\"client_id\", q.\"seq\" LIMIT ?1"
+            )
+        };
+        Statements {
+            ddl: Schema::of::<D>().ddl(Dialect::Sqlite, Side::Server),
+            // The batch: pending intents in (client, seq) order through the unique index,
+            // each with its client's acknowledgement, of clients whose next intent is queued
+            // (a client waiting behind a gap starves no one), plus already-decided leftovers
+            // to clear. Streams: reads the batch's rows, never the whole queue. No entity is
+            // locked apart: the write lock held from `BEGIN IMMEDIATE` is the claim. Read in
+            // two ranges around a cursor (clients after it, then from the start), so clients
+            // that cannot progress take turns with the others instead of filling every batch.
+            claim_after: claim("q.\"client_id\" > ?2"),
+            claim_upto: claim("q.\"client_id\" <= ?2"),
+            projection_of: format!(
+                "SELECT \"state\", \"version\", \"owner_id\"{field_list} FROM {projection} WHERE \"id\" = ?1"
+            ),
+            ack_of: format!("SELECT \"user_id\", \"last_seq\" FROM {acks} WHERE \"id\" = ?1"),
+            advance_ack: format!(
+                "UPDATE {acks} SET \"last_seq\" = ?3, \"updated_at\" = ?4 WHERE \"id\" = ?1 AND \"last_seq\" = ?2"
+            ),
+            delete_pending: format!("DELETE FROM {queue} WHERE \"id\" = ?1"),
+            delete_decided: format!(
+                "DELETE FROM {queue} WHERE \"client_id\" = ?1 AND \"seq\" > ?2 AND \"seq\" <= ?3"
+            ),
+            insert_processed: format!(
+                "INSERT INTO {processed} ({intents}, \"state\", \"version\", \"context\", \"processed_at\") \
+                 VALUES ({})",
+                placeholders(1, 13)
+            ),
+            insert_rejected: format!(
+                "INSERT INTO {rejected} ({intents}, \"code\", \"message\", \"reason\", \"state\", \"rejected_at\") \
+                 VALUES ({})",
+                placeholders(1, 14)
+            ),
+            upsert_projection: format!(
+                "INSERT INTO {projection} (\"id\", \"state\", \"version\", \"owner_id\"{field_list}, \"updated_at\") \
+                 VALUES ({}) ON CONFLICT (\"id\") DO UPDATE SET \"state\" = excluded.\"state\", \
+                 \"version\" = excluded.\"version\", \"owner_id\" = excluded.\"owner_id\"{set_fields}, \
+                 \"updated_at\" = excluded.\"updated_at\"",
+                placeholders(1, 5 + n_fields)
+            ),
+            ensure_ack: format!(
+                "INSERT INTO {acks} (\"id\", \"user_id\", \"last_seq\", \"updated_at\") VALUES (?1, ?2, 0, ?3) \
+                 ON CONFLICT (\"id\") DO NOTHING"
+            ),
+            insert_pending: format!(
+                "INSERT INTO {queue} ({intents}, \"received_at\") VALUES ({}) ON CONFLICT DO NOTHING",
+                placeholders(1, 10)
+            ),
+            // The stored intents an uploaded one (?1 id, ?2 client, ?3 seq) may clash with,
+            // each with where it is (0 queued, 1 archived, 2 rejected); every arm is an
+            // index probe.
+            known_intents: format!(
+                "SELECT 0, \"id\", \"client_id\", \"seq\" FROM {queue} WHERE \"id\" = ?1 \
+                 UNION ALL SELECT 0, \"id\", \"client_id\", \"seq\" FROM {queue} \
+                   WHERE \"client_id\" = ?2 AND \"seq\" = ?3 \
+                 UNION ALL SELECT 1, \"id\", \"client_id\", \"seq\" FROM {processed} WHERE \"id\" = ?1 \
+                 UNION ALL SELECT 2, \"id\", \"client_id\", \"seq\" FROM {rejected} WHERE \"id\" = ?1"
+            ),
+            pending_count: format!("SELECT COUNT(*) FROM {queue}"),
+            latest_archived: latest_archived_sql(&processed),
+            delete_unarchived: delete_unarchived_sql(&projection, &processed),
+        }
+    }
+}
