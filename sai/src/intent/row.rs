@@ -1,5 +1,3 @@
-#![cfg_attr(not(feature = "server"), allow(dead_code))] // Until the client reads its log through it.
-
 //! The one reader of intent rows: the nine intent columns (`id`, then
 //! [`INTENT_COLUMNS`](crate::schema::INTENT_COLUMNS)), in that order, from any row a driver
 //! hands back. Cells are borrowed, so a well-formed row costs no allocation until owned values
@@ -183,7 +181,8 @@ impl<'a> IntentRow<'a> {
         })
     }
 
-    /// The owned storage form.
+    /// The owned storage form (what the server stores read).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub fn to_raw(self) -> RawIntent {
         RawIntent {
             id: self.id,
@@ -199,8 +198,6 @@ impl<'a> IntentRow<'a> {
     }
 
     /// Decodes straight into a typed intent, with the checks of [`RawIntent::decode`].
-    // For the client's log reader (restore, reconcile), which reads through this codec.
-    #[allow(dead_code)]
     pub fn decode<E: Event>(&self) -> Result<Intent<E>, DecodeError> {
         Ok(Intent {
             id: self.id,

@@ -229,6 +229,16 @@ pub const INTENT_COLUMNS: &[Column] = &[
     Column::required("created_at", Integer),
 ];
 
+/// The intent columns (`id`, then [`INTENT_COLUMNS`]) as a quoted SQL list, each name prefixed
+/// with `qualifier` (`"q."` or nothing): the one column order every intent-row reader expects.
+pub(crate) fn intent_column_list(qualifier: &str) -> String {
+    std::iter::once(ID.name)
+        .chain(INTENT_COLUMNS.iter().map(|c| c.name))
+        .map(|c| format!("{qualifier}{}", quote(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 const PROJECTION_HEAD: &[Column] = &[
     ID,
     Column::required("state", Text),

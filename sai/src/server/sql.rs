@@ -5,7 +5,7 @@
 use uuid::Uuid;
 
 use crate::domain::Domain;
-use crate::schema::{Column, INTENT_COLUMNS, TableRole, table};
+use crate::schema::{Column, TableRole, intent_column_list, table};
 use crate::value::SqlValue;
 
 use super::error::StoreError;
@@ -53,7 +53,7 @@ impl DomainNames {
             rejected: name(TableRole::Rejected),
             projection: name(TableRole::Projection),
             client_acks: name(TableRole::ClientAcks),
-            intent_columns: intent_columns(""),
+            intent_columns: intent_column_list(""),
             field_list: fields.iter().map(|f| format!(", {f}")).collect(),
             set_fields: fields
                 .iter()
@@ -63,16 +63,6 @@ impl DomainNames {
             fields,
         }
     }
-}
-
-/// The nine intent columns (`id`, then [`INTENT_COLUMNS`]), quoted, each prefixed with
-/// `qualifier` (`"q."` or nothing).
-pub(crate) fn intent_columns(qualifier: &str) -> String {
-    std::iter::once("id")
-        .chain(INTENT_COLUMNS.iter().map(|c| c.name))
-        .map(|c| format!("{qualifier}{}", quote(c)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Each archived entity's latest snapshot and creator, in [`archived_snapshot`] order; the

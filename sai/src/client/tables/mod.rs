@@ -22,7 +22,7 @@ use super::projection::Projection;
 use crate::domain::{Domain, IntentOf, SnapshotOf};
 use crate::intent::Timestamp;
 use crate::machine::Machine;
-use crate::schema::TableRole;
+use crate::schema::{TableRole, intent_column_list};
 use crate::value::SqlValue;
 
 /// One row of the local intent log, decoded.
@@ -77,8 +77,6 @@ fn q(ident: &str) -> String {
     format!("\"{ident}\"")
 }
 
-const INTENT_SELECT: &str = "id, entity_id, client_id, user_id, seq, event_type, event_version, payload, created_at, base_version";
-
 impl<D: Domain> DomainSql<D> {
     /// Renders every statement of the domain's tables.
     pub(crate) fn new() -> Self {
@@ -93,6 +91,8 @@ impl<D: Domain> DomainSql<D> {
         let projection_local = t(TableRole::LocalProjection);
         let projection = t(TableRole::Projection);
         let local_intents = t(TableRole::LocalIntents);
+        // The shared intent columns, then the client's own `base_version` (index 9).
+        let intent_select = format!("{}, base_version", intent_column_list(""));
         let seq_local = t(TableRole::LocalSequence);
         let acks = t(TableRole::ClientAcks);
         let rejected = t(TableRole::Rejected);
@@ -129,14 +129,14 @@ impl<D: Domain> DomainSql<D> {
             ),
             delete_projection_local: format!("DELETE FROM {projection_local} WHERE id = ?1"),
             insert_intent: format!(
-                "INSERT INTO {local_intents} ({INTENT_SELECT}) \
+                "INSERT INTO {local_intents} ({intent_select}) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ),
             select_intents_of: format!(
-                "SELECT {INTENT_SELECT} FROM {local_intents} WHERE entity_id = ?1 ORDER BY seq, client_id"
+                "SELECT {intent_select} FROM {local_intents} WHERE entity_id = ?1 ORDER BY seq, client_id"
             ),
             select_all_intents: format!(
-                "SELECT {INTENT_SELECT} FROM {local_intents} ORDER BY entity_id, seq, client_id"
+                "SELECT {intent_select} FROM {local_intents} ORDER BY entity_id, seq, client_id"
             ),
             select_entities_with_local_state: format!(
                 "SELECT entity_id FROM {local_intents} UNION SELECT id FROM {projection_local}"

@@ -4,7 +4,8 @@
 use crate::domain::Domain;
 use crate::schema::{Dialect, Schema, Side};
 
-use super::super::sql::{DomainNames, delete_unarchived_sql, intent_columns, latest_archived_sql};
+use super::super::sql::{DomainNames, delete_unarchived_sql, latest_archived_sql};
+use crate::schema::intent_column_list;
 
 /// The statement texts of one domain.
 pub(super) struct Statements {
@@ -50,7 +51,7 @@ impl Statements {
             ..
         } = DomainNames::of::<D>();
         let n_fields = fields.len();
-        let intent_q = intent_columns("q.");
+        let intent_q = intent_column_list("q.");
         let claim = |range: &str| {
             format!(
                 "SELECT {intent_q}, a.\"last_seq\" FROM {queue} q \
