@@ -93,6 +93,25 @@ pub use sai_derive::machine;
 
 pub use uuid::Uuid;
 
+/// What declaring and stepping a domain needs, in one import: `use sai::prelude::*;`.
+///
+/// The three macros; the [`Domain`](crate::Domain) and [`Event`](crate::Event) traits under
+/// the same names as their derives (a derive and a trait live in different namespaces, so one
+/// name brings both); the [`Machine`](crate::Machine) and [`ColumnValue`](crate::ColumnValue)
+/// traits for their methods only (`TodoMachine::mermaid()`), unnamed so they take no name
+/// from your code; and the types a step uses.
+pub mod prelude {
+    pub use crate::domain::Domain;
+    pub use crate::event::Event;
+    pub use crate::machine::Machine as _;
+    /// The server store's methods (`migrate`, `projection`, …), with feature `server`.
+    #[cfg(feature = "server")]
+    pub use crate::server::ServerStore as _;
+    pub use crate::value::ColumnValue as _;
+    pub use crate::{Intent, IntentMeta, Phase, Rejection, Snapshot, Uuid};
+    pub use sai_derive::{Domain, Event, machine};
+}
+
 /// Paths used by generated code. Not public API.
 #[doc(hidden)]
 pub mod __private {
