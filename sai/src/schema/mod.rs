@@ -340,6 +340,7 @@ pub fn table(domain: &'static str, fields: &[ColumnDef], role: TableRole) -> Tab
 /// Two domains whose tables would share a name.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("table `{table}` would be created by both domain `{first}` and domain `{second}`")]
+#[non_exhaustive]
 pub struct SchemaError {
     /// The colliding table name.
     pub table: String,
