@@ -98,8 +98,8 @@ pub enum TodoMachine {
     Deleted,
 }
 
-/// The server's cap: at most 40 hours. It only binds the authoritative step, so a device
-/// predicts nothing here and learns of the cap from the server's rejection.
+/// The server's cap: at most 40 hours, checked in the authoritative step only (the optimistic
+/// step lets every estimate through), so a device learns of it from the server's rejection.
 fn estimate_within_budget(_: &Todo, event: &TodoEvent, meta: &IntentMeta) -> bool {
     match event {
         TodoEvent::Estimate { hours: Some(h) } => meta.phase == Phase::Optimistic || *h <= 40.0,
