@@ -4,7 +4,10 @@
 //! Run it with `cargo run --example client`.
 
 use sai::client::{ClientIdentity, ClientStore, Durability, EventSourcedActor, PendingStatus};
-use sai_suite::{Todo, TodoEvent};
+
+// The todo domain: its entity, events and machines.
+mod todo_domain;
+use todo_domain::{Todo, TodoEvent};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("sai-client-example-{}", std::process::id()));

@@ -3,8 +3,12 @@
 //!
 //! Run it with `cargo run --example machine`.
 
-use sai::{Dialect, Event as _, Intent, Machine, Phase, Schema, Side, Snapshot, Uuid};
-use sai_suite::{Todo, TodoEvent, TodoMachine};
+use sai::prelude::*;
+use sai::{Dialect, Schema, Side};
+
+// The todo domain: its entity, events and machines.
+mod todo_domain;
+use todo_domain::{Todo, TodoEvent, TodoMachine};
 
 fn main() {
     println!("== transition table of {} ==\n", TodoMachine::NAME);

@@ -9,12 +9,16 @@
 
 use std::time::Duration;
 
+use sai::RawIntent;
+use sai::prelude::*;
 use sai::server::{
     EventProcessor, IngestError, PostgresStore, ProcessorConfig, ServerStore, SqliteStore, ingest,
     shutdown, wakeup,
 };
-use sai::{Domain as _, Intent, RawIntent, Uuid};
-use sai_suite::{StrictTodoMachine, Todo, TodoEvent};
+
+// The todo domain: its entity, events and the server's stricter machine.
+mod todo_domain;
+use todo_domain::{StrictTodoMachine, Todo, TodoEvent};
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -3,7 +3,10 @@
 
 use sai::Schema;
 use sai::powersync::{SyncRules, source_schema};
-use sai_suite::Todo;
+
+// The todo domain: its entity, events and machines.
+mod todo_domain;
+use todo_domain::Todo;
 
 fn main() {
     let schema = Schema::of::<Todo>();

@@ -9,13 +9,18 @@
 //! carries intents up and decisions down. To run the same app against PostgreSQL and a real
 //! PowerSync instance, see the README's "PowerSync" section: the client store, the domain and
 //! the machines stay as they are; only the transport and the server store change.
+//!
+//! The domain — the `Todo` entity, its events, the client's `TodoMachine` and the server's
+//! `StrictTodoMachine`, which caps estimates at 40 hours — is in `examples/todo_domain.rs`.
 
 use std::sync::{Arc, Mutex};
 
 use sai::client::{ClientIdentity, ClientStore, EventSourcedActor, Projection};
 use sai::server::{EventProcessor, SqliteStore};
 use sai::sync::Loopback;
-use sai_suite::{StrictTodoMachine, Todo, TodoEvent};
+
+mod todo_domain;
+use todo_domain::{StrictTodoMachine, Todo, TodoEvent};
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -1,7 +1,8 @@
 //! Rules for names that become SQL identifiers.
 
-/// Column names the runtime uses in projection tables (kept equal to
-/// `sai::schema::RESERVED_COLUMNS`).
+/// Column names the runtime uses in projection tables: a copy of
+/// `sai::schema::RESERVED_COLUMNS`, which a sai unit test reads from this file and compares.
+/// Keep it a `&[&str]` literal of plain string literals.
 pub const RESERVED_COLUMNS: &[&str] = &["id", "state", "version", "owner_id", "updated_at"];
 
 /// PostgreSQL truncates identifiers past 63 bytes.

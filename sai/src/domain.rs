@@ -48,6 +48,7 @@ pub type SnapshotOf<D> = crate::snapshot::Snapshot<<D as Domain>::Machine>;
 
 /// A stored row that does not decode into the domain's fields.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum RowError {
     /// The row has another number of cells than the domain has columns.
     #[error("domain `{domain}` expects {expected} columns, the row has {found}")]

@@ -6,7 +6,7 @@
 //! intents and projections, and a static transition table that client and server both execute.
 //!
 //! ```
-//! use sai::{Domain, Event, IntentMeta, Machine, Phase, Snapshot, machine};
+//! use sai::prelude::*;
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -40,8 +40,8 @@
 //!     Done,
 //! }
 //!
-//! let intent = sai::Intent::new(
-//!     sai::Uuid::now_v7(), "client-1", "user-1", 1,
+//! let intent = Intent::new(
+//!     Uuid::now_v7(), "client-1", "user-1", 1,
 //!     TodoEvent::Create { title: "Buy milk".into() }, 0,
 //! );
 //! let next = Snapshot::<TodoMachine>::initial()
@@ -51,14 +51,47 @@
 //! assert_eq!(next.context.title, "Buy milk");
 //! ```
 //!
-//! The modules, from the inside out: [`value`] (column values), [`Domain`], [`Event`],
-//! [`Machine`], [`Snapshot`] with the shared step function, [`Rejection`], [`Intent`] and the
-//! generated [`schema`]; then the runtimes: [`client`] (a device's SQLite store and actors),
-//! `server` (feature `server`: ingestion and the `EventProcessor` on SQLite or, with
-//! `postgres`, PostgreSQL), [`sync`] (the embedded loopback transport) and [`powersync`]
-//! (sync rules; with the `powersync` feature the client schema, store and upload path).
+//! [`prelude`] brings the macros, the traits and the types above into scope in one line. The
+//! attributes of each macro, with what is a compile error, are documented on the macro:
+//! [`Domain`](derive@Domain), [`Event`](derive@Event) and [`machine`](macro@machine).
+//!
+//! ## Using it
+//!
+//! ```toml
+//! [dependencies]
+//! sai = { version = "0.1", features = ["server"] } # or "postgres"; none for a client alone
+//! serde = { version = "1", features = ["derive"] }
+//! # The server runtime and the sync loop are async:
+//! tokio = { version = "1", features = ["rt-multi-thread", "macros"] }
+//! ```
+//!
+//! ## Features
+//!
+//! | feature | adds | builds |
+//! |---|---|---|
+//! | (none) | the core ([`Domain`], [`Event`], [`Machine`], [`Snapshot`], [`Intent`], [`Rejection`], [`schema`] and its DDL), the client runtime ([`client`]), the sync rows ([`sync`]), and the PowerSync sync rules and upload batch ([`powersync`]) | rusqlite with a bundled SQLite |
+//! | `server` | the server runtime (`sai::server`: `ingest`, `EventProcessor`, `SqliteStore`) and the embedded transport `sai::sync::Loopback` | + tokio |
+//! | `postgres` | `server`, plus `sai::server::PostgresStore`, `sai::sync::postgres_rows_for_user` and tokio-postgres encodings of [`SqlValue`] | + tokio-postgres |
+//! | `powersync` | the PowerSync client: `sai::powersync::PowerSyncClient`, `client_schema` and `upload_intents` | + the `powersync` crate (needs libclang) |
+//!
+//! Items that need a feature say so in their documentation.
+//!
+//! ## Reading these docs
+//!
+//! `cargo doc -p sai` documents the default build only, so it shows neither the server nor
+//! `Loopback`. For everything: `cargo doc -p sai --all-features --open` (the `powersync`
+//! feature needs libclang; `--features postgres` shows all but the PowerSync client).
+//!
+//! ## Modules
+//!
+//! From the inside out: [`value`] (column values), [`domain`], [`event`], [`machine`](mod@machine),
+//! [`snapshot`] with the shared step function, [`rejection`], [`intent`] and the generated
+//! [`schema`]; then the runtimes: [`client`] (a device's SQLite store and actors), `server`
+//! (ingestion and the `EventProcessor` on SQLite or PostgreSQL), [`sync`] (sync rows and the
+//! loopback transport) and [`powersync`] (sync rules; the PowerSync client).
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod client;
 pub mod domain;
@@ -68,7 +101,10 @@ pub mod machine;
 pub mod powersync;
 pub mod rejection;
 pub mod schema;
+// Feature `server` (see the crate docs' table). No outer doc here: rustdoc would resolve the
+// module's own doc links from the crate root.
 #[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod server;
 pub mod snapshot;
 mod stub;
@@ -84,14 +120,266 @@ pub use schema::{Dialect, Schema, SchemaError, Side, SyncDirection, TableDef, Ta
 pub use snapshot::{Replay, Snapshot, replay};
 pub use value::{ColumnType, ColumnValue, SqlValue, ValueError};
 
-/// `#[derive(Domain)]`: see the crate documentation.
+/// Makes a struct with named fields a domain: an entity whose fields are the typed columns of
+/// its projection, changed only by its machine.
+///
+/// ```
+/// use sai::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// #[domain(name = "todo", machine = TodoMachine)]
+/// pub struct Todo {
+///     pub title: String,
+///     pub estimate: Option<f64>,
+///     #[domain(json)]
+///     pub labels: Vec<String>,
+///     #[domain(column = "priority_level")]
+///     pub priority: i32,
+/// }
+/// # #[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// # #[serde(tag = "type")]
+/// # pub enum TodoEvent { Create }
+/// # #[machine(domain = Todo, event = TodoEvent)]
+/// # pub enum TodoMachine { #[initial] Idle }
+///
+/// assert_eq!(Todo::NAME, "todo");
+/// let columns: Vec<_> = Todo::COLUMNS.iter().map(|c| (c.name, c.ty, c.nullable)).collect();
+/// assert_eq!(columns, [
+///     ("title", sai::ColumnType::Text, false),
+///     ("estimate", sai::ColumnType::Real, true),
+///     ("labels", sai::ColumnType::Text, false),
+///     ("priority_level", sai::ColumnType::Integer, false),
+/// ]);
+/// // A row is the fields as cells, in column order; it decodes back.
+/// let todo = Todo { title: "Buy milk".into(), labels: vec!["errand".into()], ..Todo::default() };
+/// assert_eq!(Todo::from_row(todo.to_row()?)?, todo);
+/// // The generated aliases: `TodoIntent = Intent<TodoEvent>`, `TodoProjection = Snapshot<TodoMachine>`.
+/// let _: TodoProjection = Snapshot::initial();
+/// # Ok::<(), sai::RowError>(())
+/// ```
+///
+/// The struct must also derive (or implement) `Clone`, `Default`, `Serialize` and
+/// `Deserialize`: a new entity starts from `Default`, and snapshots travel as JSON.
+///
+/// # Attributes
+///
+/// | attribute | where | meaning |
+/// |---|---|---|
+/// | `#[domain(machine = M)]` | struct, required | the domain's own (client) machine, a [`machine`](macro@machine) enum over this domain |
+/// | `#[domain(name = "todo")]` | struct | the domain name, which prefixes its tables (`todo_projection`, …); default: the struct name in snake case. Lower-case ASCII letters, digits and `_`, not starting with a digit, at most 39 bytes (so that the longest table name fits PostgreSQL's 63) |
+/// | `#[domain(column = "due_at")]` | field | the column name; default: the field name. Same rules as `name`, at most 63 bytes, and not a reserved column (`id`, `state`, `version`, `owner_id`, `updated_at`: sai keeps those in every projection) |
+/// | `#[domain(json)]` | field | store the field, of any serde type, as JSON text |
+///
+/// A field's type maps to its column through [`ColumnValue`]: `String` → `TEXT`; `bool`,
+/// `i8`–`i64`, `u8`–`u32` → `INTEGER`; `f32`, `f64` → `REAL`; `Option<T>` → the same column,
+/// nullable. Implement [`ColumnValue`] for your own newtypes, or use `#[domain(json)]`.
+///
+/// # What it generates
+///
+/// - `impl sai::Domain`: [`Domain::NAME`], [`Domain::COLUMNS`], [`Domain::Machine`],
+///   [`Domain::to_row`] and [`Domain::from_row`] (a bad cell is a [`RowError`]).
+/// - Two type aliases with the struct's visibility: `{Struct}Intent` (an [`Intent`] of the
+///   machine's event) and `{Struct}Projection` (a [`Snapshot`] under the domain's machine).
+///
+/// # Compile errors
+///
+/// Each on the offending token, with a hint, all reported in one pass: a generic struct; a
+/// tuple or unit struct, or an enum; a struct without fields; a missing `machine`, or one that
+/// is not a machine over this domain; a `name` or `column` that is not a safe SQL identifier
+/// (with a suggestion); a reserved column; two fields with one column; a field type that is
+/// not a [`ColumnValue`]. `tests/ui/domain_*.rs` shows each with its message.
 pub use sai_derive::Domain;
-/// `#[derive(Event)]`: see the crate documentation.
+
+/// Makes a serde enum a domain's events, with the wire type names (`"CREATE"`) and payload
+/// versions the log stores and checks.
+///
+/// The enum is internally tagged on `type`, as XState events look on the wire:
+/// `{"type":"CREATE","title":"Buy milk"}`. The derive reads serde's own `rename_all` and
+/// `rename`, so [`Event::TYPES`] are exactly the tags serde writes.
+///
+/// ```
+/// use sai::prelude::*;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+/// pub enum TodoEvent {
+///     Create { title: String },
+///     Toggle,
+///     #[serde(rename = "SET_ESTIMATE")]
+///     #[event(version = 2)]
+///     Estimate { hours: Option<f64>, confidence: u8 },
+/// }
+///
+/// assert_eq!(TodoEvent::TYPES, ["CREATE", "TOGGLE", "SET_ESTIMATE"]);
+/// let estimate = TodoEvent::Estimate { hours: Some(2.0), confidence: 80 };
+/// assert_eq!((estimate.event_type(), estimate.event_version()), ("SET_ESTIMATE", 2));
+/// assert_eq!(
+///     serde_json::to_string(&TodoEvent::Toggle).unwrap(),
+///     r#"{"type":"TOGGLE"}"#,
+/// );
+/// ```
+///
+/// The enum must also derive (or implement) `Debug`, `Clone`, `Serialize` and `Deserialize`.
+///
+/// # Attributes
+///
+/// | attribute | where | meaning |
+/// |---|---|---|
+/// | `#[serde(tag = "type")]` | enum, required | the internal tag sai reads the event type from |
+/// | `#[serde(rename_all = "…")]` | enum | serde's rule for the type names: `lowercase`, `UPPERCASE`, `PascalCase`, `camelCase`, `snake_case`, `SCREAMING_SNAKE_CASE`, `kebab-case`, `SCREAMING-KEBAB-CASE`; default: the variant name |
+/// | `#[serde(rename = "…")]` | variant | this variant's type name |
+/// | `#[event(version = 2)]` | variant | the payload's version, from 1 (the default). Raise it when the payload changes shape: a stored intent of another version is rejected with `unsupported_event_version`, never misread |
+///
+/// Variants are unit or have named fields.
+///
+/// # What it generates
+///
+/// `impl sai::Event`: [`Event::TYPES`], [`Event::VARIANTS`], [`Event::VERSIONS`] and
+/// [`Event::type_index`], from which [`Event::event_type`] and [`Event::event_version`] follow.
+///
+/// # Compile errors
+///
+/// Not an enum; a generic enum; no `tag`, or a tag other than `type`; an unknown `rename_all`
+/// rule; separate serialize/deserialize renames (`rename(serialize = …)`); an enum without
+/// variants; a tuple variant; `version = 0`; two variants with one type name.
+/// `tests/ui/event_*.rs` shows them.
 pub use sai_derive::Event;
-/// `#[machine(domain = …, event = …)]`: see the crate documentation.
+
+/// Makes an enum of states a [`Machine`] over a domain and its events: a static transition
+/// table that the client (optimistically) and the server (authoritatively) both step.
+///
+/// ```
+/// use sai::prelude::*;
+/// use serde::{Deserialize, Serialize};
+/// # #[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// # #[domain(name = "todo", machine = TodoMachine)]
+/// # pub struct Todo { pub title: String, pub completed: bool }
+/// # #[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// # #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+/// # pub enum TodoEvent { Create { title: String }, Rename { title: String }, Toggle, Delete }
+///
+/// fn title_not_empty(_: &Todo, event: &TodoEvent, _: &IntentMeta) -> bool {
+///     match event {
+///         TodoEvent::Create { title } | TodoEvent::Rename { title } => !title.trim().is_empty(),
+///         _ => true,
+///     }
+/// }
+///
+/// fn set_title(todo: &mut Todo, event: &TodoEvent, _: &IntentMeta) {
+///     if let TodoEvent::Create { title } | TodoEvent::Rename { title } = event {
+///         todo.title = title.clone();
+///     }
+/// }
+///
+/// #[machine(domain = Todo, event = TodoEvent)]
+/// pub enum TodoMachine {
+///     #[initial]
+///     #[on(Create => Active, guard = title_not_empty, reason = "title must not be empty", assign = set_title)]
+///     Idle,
+///     #[on(Toggle => Done, assign = |t: &mut Todo, _, _| t.completed = true)]
+///     #[on(Rename, guard = title_not_empty, reason = "title must not be empty", assign = set_title)]
+///     #[on(Delete => Deleted)]
+///     Active,
+///     #[on(Toggle => Active, assign = |t: &mut Todo, _, _| t.completed = false)]
+///     #[on(Delete => Deleted)]
+///     Done,
+///     #[final_state]
+///     Deleted,
+/// }
+///
+/// let entity = Uuid::now_v7();
+/// let intent = |seq, event| Intent::new(entity, "client-1", "alice", seq, event, 0);
+/// let create = intent(1, TodoEvent::Create { title: "Buy milk".into() });
+/// let todo = Snapshot::<TodoMachine>::initial().step_intent(&create, Phase::Optimistic)?;
+/// assert_eq!((todo.state, todo.version), (TodoMachine::Active, 1));
+/// // A targetless transition keeps the state and runs its assigns.
+/// let rename = intent(2, TodoEvent::Rename { title: "Buy oat milk".into() });
+/// let todo = todo.step_intent(&rename, Phase::Optimistic)?;
+/// assert_eq!((todo.state, todo.context.title.as_str()), (TodoMachine::Active, "Buy oat milk"));
+/// // A failing guard is a rejection that names it and gives its reason.
+/// let blank = intent(3, TodoEvent::Rename { title: " ".into() });
+/// let no = todo.step_intent(&blank, Phase::Optimistic).unwrap_err();
+/// assert_eq!((no.code(), no.to_string().ends_with("title must not be empty")), ("guard_failed", true));
+/// assert_eq!(TodoMachine::Active.accepted_events(), ["TOGGLE", "RENAME", "DELETE"]);
+/// assert!(TodoMachine::Deleted.is_final());
+/// # Ok::<(), Rejection>(())
+/// ```
+///
+/// # Attributes
+///
+/// `#[machine(domain = D, event = E)]` on the enum, both keys required: `D` a
+/// [`Domain`](derive@Domain) struct, `E` its [`Event`](derive@Event) enum. The variants are
+/// the states (unit variants; the entity's data lives in the domain's fields), and take:
+///
+/// | attribute | meaning |
+/// |---|---|
+/// | `#[initial]` | the state a new entity starts in; exactly one state has it |
+/// | `#[final_state]` | a final state: it accepts no more events (XState's `type: 'final'`) and has no `#[on]` |
+/// | `#[on(Event => Target, …)]` | a transition on the event variant `Event` to the state `Target`; several per state |
+/// | `#[on(Event, …)]` | a targetless transition: the state stays, the assigns run, the version rises |
+///
+/// and inside `#[on(…)]`, after the event and target:
+///
+/// | key | meaning |
+/// |---|---|
+/// | `guard = f` | at most one: `fn(&D, &E, &IntentMeta) -> bool`, a path or a non-capturing closure. The transition is taken only if it returns `true` |
+/// | `reason = "…"` | only with a guard: the human reason reported when the guard fails; default ``guard `f` failed`` |
+/// | `assign = f` or `assign = [f, g]` | `fn(&mut D, &E, &IntentMeta)`, paths or non-capturing closures, run in written order |
+///
+/// Guards and assigns are pure and synchronous: the time, the user, the entity's owner
+/// (`meta.owner_id`, its creator; `None` before it exists) and the [`Phase`] come in
+/// [`IntentMeta`], never from the clock, so replay is deterministic and client and server
+/// decide alike. The transition table names them by their path (or by the closure's text, up
+/// to 40 characters).
+///
+/// # Semantics
+///
+/// The deterministic subset of XState v5. The candidates for an event in a state are tried in
+/// written order, and the first whose guard passes (or that has none) is taken; its assigns
+/// run in order; the snapshot's version rises by one. Otherwise the step is a [`Rejection`]:
+/// `not_accepted` (no transition for the event), `guard_failed` (naming every failed guard
+/// with its reason) or `final_state`. A second machine over the same domain and events can be
+/// a stricter server machine; snapshots meet by state name ([`Snapshot::convert`]).
+///
+/// # What it generates
+///
+/// `impl sai::Machine` ([`Machine::NAME`], [`Machine::INITIAL`], [`Machine::STATES`],
+/// [`Machine::TRANSITIONS`], …, with [`Machine::transition_table`] and [`Machine::mermaid`]
+/// renderings), and the derives the trait needs (`Clone`, `Copy`, `PartialEq`, `Eq`, `Hash`,
+/// `Debug`) that the enum does not already have.
+///
+/// # Compile errors
+///
+/// All in one pass, each on the offending token with a hint: a missing `domain` or `event`; not
+/// an enum, or a generic one; a state with data; no `#[initial]`, or two; transitions on a
+/// final state; an unknown event variant or target state ("did you mean …"); an unknown key
+/// in `#[on]`, two guards, or a `reason` without a guard; a candidate after an unguarded one
+/// for the same event (it can never be taken); a state unreachable from the initial state; a
+/// guard or assign with the wrong signature. `tests/ui/machine_*.rs` shows them.
 pub use sai_derive::machine;
 
 pub use uuid::Uuid;
+
+/// What declaring and stepping a domain needs, in one import: `use sai::prelude::*;`.
+///
+/// The three macros; the [`Domain`] and [`Event`] traits under
+/// the same names as their derives (a derive and a trait live in different namespaces, so one
+/// name brings both); the [`Machine`] and [`ColumnValue`] traits for their methods only (`TodoMachine::mermaid()`), unnamed so they take no name
+/// from your code; and the types a step uses.
+pub mod prelude {
+    pub use crate::domain::Domain;
+    pub use crate::event::Event;
+    pub use crate::machine::Machine as _;
+    /// The server store's methods (`migrate`, `projection`, …), with feature `server`.
+    #[cfg(feature = "server")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+    pub use crate::server::ServerStore as _;
+    pub use crate::value::ColumnValue as _;
+    pub use crate::{Intent, IntentMeta, Phase, Rejection, Snapshot, Uuid};
+    pub use sai_derive::{Domain, Event, machine};
+}
 
 /// Paths used by generated code. Not public API.
 #[doc(hidden)]

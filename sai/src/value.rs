@@ -78,6 +78,7 @@ impl SqlValue {
 
 /// Why a cell could not become a field value.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ValueError {
     /// The cell holds another storage class than the column's.
     #[error("expected {expected}, found {found}")]

@@ -29,6 +29,9 @@ pub use ddl::Dialect;
 pub(crate) use ddl::quote;
 
 /// Column names the library uses in projection tables; entity fields may not take them.
+///
+/// `#[derive(Domain)]` rejects them with its own copy (the derive cannot depend on sai); a
+/// unit test below fails when the two lists differ.
 pub const RESERVED_COLUMNS: &[&str] = &["id", "state", "version", "owner_id", "updated_at"];
 
 /// Which database holds a table.
@@ -350,6 +353,7 @@ pub fn table(domain: &'static str, fields: &[ColumnDef], role: TableRole) -> Tab
 /// Two domains whose tables would share a name.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("table `{table}` would be created by both domain `{first}` and domain `{second}`")]
+#[non_exhaustive]
 pub struct SchemaError {
     /// The colliding table name.
     pub table: String,
@@ -429,5 +433,33 @@ impl Schema {
         self.tables_on(side)
             .map(|t| ddl::create_table(dialect, t))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RESERVED_COLUMNS;
+
+    /// The derive's copy of the list, in `sai-derive/src/sql_ident.rs`, is read from its
+    /// source: sai-derive cannot depend on sai, which depends on it.
+    #[test]
+    fn the_derive_reserves_the_same_columns() {
+        let source = include_str!("../../../sai-derive/src/sql_ident.rs");
+        let declaration = "pub const RESERVED_COLUMNS: &[&str] = &[";
+        let start = source
+            .find(declaration)
+            .expect("sai-derive declares RESERVED_COLUMNS as a `&[&str]` literal")
+            + declaration.len();
+        let end = start + source[start..].find(']').expect("the list ends");
+        let derive_list: Vec<&str> = source[start..end]
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(|name| name.trim_matches('"'))
+            .collect();
+        assert_eq!(
+            derive_list, RESERVED_COLUMNS,
+            "sai-derive's RESERVED_COLUMNS differs from sai::schema::RESERVED_COLUMNS"
+        );
     }
 }
