@@ -2,7 +2,8 @@
 //! server's stricter machine. It is the README's quick-start domain plus a JSON column
 //! (`labels`), a renamed column (`priority`) and an estimate that the server caps.
 //!
-//! Each example includes this file with `mod todo_domain;`.
+//! Each example includes this file with `mod todo_domain;`; the test suite's fixtures
+//! (`tests/support/lib.rs`) include it too, so examples and tests share one definition.
 
 // Each example uses a part of the domain (`sync_rules` only the entity, say).
 #![allow(dead_code)]
@@ -41,41 +42,41 @@ pub enum TodoEvent {
 // Guards and assigns are plain, pure functions of the context, the event and the intent's
 // metadata (who, when, which phase): client and server run the same ones.
 
-fn title_not_empty(_: &Todo, event: &TodoEvent, _: &IntentMeta) -> bool {
+pub fn title_not_empty(_: &Todo, event: &TodoEvent, _: &IntentMeta) -> bool {
     match event {
         TodoEvent::Create { title } | TodoEvent::Rename { title } => !title.trim().is_empty(),
         _ => true,
     }
 }
 
-fn set_title(todo: &mut Todo, event: &TodoEvent, _: &IntentMeta) {
+pub fn set_title(todo: &mut Todo, event: &TodoEvent, _: &IntentMeta) {
     if let TodoEvent::Create { title } | TodoEvent::Rename { title } = event {
         todo.title = title.clone();
     }
 }
 
-fn complete(todo: &mut Todo, _: &TodoEvent, _: &IntentMeta) {
+pub fn complete(todo: &mut Todo, _: &TodoEvent, _: &IntentMeta) {
     todo.completed = true;
 }
 
-fn reopen(todo: &mut Todo, _: &TodoEvent, _: &IntentMeta) {
+pub fn reopen(todo: &mut Todo, _: &TodoEvent, _: &IntentMeta) {
     todo.completed = false;
 }
 
-fn set_estimate(todo: &mut Todo, event: &TodoEvent, _: &IntentMeta) {
+pub fn set_estimate(todo: &mut Todo, event: &TodoEvent, _: &IntentMeta) {
     if let TodoEvent::Estimate { hours } = event {
         todo.estimate = *hours;
     }
 }
 
-fn add_label(todo: &mut Todo, event: &TodoEvent, _: &IntentMeta) {
+pub fn add_label(todo: &mut Todo, event: &TodoEvent, _: &IntentMeta) {
     if let TodoEvent::Label { label } = event {
         todo.labels.push(label.clone());
     }
 }
 
 /// Runs after `add_label` on the same transition: assigns run in written order.
-fn bump_priority(todo: &mut Todo, _: &TodoEvent, _: &IntentMeta) {
+pub fn bump_priority(todo: &mut Todo, _: &TodoEvent, _: &IntentMeta) {
     todo.priority = todo.labels.len() as i32;
 }
 
@@ -100,7 +101,7 @@ pub enum TodoMachine {
 
 /// The server's cap: at most 40 hours, checked in the authoritative step only (the optimistic
 /// step lets every estimate through), so a device learns of it from the server's rejection.
-fn estimate_within_budget(_: &Todo, event: &TodoEvent, meta: &IntentMeta) -> bool {
+pub fn estimate_within_budget(_: &Todo, event: &TodoEvent, meta: &IntentMeta) -> bool {
     match event {
         TodoEvent::Estimate { hours: Some(h) } => meta.phase == Phase::Optimistic || *h <= 40.0,
         _ => true,

@@ -84,6 +84,7 @@ impl<M: Machine> Debug for Transition<M> {
 /// A state name that the machine does not have.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("machine `{machine}` has no state `{state}`")]
+#[non_exhaustive]
 pub struct UnknownState {
     /// The machine.
     pub machine: &'static str,

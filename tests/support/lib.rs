@@ -1,6 +1,6 @@
-//! Fixtures shared by the root-level tests, examples and benchmarks: the todo domain from the
-//! README, a stricter server machine for it, a small second domain (notes) for multi-domain
-//! apps, and database helpers.
+//! Fixtures shared by the root-level tests and benchmarks: the todo domain of the README and
+//! the examples with its stricter server machine (`examples/todo_domain.rs`, included here), a
+//! small second domain (notes) for multi-domain apps, and database helpers.
 
 #[cfg(feature = "powersync")]
 pub mod fake_powersync;
@@ -10,7 +10,7 @@ pub mod powersync;
 #[cfg(feature = "powersync")]
 pub mod powersync_app;
 
-use sai::{Domain, Event, IntentMeta, Phase, machine};
+use sai::{Domain, Event, IntentMeta, machine};
 
 /// Every value of a one-column query, for assertions on raw tables.
 pub fn column<T: rusqlite::types::FromSql>(conn: &rusqlite::Connection, sql: &str) -> Vec<T> {
@@ -22,158 +22,17 @@ pub fn column<T: rusqlite::types::FromSql>(conn: &rusqlite::Connection, sql: &st
 }
 use serde::{Deserialize, Serialize};
 
-/// A todo item: the entity.
-#[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[domain(name = "todo", machine = TodoMachine)]
-pub struct Todo {
-    /// What to do.
-    pub title: String,
-    /// Whether it is done.
-    pub completed: bool,
-    /// Estimated hours, if any.
-    pub estimate: Option<f64>,
-    /// Free-form labels, stored as JSON.
-    #[domain(json)]
-    pub labels: Vec<String>,
-    /// Stored under another column name.
-    #[domain(column = "priority_level")]
-    pub priority: i32,
-}
-
-/// What can happen to a todo.
-#[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TodoEvent {
-    /// Create it with a title.
-    Create {
-        /// The title.
-        title: String,
-    },
-    /// Flip done / not done.
-    Toggle,
-    /// Change the title.
-    Rename {
-        /// The new title.
-        title: String,
-    },
-    /// Set or clear the estimate.
-    Estimate {
-        /// Hours.
-        hours: Option<f64>,
-    },
-    /// Add a label.
-    Label {
-        /// The label.
-        label: String,
-    },
-    /// Delete it for good.
-    Delete,
-}
+// The todo domain of the README and the examples (client machine and stricter server
+// machine): one definition, shared with `examples/`.
+#[path = "../../examples/todo_domain.rs"]
+mod todo_domain;
+pub use todo_domain::*;
 
 /// The event that creates a todo with `title`.
 pub fn create(title: &str) -> TodoEvent {
     TodoEvent::Create {
         title: title.into(),
     }
-}
-
-/// Sets the title from `Create` or `Rename`.
-pub fn set_title(todo: &mut Todo, event: &TodoEvent, _: &IntentMeta) {
-    if let TodoEvent::Create { title } | TodoEvent::Rename { title } = event {
-        todo.title = title.clone();
-    }
-}
-
-/// Guards `Create` and `Rename`: the new title must not be blank.
-pub fn title_not_empty(_: &Todo, event: &TodoEvent, _: &IntentMeta) -> bool {
-    match event {
-        TodoEvent::Create { title } | TodoEvent::Rename { title } => !title.trim().is_empty(),
-        _ => true,
-    }
-}
-
-/// Marks it done.
-pub fn complete(todo: &mut Todo, _: &TodoEvent, _: &IntentMeta) {
-    todo.completed = true;
-}
-
-/// Marks it not done.
-pub fn reopen(todo: &mut Todo, _: &TodoEvent, _: &IntentMeta) {
-    todo.completed = false;
-}
-
-/// Sets the estimate.
-pub fn set_estimate(todo: &mut Todo, event: &TodoEvent, _: &IntentMeta) {
-    if let TodoEvent::Estimate { hours } = event {
-        todo.estimate = *hours;
-    }
-}
-
-/// Adds a label.
-pub fn add_label(todo: &mut Todo, event: &TodoEvent, _: &IntentMeta) {
-    if let TodoEvent::Label { label } = event {
-        todo.labels.push(label.clone());
-    }
-}
-
-/// Counts every label change as raising the priority (to exercise assign order).
-pub fn bump_priority(todo: &mut Todo, _: &TodoEvent, _: &IntentMeta) {
-    todo.priority = todo.labels.len() as i32;
-}
-
-/// The client's machine: optimistic and permissive.
-#[machine(domain = Todo, event = TodoEvent)]
-pub enum TodoMachine {
-    /// Not created yet.
-    #[initial]
-    #[on(Create => Active, guard = title_not_empty, reason = "title must not be empty", assign = set_title)]
-    Idle,
-    /// Open.
-    #[on(Toggle => Done, assign = complete)]
-    #[on(Rename, guard = title_not_empty, reason = "title must not be empty", assign = set_title)]
-    #[on(Estimate, assign = set_estimate)]
-    #[on(Label, assign = [add_label, bump_priority])]
-    #[on(Delete => Deleted)]
-    Active,
-    /// Done.
-    #[on(Toggle => Active, assign = reopen)]
-    #[on(Delete => Deleted)]
-    Done,
-    /// Gone for good.
-    #[final_state]
-    Deleted,
-}
-
-/// The server only lets a todo be estimated at most 40 hours, and only by its creator's client
-/// during the authoritative step: stricter than the client.
-pub fn estimate_within_budget(_: &Todo, event: &TodoEvent, meta: &IntentMeta) -> bool {
-    match event {
-        TodoEvent::Estimate { hours: Some(h) } => meta.phase == Phase::Optimistic || *h <= 40.0,
-        _ => true,
-    }
-}
-
-/// The server's machine: same states and events as [`TodoMachine`], stricter estimate guard.
-#[machine(domain = Todo, event = TodoEvent)]
-pub enum StrictTodoMachine {
-    /// Not created yet.
-    #[initial]
-    #[on(Create => Active, guard = title_not_empty, reason = "title must not be empty", assign = set_title)]
-    Idle,
-    /// Open.
-    #[on(Toggle => Done, assign = complete)]
-    #[on(Rename, guard = title_not_empty, reason = "title must not be empty", assign = set_title)]
-    #[on(Estimate, guard = estimate_within_budget, reason = "estimates above 40 hours need a split", assign = set_estimate)]
-    #[on(Label, assign = [add_label, bump_priority])]
-    #[on(Delete => Deleted)]
-    Active,
-    /// Done.
-    #[on(Toggle => Active, assign = reopen)]
-    #[on(Delete => Deleted)]
-    Done,
-    /// Gone for good.
-    #[final_state]
-    Deleted,
 }
 
 /// A note: a second domain, for apps with more than one.

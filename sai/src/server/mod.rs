@@ -1,4 +1,5 @@
 //! The server runtime: the authority that decides every uploaded intent exactly once.
+//! Needs the `server` feature (`postgres` adds [`PostgresStore`]).
 //!
 //! - [`ingest()`] is what a backend calls with a client's upload: it checks the envelope,
 //!   binds the client to the authenticated user and queues the intents idempotently.
