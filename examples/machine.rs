@@ -4,7 +4,7 @@
 //! Run it with `cargo run --example machine`.
 
 use sai::prelude::*;
-use sai::{Dialect, Schema, Side};
+use sai::schema::{Dialect, Schema, Side};
 
 // The todo domain: its entity, events and machines.
 mod todo_domain;

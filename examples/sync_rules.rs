@@ -1,8 +1,8 @@
 //! Prints the PowerSync sync rules for the todo domain; with `--schema`, the source schema the
 //! validator checks them against. `.ci/run` validates both with `@powersync/service-sync-rules`.
 
-use sai::Schema;
 use sai::powersync::{SyncRules, source_schema};
+use sai::schema::Schema;
 
 // The todo domain: its entity, events and machines.
 mod todo_domain;

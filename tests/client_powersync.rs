@@ -1,9 +1,10 @@
 //! The client store's building blocks on a connection leased from a real `powersync`
 //! database, where the local-only tables are views: the same SQL must work there.
 
+use sai::Uuid;
 use sai::client::{ClientIdentity, IntentWriter, PendingStatus, ReconciliationEngine};
 use sai::powersync::client_schema;
-use sai::{Schema, Uuid};
+use sai::schema::Schema;
 use sai_suite::powersync::Offline;
 use sai_suite::{Todo, TodoEvent, TodoMachine};
 

@@ -1,7 +1,7 @@
 //! The generated PowerSync client schema, applied by the real `powersync` crate.
 
 use sai::powersync::client_schema;
-use sai::{Schema, Side};
+use sai::schema::{Schema, Side};
 use sai_suite::{Todo, powersync::Offline};
 
 #[tokio::test]

@@ -1,10 +1,8 @@
 //! Generated DDL runs on real databases, rows round-trip, and bad rows are typed errors.
 
 use rusqlite::{Connection, params_from_iter};
-use sai::{
-    ColumnDef, ColumnType, Dialect, Domain, RowError, Schema, SchemaError, Side, SqlValue,
-    TableRole, ValueError,
-};
+use sai::schema::{Dialect, Schema, SchemaError, Side, TableRole};
+use sai::{ColumnDef, ColumnType, Domain, RowError, SqlValue, ValueError};
 use sai_suite::{Todo, column, postgres};
 
 fn sqlite_file() -> (tempfile::TempDir, Connection) {

@@ -2,9 +2,10 @@
 //! `sqlite_rows_for_user` and `postgres_rows_for_user` against real databases that decided
 //! the same uploads (PostgreSQL part skipped when `SAI_TEST_POSTGRES_URL` is unset).
 
+use sai::schema::Schema;
 use sai::server::{EventProcessor, PostgresStore, ServerStore, SqliteStore, ingest};
 use sai::sync::{SyncRow, postgres_rows_for_user, sqlite_rows_for_user};
-use sai::{Intent, RawIntent, Schema, SqlValue, Uuid};
+use sai::{Intent, RawIntent, SqlValue, Uuid};
 use sai_suite::{Todo, TodoEvent, create};
 
 /// Alice creates a todo and sends an estimate the default machine accepts and a rename it

@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use sai::Schema;
 use sai::powersync::{SyncRules, source_schema};
+use sai::schema::Schema;
 use sai_suite::Todo;
 
 fn validate(validator: &str, dir: &Path, yaml: &str, schema: &serde_json::Value) -> (bool, String) {

@@ -82,41 +82,45 @@
 //! `Loopback`. For everything: `cargo doc -p sai --all-features --open` (the `powersync`
 //! feature needs libclang; `--features postgres` shows all but the PowerSync client).
 //!
-//! ## Modules
+//! ## Where things are
 //!
-//! From the inside out: [`value`] (column values), [`domain`], [`event`], [`machine`](mod@machine),
-//! [`snapshot`] with the shared step function, [`rejection`], [`intent`] and the generated
-//! [`schema`]; then the runtimes: [`client`] (a device's SQLite store and actors), `server`
-//! (ingestion and the `EventProcessor` on SQLite or PostgreSQL), [`sync`] (sync rows and the
-//! loopback transport) and [`powersync`] (sync rules; the PowerSync client).
+//! The core lives at the crate root, from the inside out: column values ([`SqlValue`],
+//! [`ColumnValue`]), the entity ([`Domain`]), what happens to it ([`Event`]), its states
+//! ([`Machine`] and its static [`Transition`] table), the one step function client and server
+//! share ([`Snapshot::step`], [`replay`]), why a step is refused ([`Rejection`]) and the intent
+//! envelope ([`Intent`], [`RawIntent`]). The generated tables and their DDL are in [`schema`].
+//! Then the runtimes: [`client`] (a device's SQLite store and actors), `server` (ingestion and
+//! the `EventProcessor` on SQLite or PostgreSQL), [`sync`] (sync rows and the loopback
+//! transport) and [`powersync`] (sync rules; the PowerSync client).
 
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The core's modules are private: each of their items has one path, at the crate root.
+mod domain;
+mod event;
+mod intent;
+mod machine;
+mod rejection;
+mod snapshot;
+mod stub;
+mod value;
+
 pub mod client;
-pub mod domain;
-pub mod event;
-pub mod intent;
-pub mod machine;
 pub mod powersync;
-pub mod rejection;
 pub mod schema;
 // Feature `server` (see the crate docs' table). No outer doc here: rustdoc would resolve the
 // module's own doc links from the crate root.
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod server;
-pub mod snapshot;
-mod stub;
 pub mod sync;
-pub mod value;
 
 pub use domain::{ColumnDef, Domain, EventOf, IntentOf, RowError, SnapshotOf};
 pub use event::Event;
 pub use intent::{DecodeError, Intent, IntentMeta, Phase, RawIntent, Timestamp};
 pub use machine::{Assign, AssignFn, Guard, GuardFn, Machine, Transition, UnknownState};
 pub use rejection::{FailedGuard, Rejection};
-pub use schema::{Dialect, Schema, SchemaError, Side, SyncDirection, TableDef, TableRole};
 pub use snapshot::{Replay, Snapshot, replay};
 pub use value::{ColumnType, ColumnValue, SqlValue, ValueError};
 

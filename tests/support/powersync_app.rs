@@ -14,9 +14,10 @@ use powersync::error::PowerSyncError;
 use powersync::{BackendConnector, PowerSyncCredentials, PowerSyncDatabase, SyncOptions};
 use sai::client::{ClientStore, ClientStoreBuilder};
 use sai::powersync::{PowerSyncClient, UploadBatch, upload_intents};
+use sai::schema::Schema;
 use sai::server::{EventProcessor, PostgresStore, ServerStore, SqliteStore, ingest};
 use sai::sync::{postgres_rows_for_user, sqlite_rows_for_user};
-use sai::{Domain, EventOf, Machine, RawIntent, Schema};
+use sai::{Domain, EventOf, Machine, RawIntent};
 use tokio::sync::Mutex;
 
 use crate::fake_powersync::FakeService;
