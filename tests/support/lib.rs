@@ -83,3 +83,32 @@ pub enum NoteMachine {
     #[final_state]
     Archived,
 }
+
+/// A guard with a bug: it panics on the title `PANIC` (user code meeting an input nobody
+/// foresaw), and is otherwise [`title_not_empty`].
+pub fn panics_on_panic(todo: &Todo, event: &TodoEvent, meta: &IntentMeta) -> bool {
+    if let TodoEvent::Create { title } | TodoEvent::Rename { title } = event {
+        assert!(title != "PANIC", "a guard met the title {title:?}");
+    }
+    title_not_empty(todo, event, meta)
+}
+
+/// The todo machine with a panicking guard ([`panics_on_panic`]) on create and rename: what
+/// the server must contain so that one intent never halts the queue.
+#[machine(domain = Todo, event = TodoEvent)]
+pub enum PanickyTodoMachine {
+    #[initial]
+    #[on(Create => Active, guard = panics_on_panic, reason = "title must not be empty", assign = set_title)]
+    Idle,
+    #[on(Toggle => Done, assign = complete)]
+    #[on(Rename, guard = panics_on_panic, reason = "title must not be empty", assign = set_title)]
+    #[on(Estimate, assign = set_estimate)]
+    #[on(Label, assign = [add_label, bump_priority])]
+    #[on(Delete => Deleted)]
+    Active,
+    #[on(Toggle => Active, assign = reopen)]
+    #[on(Delete => Deleted)]
+    Done,
+    #[final_state]
+    Deleted,
+}

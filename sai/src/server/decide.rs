@@ -1,13 +1,15 @@
 //! The pure decision step: a claimed batch in, the decisions out. No I/O, so the same code
 //! decides on every store and can be tested without one.
 
+use std::any::Any;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 
 use uuid::Uuid;
 
 use crate::domain::Domain;
-use crate::intent::Phase;
+use crate::intent::{Phase, RawIntent};
 use crate::machine::Machine;
 use crate::rejection::Rejection;
 use crate::snapshot::Snapshot;
@@ -15,6 +17,7 @@ use crate::snapshot::Snapshot;
 use super::decisions::{AcceptedIntent, AckAdvance, Decisions, ProjectionWrite, RejectedIntent};
 use super::error::DecideError;
 use super::records::{Claim, StoredProjection};
+use super::storable::{check_row, without_nul};
 
 /// Who may change an existing entity. Either way the user whose intent created an entity is
 /// its owner, and the generated sync rules send each user the entities they own.
@@ -132,14 +135,7 @@ fn try_decide<M: Machine>(
             }
             let state_before = entity.snapshot.state.name();
             let step = if writers.allow(entity.owner.as_deref(), &raw.user_id) {
-                raw.decode_event::<M::Event>()
-                    .map_err(Rejection::from)
-                    .and_then(|event| {
-                        let meta = raw
-                            .meta(Phase::Authoritative)
-                            .with_owner(entity.owner.as_deref());
-                        entity.snapshot.apply(&event, &meta)
-                    })
+                step_contained::<M>(&entity.snapshot, &raw, entity.owner.as_deref())
             } else {
                 Err(Rejection::NotOwner {
                     event_type: raw.event_type.clone(),
@@ -147,13 +143,13 @@ fn try_decide<M: Machine>(
                 })
             };
             match step {
-                Ok(()) => {
-                    let context = serde_json::to_string(&entity.snapshot.context).map_err(|e| {
-                        DecideError::Encode {
+                Ok(next) => {
+                    let context =
+                        serde_json::to_string(&next.context).map_err(|e| DecideError::Encode {
                             entity: raw.entity_id,
                             detail: e.to_string(),
-                        }
-                    })?;
+                        })?;
+                    entity.snapshot = next;
                     if entity.owner.is_none() {
                         entity.owner = Some(raw.user_id.clone());
                     }
@@ -167,7 +163,7 @@ fn try_decide<M: Machine>(
                 }
                 Err(rejection) => out.rejected.push(RejectedIntent {
                     code: rejection.code(),
-                    message: rejection.message(),
+                    message: without_nul(rejection.message()),
                     reason: serde_json::to_string(&rejection)
                         .unwrap_or_else(|_| format!("{{\"code\":\"{}\"}}", rejection.code())),
                     state: Some(state_before),
@@ -205,6 +201,53 @@ fn try_decide<M: Machine>(
         });
     }
     Ok(out)
+}
+
+/// The next snapshot after `raw` under `M`, or why not; `current` is never changed.
+///
+/// Guards, assigns and the event's `Deserialize` are domain code: a panic in them is caught
+/// here and becomes [`Rejection::StepPanicked`] for this intent alone (the batch goes on; the
+/// panic hook still reports it as usual). The step works on a copy, so a panic half-way
+/// through an assign changes nothing. A step whose result a store cannot hold is
+/// [`Rejection::UnstorableValue`], decided here for every store alike.
+fn step_contained<M: Machine>(
+    current: &Snapshot<M>,
+    raw: &RawIntent,
+    owner: Option<&str>,
+) -> Result<Snapshot<M>, Rejection> {
+    let step = || {
+        let event = raw.decode_event::<M::Event>().map_err(Rejection::from)?;
+        let meta = raw.meta(Phase::Authoritative).with_owner(owner);
+        current.step(&event, &meta)
+    };
+    let next = std::panic::catch_unwind(AssertUnwindSafe(step)).unwrap_or_else(|panic| {
+        Err(Rejection::StepPanicked {
+            event_type: raw.event_type.clone(),
+            message: without_nul(panic_message(panic.as_ref())),
+        })
+    })?;
+    // A row that does not encode at all is the batch's `Encode` error, reported below.
+    if let Ok(row) = next.context.to_row()
+        && let Some(bad) = check_row(<M::Domain as Domain>::COLUMNS, &row)
+    {
+        return Err(Rejection::UnstorableValue {
+            event_type: raw.event_type.clone(),
+            column: bad.column.to_owned(),
+            problem: bad.problem,
+        });
+    }
+    Ok(next)
+}
+
+/// The text a panic was raised with (`panic!("…")` carries a `&str` or a `String`).
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic without a message)".to_owned()
+    }
 }
 
 /// The entity's snapshot under `M`: from its stored projection, or initial if it has none.

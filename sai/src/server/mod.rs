@@ -35,15 +35,16 @@ mod records;
 mod retry;
 mod sql;
 mod sqlite;
+mod storable;
 mod store;
 
 pub use admission::{
     AdmissionFacts, AdmissionPlan, ClientBinding, IngestReport, IntentPlace, KnownIntent,
-    MAX_CLIENT_ID_LEN, admit, check_upload,
+    MAX_CLIENT_ID_LEN, MAX_IDENTITY_LEN, admit, check_upload,
 };
 pub use decide::{Writers, decide};
 pub use decisions::{AcceptedIntent, AckAdvance, Decisions, ProjectionWrite, RejectedIntent};
-pub use error::{BoxError, DecideError, IngestError, MalformedRow, StoreError};
+pub use error::{BoxError, DatabaseError, DecideError, IngestError, MalformedRow, StoreError};
 pub use ingest::ingest;
 pub use outcome::{Outcome, Verdict};
 #[cfg(feature = "postgres")]

@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::domain::{Domain, EventOf};
 use crate::machine::Machine;
@@ -243,6 +244,15 @@ where
     /// One batch; its outcomes are built only if the tally keeps them or an observer
     /// wants them (the worker loop keeps counts only).
     async fn batch(&mut self, limit: usize, keep: bool) -> Result<Tally, ProcessError> {
+        let span = tracing::debug_span!(
+            "sai.decide_batch",
+            domain = <S::Domain as Domain>::NAME,
+            limit
+        );
+        self.batch_in_span(limit, keep).instrument(span).await
+    }
+
+    async fn batch_in_span(&mut self, limit: usize, keep: bool) -> Result<Tally, ProcessError> {
         let (limit, writers) = (limit.max(1), self.config.writers);
         let mut attempt = 0u32;
         loop {
@@ -255,6 +265,7 @@ where
                 .await;
             match result {
                 Ok(decisions) => {
+                    trace_batch(&decisions);
                     let mut outcomes = Vec::new();
                     if keep || self.observer.is_some() {
                         outcomes = Outcome::of(&decisions);
@@ -272,10 +283,12 @@ where
                     return Ok(tally);
                 }
                 Err(e) if e.is_transient() && attempt < self.config.max_attempts => {
+                    tracing::warn!(attempt, error = %e, "decision batch failed transiently; retrying");
                     let backoff = super::retry::backoff(self.config.retry_backoff, attempt);
                     tokio::time::sleep(backoff).await;
                 }
                 Err(source) => {
+                    tracing::error!(attempts = attempt, error = %source, "decision batch failed; nothing written");
                     return Err(ProcessError::Store {
                         attempts: attempt,
                         source,
@@ -385,6 +398,39 @@ where
             }
         }
         total
+    }
+}
+
+/// Reports a committed batch: counts at info (debug when it decided nothing), each intent at
+/// debug, and at warn what an operator must see (a step that panicked, a value no store can
+/// hold, an entity that could not be decided).
+fn trace_batch(d: &Decisions) {
+    if d.decided() + d.stale.len() + d.errors.len() > 0 {
+        tracing::info!(
+            claimed = d.claimed,
+            accepted = d.accepted.len(),
+            rejected = d.rejected.len(),
+            stale = d.stale.len(),
+            errors = d.errors.len(),
+            "decision batch committed"
+        );
+    } else {
+        tracing::debug!(claimed = d.claimed, "decision batch decided nothing");
+    }
+    for a in &d.accepted {
+        let i = &a.intent;
+        tracing::debug!(intent_id = %i.id, client_id = %i.client_id, seq = i.seq, entity_id = %i.entity_id, state = a.state, version = a.version, "accepted");
+    }
+    for r in &d.rejected {
+        let i = &r.intent;
+        if matches!(r.code, "step_panicked" | "unstorable_value") {
+            tracing::warn!(intent_id = %i.id, client_id = %i.client_id, seq = i.seq, entity_id = %i.entity_id, code = r.code, message = %r.message, "rejected: the intent could not be decided or stored");
+        } else {
+            tracing::debug!(intent_id = %i.id, client_id = %i.client_id, seq = i.seq, entity_id = %i.entity_id, code = r.code, message = %r.message, "rejected");
+        }
+    }
+    for e in &d.errors {
+        tracing::warn!(error = %e, "part of the batch could not be decided; its intents stay pending");
     }
 }
 
