@@ -338,3 +338,60 @@ mod store_specific {
         assert!(text.contains("SQLite"), "{text}");
     }
 }
+
+pub async fn a_value_the_database_refuses_is_found_and_rejected<B: Backend>(b: B) {
+    let (long, fine) = (Uuid::now_v7(), Uuid::now_v7());
+    let label = |c: &str| TodoEvent::Label {
+        label: c.repeat(600),
+    };
+    let mut store = b.store().await;
+    upload(
+        &mut store,
+        ALICE,
+        &[
+            intent(long, "a-long", ALICE, 1, create("a")),
+            intent(long, "a-long", ALICE, 2, label("x")),
+            intent(long, "a-long", ALICE, 3, label("y")),
+            intent(long, "a-long", ALICE, 4, TodoEvent::Toggle),
+            intent(fine, "b-fine", ALICE, 1, create("b")),
+            intent(fine, "b-fine", ALICE, 2, TodoEvent::Toggle),
+        ],
+    )
+    .await;
+    b.refuse_long_labels(&mut store).await;
+    let mut p = EventProcessor::new(store);
+    let tally = p.process_pending().await;
+    assert_eq!(
+        (tally.accepted, tally.rejected, tally.errors),
+        (5, 1, 0),
+        "{:?}",
+        tally.failures
+    );
+    let rejected = rejections(&b).await;
+    let [(client, seq, code, message)] = &rejected[..] else {
+        panic!("{rejected:?}");
+    };
+    assert_eq!(
+        (client.as_str(), *seq, code.as_str()),
+        ("a-long", 3, "unstorable_value")
+    );
+    // The database's own words, kept for the operator.
+    assert!(
+        message.contains("too long") || message.contains("too big"),
+        "{message}"
+    );
+    assert_eq!(
+        (
+            ack(p.store_mut(), "a-long").await,
+            ack(p.store_mut(), "b-fine").await
+        ),
+        (4, 2)
+    );
+    let (state, version, fields) = todo(p.store_mut(), long).await;
+    assert_eq!(
+        (state.as_str(), version, fields.labels.len()),
+        ("Done", 3, 1)
+    );
+    assert_eq!(todo(p.store_mut(), fine).await.0, "Done");
+    assert_eq!(scalar(&b, PENDING).await, 0);
+}

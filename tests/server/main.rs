@@ -64,4 +64,5 @@ suite!(
     hardening::a_taken_sequence_number_is_refused_not_dropped,
     hardening::an_invalid_identity_is_refused_and_nothing_stored,
     hardening::a_store_error_says_what_the_database_said,
+    hardening::a_value_the_database_refuses_is_found_and_rejected,
 );

@@ -57,7 +57,22 @@ struct Entity<M: Machine> {
 /// never blocks the intents behind it. If a new context cannot be encoded, the whole batch is
 /// abandoned: the result holds only that error and writes nothing.
 pub fn decide<M: Machine>(claim: Claim, limit: usize, writers: Writers) -> Decisions {
-    try_decide::<M>(claim, limit, writers).unwrap_or_else(|e| Decisions {
+    decide_refusing::<M>(claim, limit, writers, &Refused::new())
+}
+
+/// Intents a store refused to write, by id, with the database's message: what the
+/// processor learnt by deciding a refused batch one intent at a time.
+pub(crate) type Refused = HashMap<Uuid, String>;
+
+/// [`decide`], rejecting each intent of `refused` with [`Rejection::UnstorableValue`] (and
+/// the database's message) instead of stepping it, so the rest of its batch can commit.
+pub(crate) fn decide_refusing<M: Machine>(
+    claim: Claim,
+    limit: usize,
+    writers: Writers,
+    refused: &Refused,
+) -> Decisions {
+    try_decide::<M>(claim, limit, writers, refused).unwrap_or_else(|e| Decisions {
         errors: vec![e],
         ..Decisions::default()
     })
@@ -67,6 +82,7 @@ fn try_decide<M: Machine>(
     claim: Claim,
     limit: usize,
     writers: Writers,
+    refused: &Refused,
 ) -> Result<Decisions, DecideError> {
     let Claim {
         mut intents,
@@ -134,7 +150,13 @@ fn try_decide<M: Machine>(
                 advanced = Some(raw.client_id.clone());
             }
             let state_before = entity.snapshot.state.name();
-            let step = if writers.allow(entity.owner.as_deref(), &raw.user_id) {
+            let step = if let Some(why) = refused.get(&raw.id) {
+                Err(Rejection::UnstorableValue {
+                    event_type: raw.event_type.clone(),
+                    column: "(found by the database)".to_owned(),
+                    problem: why.clone(),
+                })
+            } else if writers.allow(entity.owner.as_deref(), &raw.user_id) {
                 step_contained::<M>(&entity.snapshot, &raw, entity.owner.as_deref())
             } else {
                 Err(Rejection::NotOwner {

@@ -20,6 +20,7 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 pub struct DatabaseError {
     message: String,
     code: Option<String>,
+    value_refused: bool,
     source: BoxError,
 }
 
@@ -30,8 +31,18 @@ impl DatabaseError {
         DatabaseError {
             message,
             code,
+            value_refused: false,
             source,
         }
+    }
+
+    /// Marks the error as the database refusing a value it was given (PostgreSQL's SQLSTATE
+    /// class 22, "data exception"; SQLite's "string or blob too big"): the fault of the data
+    /// written, not of the database. The processor then finds the intent that carried the
+    /// value and rejects it ([`StoreError::refuses_a_value`]).
+    pub fn refusing_a_value(mut self) -> Self {
+        self.value_refused = true;
+        self
     }
 
     /// The database's error code: PostgreSQL's SQLSTATE (`"22021"`), SQLite's result code
@@ -82,6 +93,17 @@ impl StoreError {
     /// Whether retrying the same operation may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Transient(_) | StoreError::Conflict(_))
+    }
+
+    /// Whether the database refused a value it was given (see
+    /// [`DatabaseError::refusing_a_value`]). Never transient.
+    pub fn refuses_a_value(&self) -> bool {
+        match self {
+            StoreError::Database(e) => e
+                .downcast_ref::<DatabaseError>()
+                .is_some_and(|e| e.value_refused),
+            _ => false,
+        }
     }
 
     /// The database's error code, if the database gave one (see [`DatabaseError::code`]).

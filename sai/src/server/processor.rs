@@ -10,7 +10,7 @@ use tracing::Instrument;
 use crate::domain::{Domain, EventOf};
 use crate::machine::Machine;
 
-use super::decide::{Writers, decide};
+use super::decide::{Refused, Writers, decide_refusing};
 use super::decisions::{Decisions, ProjectionWrite};
 use super::error::{DecideError, StoreError};
 use super::outcome::Outcome;
@@ -168,6 +168,8 @@ pub struct EventProcessor<S: ServerStore, M = <<S as ServerStore>::Domain as Dom
     config: ProcessorConfig,
     observer: Option<Observer>,
     wakeup: Option<Wakeup>,
+    /// Intents the store refused to write (see `batch_in_span`), rejected when next claimed.
+    refused: Refused,
     machine: PhantomData<fn() -> M>,
 }
 
@@ -181,6 +183,7 @@ impl<S: ServerStore> EventProcessor<S> {
             config: ProcessorConfig::default(),
             observer: None,
             wakeup: None,
+            refused: Refused::new(),
             machine: PhantomData,
         }
     }
@@ -202,6 +205,7 @@ where
             config: self.config,
             observer: self.observer,
             wakeup: self.wakeup,
+            refused: self.refused,
             machine: PhantomData,
         }
     }
@@ -252,20 +256,34 @@ where
         self.batch_in_span(limit, keep).instrument(span).await
     }
 
+    /// One batch with retries. A transient error retries it whole. A value the database
+    /// refuses (see [`StoreError::refuses_a_value`]) is the fault of one intent the pure
+    /// check could not foresee: the batch is retried one intent at a time, and the intent
+    /// whose single-intent batch is refused is remembered and rejected with
+    /// `unstorable_value` and the database's message, so the rest of the queue goes on.
+    /// Each refusal names a new intent, so this ends.
     async fn batch_in_span(&mut self, limit: usize, keep: bool) -> Result<Tally, ProcessError> {
-        let (limit, writers) = (limit.max(1), self.config.writers);
+        let (mut limit, writers) = (limit.max(1), self.config.writers);
         let mut attempt = 0u32;
+        let mut refusals = 0usize;
         loop {
             attempt += 1;
+            let refused = &self.refused;
+            let mut tried = Vec::new();
             let result = self
                 .store
                 .decide_batch(limit, now_millis(), |claim| {
-                    decide::<M>(claim, limit, writers)
+                    let d = decide_refusing::<M>(claim, limit, writers, refused);
+                    tried.extend(d.accepted.iter().map(|a| a.intent.id));
+                    d
                 })
                 .await;
             match result {
                 Ok(decisions) => {
                     trace_batch(&decisions);
+                    for r in &decisions.rejected {
+                        self.refused.remove(&r.intent.id);
+                    }
                     let mut outcomes = Vec::new();
                     if keep || self.observer.is_some() {
                         outcomes = Outcome::of(&decisions);
@@ -281,6 +299,18 @@ where
                     let mut tally = Tally::default();
                     tally.add_batch(decisions, outcomes);
                     return Ok(tally);
+                }
+                Err(e) if e.refuses_a_value() && limit > 1 => {
+                    tracing::warn!(error = %e, "the database refused a value of the batch; deciding one intent at a time");
+                    limit = 1;
+                    attempt -= 1;
+                }
+                Err(e) if e.refuses_a_value() && tried.len() == 1 && refusals < 1000 => {
+                    let intent_id = tried[0];
+                    tracing::warn!(%intent_id, error = %e, "the database refused a value of this intent; rejecting it");
+                    self.refused.insert(intent_id, e.to_string());
+                    refusals += 1;
+                    attempt -= 1;
                 }
                 Err(e) if e.is_transient() && attempt < self.config.max_attempts => {
                     tracing::warn!(attempt, error = %e, "decision batch failed transiently; retrying");

@@ -1,4 +1,6 @@
-//! Driver errors as [`StoreError`]s: which SQLSTATEs a retry may cure.
+//! Driver errors as [`StoreError`]s: which SQLSTATEs a retry may cure, which refuse a value
+//! (class 22, see [`StoreError::refuses_a_value`]), and a text carrying everything the
+//! server said.
 
 use tokio_postgres::error::SqlState;
 
@@ -62,7 +64,15 @@ fn classify(e: tokio_postgres::Error) -> StoreError {
         }
     };
     let code = e.code().map(|c| c.code().to_owned());
-    let error = Box::new(DatabaseError::new(describe(&e), code, Box::new(e)));
+    // Class 22, data exception: a value of the statement the server cannot take (NUL in
+    // text, out of range, too long). Class 23 is not one: the library's own uniqueness
+    // guarantees raise it under races, and those are no intent's fault.
+    let value_refused = code.as_deref().is_some_and(|c| c.starts_with("22"));
+    let mut error = DatabaseError::new(describe(&e), code, Box::new(e));
+    if value_refused {
+        error = error.refusing_a_value();
+    }
+    let error = Box::new(error);
     if transient {
         StoreError::Transient(error)
     } else {
