@@ -37,9 +37,9 @@ async fn rejections<B: Backend>(b: &B) -> Vec<(String, i64, String, String)> {
     .collect()
 }
 
-/// Two poison intents (a guard that panics, a NUL that PostgreSQL's text cannot hold), each
-/// in the middle of its client's queue, and a third client with ordinary work; all in one
-/// batch.
+/// Three poison intents, each with work behind it in its client's queue, all in one batch: a
+/// guard that panics, a NUL that PostgreSQL's text cannot hold, and an assign that computes
+/// an infinite estimate (which SQLite would store as NULL).
 fn poisoned_workload() -> (Vec<RawIntent>, [Uuid; 3]) {
     let (panics, nul, fine) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let intents = vec![
@@ -57,7 +57,14 @@ fn poisoned_workload() -> (Vec<RawIntent>, [Uuid; 3]) {
         ),
         intent(nul, "b-nul", ALICE, 3, TodoEvent::Toggle),
         intent(fine, "c-fine", ALICE, 1, create("milk")),
-        intent(fine, "c-fine", ALICE, 2, TodoEvent::Toggle),
+        intent(
+            fine,
+            "c-fine",
+            ALICE,
+            2,
+            TodoEvent::Estimate { hours: Some(2.0) },
+        ),
+        intent(fine, "c-fine", ALICE, 3, TodoEvent::Toggle),
     ];
     (intents, [panics, nul, fine])
 }
@@ -70,7 +77,7 @@ async fn assert_poisons_isolated<B: Backend, S: ServerStore<Domain = sai_suite::
     [panics, nul, fine]: [Uuid; 3],
 ) {
     let rejected = rejections(b).await;
-    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert_eq!(rejected.len(), 3, "{rejected:?}");
     let (client, seq, code, message) = &rejected[0];
     assert_eq!(
         (client.as_str(), *seq, code.as_str()),
@@ -89,7 +96,7 @@ async fn assert_poisons_isolated<B: Backend, S: ServerStore<Domain = sai_suite::
 
     assert_eq!(scalar(b, PENDING).await, 0);
     assert_eq!(scalar(b, PROCESSED).await, 5);
-    for (client, seq) in [("a-panic", 2), ("b-nul", 3), ("c-fine", 2)] {
+    for (client, seq) in [("a-panic", 2), ("b-nul", 3), ("c-fine", 3)] {
         assert_eq!(ack(store, client).await, seq, "{client}");
     }
     // The panic changed nothing: the entity was created by the next intent.
@@ -104,7 +111,11 @@ async fn assert_poisons_isolated<B: Backend, S: ServerStore<Domain = sai_suite::
         (state.as_str(), version, fields.title.as_str()),
         ("Done", 2, "ok")
     );
-    assert_eq!(todo(store, fine).await.0, "Done");
+    let (state, version, fields) = todo(store, fine).await;
+    assert_eq!(
+        (state.as_str(), version, fields.estimate),
+        ("Done", 2, None)
+    );
 }
 
 pub async fn poison_intents_leave_every_other_client_decided<B: Backend>(b: B) {
@@ -115,7 +126,7 @@ pub async fn poison_intents_leave_every_other_client_decided<B: Backend>(b: B) {
     let tally = p.process_pending().await;
     assert_eq!(
         (tally.accepted, tally.rejected, tally.errors),
-        (5, 2, 0),
+        (5, 3, 0),
         "{:?}",
         tally.failures
     );
@@ -138,7 +149,7 @@ pub async fn a_killed_connection_mid_batch_with_poison_is_retried_not_rejected<B
     );
     assert_eq!(
         (tally.accepted, tally.rejected, tally.errors),
-        (5, 2, 0),
+        (5, 3, 0),
         "{:?}",
         tally.failures
     );

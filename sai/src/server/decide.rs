@@ -53,9 +53,13 @@ struct Entity<M: Machine> {
 ///
 /// Each client's intents are decided in sequence order from its acknowledgement on; a missing
 /// sequence number (a gap, an intent of an entity not claimed, a malformed row) stops that
-/// client until a later batch. An undecodable intent is rejected with its own code, so it
-/// never blocks the intents behind it. If a new context cannot be encoded, the whole batch is
-/// abandoned: the result holds only that error and writes nothing.
+/// client until a later batch. An intent that cannot be decided or stored is rejected with
+/// its own code, so it never blocks the intents behind it: undecodable
+/// (`unknown_event_type`, `unsupported_event_version`, `malformed_payload`), domain code that
+/// panicked (`step_panicked`), a result that does not encode or that a store cannot hold
+/// (`unstorable_value`). Each step's row is encoded when it is decided, so the projection
+/// writes encode too; should one not, the whole batch is abandoned: the result holds only
+/// that error ([`DecideError::Encode`]) and writes nothing.
 pub fn decide<M: Machine>(claim: Claim, limit: usize, writers: Writers) -> Decisions {
     decide_refusing::<M>(claim, limit, writers, &Refused::new())
 }
@@ -165,12 +169,7 @@ fn try_decide<M: Machine>(
                 })
             };
             match step {
-                Ok(next) => {
-                    let context =
-                        serde_json::to_string(&next.context).map_err(|e| DecideError::Encode {
-                            entity: raw.entity_id,
-                            detail: e.to_string(),
-                        })?;
+                Ok((next, context)) => {
                     entity.snapshot = next;
                     if entity.owner.is_none() {
                         entity.owner = Some(raw.user_id.clone());
@@ -225,40 +224,46 @@ fn try_decide<M: Machine>(
     Ok(out)
 }
 
-/// The next snapshot after `raw` under `M`, or why not; `current` is never changed.
+/// The next snapshot after `raw` under `M` with its context as JSON, or why not; `current`
+/// is never changed.
 ///
-/// Guards, assigns and the event's `Deserialize` are domain code: a panic in them is caught
-/// here and becomes [`Rejection::StepPanicked`] for this intent alone (the batch goes on; the
-/// panic hook still reports it as usual). The step works on a copy, so a panic half-way
-/// through an assign changes nothing. A step whose result a store cannot hold is
-/// [`Rejection::UnstorableValue`], decided here for every store alike.
+/// Guards, assigns, the event's `Deserialize` and the context's `Serialize` are domain code:
+/// a panic in them is caught here and becomes [`Rejection::StepPanicked`] for this intent
+/// alone (the batch goes on; the panic hook still reports it as usual). The step works on a
+/// copy, so a panic half-way through an assign changes nothing. A step whose result does not
+/// encode, or that a store cannot hold, is [`Rejection::UnstorableValue`], decided here for
+/// every store alike.
 fn step_contained<M: Machine>(
     current: &Snapshot<M>,
     raw: &RawIntent,
     owner: Option<&str>,
-) -> Result<Snapshot<M>, Rejection> {
+) -> Result<(Snapshot<M>, String), Rejection> {
+    let unstorable = |column: &str, problem: String| Rejection::UnstorableValue {
+        event_type: raw.event_type.clone(),
+        column: column.to_owned(),
+        problem,
+    };
     let step = || {
         let event = raw.decode_event::<M::Event>().map_err(Rejection::from)?;
         let meta = raw.meta(Phase::Authoritative).with_owner(owner);
-        current.step(&event, &meta)
+        let next = current.step(&event, &meta)?;
+        let context = serde_json::to_string(&next.context)
+            .map_err(|e| unstorable("(context)", format!("the context does not encode: {e}")))?;
+        let row = next
+            .context
+            .to_row()
+            .map_err(|e| unstorable("(row)", format!("the row does not encode: {e}")))?;
+        if let Some(bad) = check_row(<M::Domain as Domain>::COLUMNS, &row) {
+            return Err(unstorable(bad.column, bad.problem));
+        }
+        Ok((next, context))
     };
-    let next = std::panic::catch_unwind(AssertUnwindSafe(step)).unwrap_or_else(|panic| {
+    std::panic::catch_unwind(AssertUnwindSafe(step)).unwrap_or_else(|panic| {
         Err(Rejection::StepPanicked {
             event_type: raw.event_type.clone(),
             message: without_nul(panic_message(panic.as_ref())),
         })
-    })?;
-    // A row that does not encode at all is the batch's `Encode` error, reported below.
-    if let Ok(row) = next.context.to_row()
-        && let Some(bad) = check_row(<M::Domain as Domain>::COLUMNS, &row)
-    {
-        return Err(Rejection::UnstorableValue {
-            event_type: raw.event_type.clone(),
-            column: bad.column.to_owned(),
-            problem: bad.problem,
-        });
-    }
-    Ok(next)
+    })
 }
 
 /// The text a panic was raised with (`panic!("…")` carries a `&str` or a `String`).
