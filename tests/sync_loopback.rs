@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use sai::client::{ClientIdentity, ClientStore, EventSourcedActor};
 use sai::server::{EventProcessor, SqliteStore};
-use sai::sync::Loopback;
+use sai::sync::{Loopback, SyncError};
 use sai_suite::{StrictTodoMachine, Todo, TodoEvent, TodoMachine};
 
 fn store(dir: &tempfile::TempDir, name: &str) -> ClientStore {
@@ -210,4 +210,37 @@ async fn a_device_restarted_while_offline_resumes() {
         todo.projection().unwrap().unwrap().state(),
         TodoMachine::Active
     );
+}
+
+#[tokio::test]
+async fn a_round_whose_decisions_failed_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let phone_store = store(&dir, "phone.db");
+    let mut sync = server(&dir).await;
+    let phone =
+        EventSourcedActor::<Todo>::create(&phone_store, ClientIdentity::new("phone", "alice"))
+            .unwrap();
+    phone
+        .send(TodoEvent::Create {
+            title: "Buy milk".into(),
+        })
+        .unwrap();
+    sync.sync(&phone_store, "alice").await.unwrap();
+    // The server's projection names a state its machine lacks (a state renamed in a
+    // release): the server cannot decide this entity's next intent.
+    sync.processor_mut()
+        .store_mut()
+        .connection()
+        .execute("UPDATE todo_projection SET state = 'Gone'", [])
+        .unwrap();
+    phone.send(TodoEvent::Toggle).unwrap();
+    match sync.sync(&phone_store, "alice").await {
+        Err(SyncError::Undecided { report }) => {
+            assert_eq!(report.uploaded.inserted, 1);
+            assert_eq!((report.decided.decided(), report.decided.errors), (0, 1));
+            let text = SyncError::Undecided { report }.to_string();
+            assert!(text.contains("Gone"), "{text}");
+        }
+        other => panic!("a failed decision must reach a `?` caller: {other:?}"),
+    }
 }

@@ -77,6 +77,27 @@ pub enum Rejection {
         /// The acting user.
         user_id: String,
     },
+    /// A guard, an assign or the event's decoding panicked on this intent (a bug in domain
+    /// code, met with an input nobody foresaw). The entity is left as it was.
+    #[error("{event_type} could not be decided: domain code panicked: {message}")]
+    StepPanicked {
+        /// The event's type name.
+        event_type: String,
+        /// The panic's message.
+        message: String,
+    },
+    /// The step produced a value that a store cannot hold (a NUL character in text, a
+    /// non-finite real). Checked the same way for every store, so every store rejects the
+    /// same intents.
+    #[error("{event_type} rejected: column `{column}` cannot be stored: {problem}")]
+    UnstorableValue {
+        /// The event's type name.
+        event_type: String,
+        /// The projection column holding the value.
+        column: String,
+        /// What is wrong with it (or the database's own message).
+        problem: String,
+    },
 }
 
 fn first_reason(guards: &[FailedGuard]) -> &str {
@@ -94,6 +115,8 @@ impl Rejection {
             Rejection::UnsupportedEventVersion { .. } => "unsupported_event_version",
             Rejection::MalformedPayload { .. } => "malformed_payload",
             Rejection::NotOwner { .. } => "not_owner",
+            Rejection::StepPanicked { .. } => "step_panicked",
+            Rejection::UnstorableValue { .. } => "unstorable_value",
         }
     }
 

@@ -951,10 +951,14 @@ pub async fn a_reused_id_or_sequence_number_is_refused<B: Backend>(b: B) {
     upload(p.store_mut(), ALICE, std::slice::from_ref(&second)).await;
     // Another id for a queued (client, seq), and a queued id under another seq: refused.
     let other = intent(e, "c1", ALICE, 2, TodoEvent::Toggle);
-    clash(
-        ingest(p.store_mut(), ALICE, std::slice::from_ref(&other)).await,
-        other.id,
-    );
+    match ingest(p.store_mut(), ALICE, std::slice::from_ref(&other)).await {
+        Err(IngestError::SequenceTaken {
+            intent_id,
+            stored_intent_id,
+            ..
+        }) => assert_eq!((intent_id, stored_intent_id), (other.id, second.id)),
+        other => panic!("{other:?}"),
+    }
     let mut moved = intent(e, "c1", ALICE, 3, TodoEvent::Toggle);
     moved.id = second.id;
     clash(ingest(p.store_mut(), ALICE, &[moved]).await, second.id);

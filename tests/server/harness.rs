@@ -31,6 +31,12 @@ pub trait Backend: Send + Sync + 'static {
     /// SQL removing that trigger.
     fn drop_crash_trigger(&self) -> &'static str;
 
+    /// Makes the database refuse, as a value it cannot hold, a projection whose `labels`
+    /// cell is over 1000 bytes: on PostgreSQL a trigger raises SQLSTATE 22001 (string data
+    /// right truncation), on SQLite a trigger makes a value over the store connection's
+    /// length limit (SQLITE_TOOBIG). A value the pure check cannot foresee.
+    fn refuse_long_labels(&self, store: &mut Self::Store) -> impl Future<Output = ()> + Send;
+
     /// Makes the store's next decision batch fail transiently once: on PostgreSQL its
     /// connection is terminated in the middle of the batch's writes, on SQLite another
     /// connection holds the write lock for a moment. The handle says whether the fault hit.
@@ -102,6 +108,21 @@ impl Backend for Sqlite {
 
     fn drop_crash_trigger(&self) -> &'static str {
         "DROP TRIGGER crash;"
+    }
+
+    async fn refuse_long_labels(&self, store: &mut Self::Store) {
+        // A trigger cannot choose its error code, but it can make a value over the
+        // connection's length limit, which SQLite refuses with SQLITE_TOOBIG.
+        let conn = store.connection();
+        conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, 100_000)
+            .expect("length limit");
+        conn.execute_batch(
+            "CREATE TRIGGER refuse_long_labels BEFORE INSERT ON todo_projection \
+             WHEN length(NEW.labels) > 1000 BEGIN SELECT zeroblob(200000); END; \
+             CREATE TRIGGER refuse_long_labels_update BEFORE UPDATE ON todo_projection \
+             WHEN length(NEW.labels) > 1000 BEGIN SELECT zeroblob(200000); END;",
+        )
+        .expect("refusing trigger");
     }
 
     async fn inject_transient_fault(&self, store: &mut Self::Store) -> JoinHandle<bool> {
@@ -178,6 +199,18 @@ impl Backend for Postgres {
 
     fn drop_crash_trigger(&self) -> &'static str {
         "DROP TRIGGER crash ON todo_projection; DROP FUNCTION crash();"
+    }
+
+    async fn refuse_long_labels(&self, _: &mut Self::Store) {
+        self.execute(
+            "CREATE FUNCTION refuse_long_labels() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF length(NEW.labels) > 1000 THEN \
+               RAISE EXCEPTION 'labels too long' USING ERRCODE = '22001', DETAIL = 'at most 1000'; \
+             END IF; RETURN NEW; END $$; \
+             CREATE TRIGGER refuse_long_labels BEFORE INSERT OR UPDATE ON todo_projection \
+             FOR EACH ROW EXECUTE FUNCTION refuse_long_labels();",
+        )
+        .await;
     }
 
     async fn inject_transient_fault(&self, store: &mut Self::Store) -> JoinHandle<bool> {

@@ -3,6 +3,7 @@
 
 mod behaviour;
 mod concurrency;
+mod hardening;
 mod harness;
 mod support;
 
@@ -58,4 +59,10 @@ suite!(
     behaviour::a_client_that_cannot_progress_does_not_starve_the_others,
     behaviour::an_unreadable_projection_stops_its_entity_not_the_batch,
     concurrency::four_workers_decide_each_intent_exactly_once,
+    hardening::poison_intents_leave_every_other_client_decided,
+    hardening::a_killed_connection_mid_batch_with_poison_is_retried_not_rejected,
+    hardening::a_taken_sequence_number_is_refused_not_dropped,
+    hardening::an_invalid_identity_is_refused_and_nothing_stored,
+    hardening::a_store_error_says_what_the_database_said,
+    hardening::a_value_the_database_refuses_is_found_and_rejected,
 );

@@ -83,3 +83,41 @@ pub enum NoteMachine {
     #[final_state]
     Archived,
 }
+
+/// A guard with a bug: it panics on the title `PANIC` (user code meeting an input nobody
+/// foresaw), and is otherwise [`title_not_empty`].
+pub fn panics_on_panic(todo: &Todo, event: &TodoEvent, meta: &IntentMeta) -> bool {
+    if let TodoEvent::Create { title } | TodoEvent::Rename { title } = event {
+        assert!(title != "PANIC", "a guard met the title {title:?}");
+    }
+    title_not_empty(todo, event, meta)
+}
+
+/// An assign with a bug: the estimate per label divides by the number of labels, so on a
+/// todo without labels it is not finite (SQLite would store NaN as NULL).
+pub fn estimate_per_label(todo: &mut Todo, event: &TodoEvent, _: &IntentMeta) {
+    if let TodoEvent::Estimate { hours } = event {
+        todo.estimate = hours.map(|h| h / todo.labels.len() as f64);
+    }
+}
+
+/// The todo machine with a panicking guard ([`panics_on_panic`]) on create and rename and
+/// an assign that can compute NaN ([`estimate_per_label`]): what the server must contain so
+/// that one intent never halts the queue.
+#[machine(domain = Todo, event = TodoEvent)]
+pub enum PanickyTodoMachine {
+    #[initial]
+    #[on(Create => Active, guard = panics_on_panic, reason = "title must not be empty", assign = set_title)]
+    Idle,
+    #[on(Toggle => Done, assign = complete)]
+    #[on(Rename, guard = panics_on_panic, reason = "title must not be empty", assign = set_title)]
+    #[on(Estimate, assign = estimate_per_label)]
+    #[on(Label, assign = [add_label, bump_priority])]
+    #[on(Delete => Deleted)]
+    Active,
+    #[on(Toggle => Active, assign = reopen)]
+    #[on(Delete => Deleted)]
+    Done,
+    #[final_state]
+    Deleted,
+}

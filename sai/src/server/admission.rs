@@ -2,13 +2,7 @@
 //! upload's clients and intents go in, the plan to write (or the refusal) comes out, so both
 //! stores admit by the same rules and the rules are tested without a database.
 //!
-//! The rule: an upload is admitted whole or refused whole. Its envelope must be one the
-//! library produces ([`check_upload`]); each client is bound to the first user it uploads for
-//! and refused to any other; an intent at or below its client's acknowledgement was decided
-//! already and is a duplicate, as is one already queued as it is; an intent whose id is
-//! stored for another intent (decided, or queued under another client or sequence number), or
-//! whose (client, seq) is queued under another id, is refused, since storing it would break
-//! exactly-once.
+//! The rule is documented on [`admit`].
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -18,8 +12,11 @@ use crate::intent::RawIntent;
 
 use super::error::IngestError;
 
-/// The longest client id accepted.
-pub const MAX_CLIENT_ID_LEN: usize = 200;
+/// The longest user id or client id accepted, in bytes.
+pub const MAX_IDENTITY_LEN: usize = 200;
+
+/// The longest client id accepted (the same as [`MAX_IDENTITY_LEN`]).
+pub const MAX_CLIENT_ID_LEN: usize = MAX_IDENTITY_LEN;
 
 /// What an upload changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -82,8 +79,8 @@ pub struct AdmissionFacts {
     /// The binding of each client of the upload that was seen before; a client absent here
     /// is new.
     pub clients: HashMap<String, ClientBinding>,
-    /// Every stored intent (queued, archived or rejected) with the id of an intent of the
-    /// upload, and every queued one with the (client, seq) of an intent of the upload.
+    /// Every stored intent (queued, archived or rejected) with the id or the (client, seq)
+    /// of an intent of the upload.
     pub known: Vec<KnownIntent>,
 }
 
@@ -115,6 +112,7 @@ impl AdmissionPlan {
 /// decoded here: an undecodable payload is queued and rejected by the processor with its own
 /// code, so that the client's sequence still advances.
 pub fn check_upload(user_id: &str, intents: &[RawIntent]) -> Result<(), IngestError> {
+    check_identity("user_id", user_id)?;
     for i in intents {
         let malformed = |problem: &str| IngestError::Malformed {
             intent_id: i.id,
@@ -127,14 +125,17 @@ pub fn check_upload(user_id: &str, intents: &[RawIntent]) -> Result<(), IngestEr
                 user_id: user_id.to_owned(),
             });
         }
-        if i.client_id.is_empty() || i.client_id.len() > MAX_CLIENT_ID_LEN {
-            return Err(malformed("client_id must have 1 to 200 bytes"));
-        }
+        check_identity("client_id", &i.client_id)?;
         if i.seq == 0 || i.seq > i64::MAX as u64 {
             return Err(malformed("seq must be between 1 and 2^63-1"));
         }
         if i.event_type.is_empty() {
             return Err(malformed("event_type is empty"));
+        }
+        // No store may be handed text it cannot hold (PostgreSQL refuses NUL), and valid
+        // JSON never holds a raw NUL: refused here, for every store alike.
+        if i.event_type.contains('\0') || i.payload.contains('\0') {
+            return Err(malformed("event_type or payload holds a NUL character"));
         }
     }
     let mut by_id = HashMap::new();
@@ -148,9 +149,41 @@ pub fn check_upload(user_id: &str, intents: &[RawIntent]) -> Result<(), IngestEr
     Ok(())
 }
 
-/// Admits an upload by `user_id` against what is stored (see the module docs): the plan to
-/// write, or why the whole upload is refused. Clients are checked first, in client id order,
-/// then intents in upload order; the first failure is returned.
+/// Checks a user or client id: 1 to [`MAX_IDENTITY_LEN`] bytes, no NUL.
+fn check_identity(field: &'static str, id: &str) -> Result<(), IngestError> {
+    let problem = if id.is_empty() {
+        "it is empty".to_owned()
+    } else if id.len() > MAX_IDENTITY_LEN {
+        format!(
+            "it has {} bytes, at most {MAX_IDENTITY_LEN} are accepted",
+            id.len()
+        )
+    } else if id.contains('\0') {
+        "it holds a NUL character".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(IngestError::InvalidIdentity { field, problem })
+}
+
+/// Admits an upload by `user_id` against what is stored: the plan to write, or why the whole
+/// upload is refused. Clients are checked first, in client id order, then intents in upload
+/// order; the first failure is returned.
+///
+/// The rule: an upload is admitted whole or refused whole. Its envelope must be one the
+/// library produces ([`check_upload`]: identities of 1 to [`MAX_IDENTITY_LEN`] bytes without
+/// NUL, no NUL in any text); each client is bound to the first user it uploads for and
+/// refused to any other. Each intent is then:
+///
+/// - a duplicate, skipped, if it is stored as it is: queued under its (client, seq), or at or
+///   below its client's acknowledgement (decided) with no other intent stored there;
+/// - refused with [`IngestError::SequenceTaken`] if its (client, seq) holds another intent,
+///   queued or decided (archived or rejected). A device restored from an older backup, or a
+///   device file copied to a second device, reuses sequence numbers: counting such an
+///   intent as a duplicate would drop the user's edit without a rejection;
+/// - refused with [`IngestError::IdConflict`] if its id is stored for another intent
+///   (decided, or queued under another client or sequence number);
+/// - otherwise queued.
 pub fn admit(
     user_id: &str,
     upload: &[RawIntent],
@@ -172,15 +205,23 @@ pub fn admit(
         }
     }
     let mut by_id: HashMap<Uuid, Vec<&KnownIntent>> = HashMap::new();
-    let mut queued_at: HashMap<(&str, u64), Uuid> = HashMap::new();
+    let mut at_seq: HashMap<(&str, u64), Uuid> = HashMap::new();
     for k in &facts.known {
         by_id.entry(k.id).or_default().push(k);
-        if k.place == IntentPlace::Queued {
-            queued_at.insert((k.client_id.as_str(), k.seq), k.id);
-        }
+        at_seq.insert((k.client_id.as_str(), k.seq), k.id);
     }
     let mut planned: HashSet<Uuid> = HashSet::new();
     for (position, i) in upload.iter().enumerate() {
+        if let Some(&stored) = at_seq.get(&(i.client_id.as_str(), i.seq))
+            && stored != i.id
+        {
+            return Err(IngestError::SequenceTaken {
+                client_id: i.client_id.clone(),
+                seq: i.seq,
+                intent_id: i.id,
+                stored_intent_id: stored,
+            });
+        }
         let last_seq = facts.clients.get(&i.client_id).map_or(0, |b| b.last_seq);
         if i.seq <= last_seq {
             plan.duplicates += 1;
@@ -190,10 +231,7 @@ pub fn admit(
             k.place == IntentPlace::Queued && k.client_id == i.client_id && k.seq == i.seq
         };
         let stored = by_id.get(&i.id).map_or(&[][..], Vec::as_slice);
-        let slot_taken = queued_at
-            .get(&(i.client_id.as_str(), i.seq))
-            .is_some_and(|id| *id != i.id);
-        if slot_taken || stored.iter().any(|k| !same(k)) {
+        if stored.iter().any(|k| !same(k)) {
             return Err(IngestError::id_conflict(i));
         }
         // Queued already, or earlier in this upload: stored once.
@@ -363,13 +401,34 @@ mod tests {
     }
 
     #[test]
-    fn a_client_seq_queued_under_another_id_conflicts() {
+    fn a_client_seq_held_by_another_id_is_taken() {
+        // Queued (a clone uploaded first), or decided either way (a restored device).
+        for (place, last_seq) in [
+            (IntentPlace::Queued, 0),
+            (IntentPlace::Archived, 1),
+            (IntentPlace::Rejected, 1),
+        ] {
+            let upload = [intent("c1", 1)];
+            let holder = Uuid::now_v7();
+            given()
+                .client("c1", ALICE, last_seq)
+                .stored(holder, "c1", 1, place)
+                .when(&upload)
+                .then_refused(|e| {
+                    matches!(e, IngestError::SequenceTaken { client_id, seq: 1, intent_id, stored_intent_id }
+                        if client_id == "c1" && *intent_id == upload[0].id && *stored_intent_id == holder)
+                });
+        }
+    }
+
+    #[test]
+    fn a_decided_seq_with_no_stored_row_is_a_duplicate() {
+        // The archive may have been pruned: nothing says the seq holds another intent.
         let upload = [intent("c1", 1)];
         given()
-            .client("c1", ALICE, 0)
-            .stored(Uuid::now_v7(), "c1", 1, IntentPlace::Queued)
+            .client("c1", ALICE, 1)
             .when(&upload)
-            .then_conflict_on(&upload[0]);
+            .then_plan(&[], &[], 1);
     }
 
     #[test]
@@ -396,17 +455,50 @@ mod tests {
     fn a_malformed_envelope_is_refused() {
         let mut no_type = intent("c1", 1);
         no_type.event_type.clear();
-        let long_client = "c".repeat(MAX_CLIENT_ID_LEN + 1);
-        for bad in [
-            intent("", 1),
-            intent(&long_client, 1),
-            intent("c1", 0),
-            no_type,
-        ] {
+        let mut nul_payload = intent("c1", 1);
+        nul_payload.payload = "{\"type\":\"CREATE\",\"title\":\"a\0b\"}".into();
+        for bad in [intent("c1", 0), no_type, nul_payload] {
             given()
                 .when(&[bad])
                 .then_refused(|e| matches!(e, IngestError::Malformed { .. }));
         }
+    }
+
+    #[test]
+    fn an_empty_oversized_or_nul_identity_is_refused() {
+        let long = "x".repeat(MAX_IDENTITY_LEN + 1);
+        for client in ["", long.as_str(), "c\0x"] {
+            given().when(&[intent(client, 1)]).then_refused(|e| {
+                matches!(
+                    e,
+                    IngestError::InvalidIdentity {
+                        field: "client_id",
+                        ..
+                    }
+                )
+            });
+        }
+        for user in ["", long.as_str(), "a\0"] {
+            let mut i = intent("c1", 1);
+            i.user_id = user.to_owned();
+            let refused = admit(user, &[i], &AdmissionFacts::default());
+            assert!(
+                matches!(
+                    refused,
+                    Err(IngestError::InvalidIdentity {
+                        field: "user_id",
+                        ..
+                    })
+                ),
+                "{refused:?}"
+            );
+            // Even an empty upload: the caller learns of the bad identity.
+            assert!(check_upload(user, &[]).is_err());
+        }
+        let longest = "x".repeat(MAX_IDENTITY_LEN);
+        given()
+            .when(&[intent(&longest, 1)])
+            .then_plan(&[longest.as_str()], &[0], 0);
     }
 
     #[test]

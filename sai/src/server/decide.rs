@@ -1,13 +1,15 @@
 //! The pure decision step: a claimed batch in, the decisions out. No I/O, so the same code
 //! decides on every store and can be tested without one.
 
+use std::any::Any;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 
 use uuid::Uuid;
 
 use crate::domain::Domain;
-use crate::intent::Phase;
+use crate::intent::{Phase, RawIntent};
 use crate::machine::Machine;
 use crate::rejection::Rejection;
 use crate::snapshot::Snapshot;
@@ -15,6 +17,7 @@ use crate::snapshot::Snapshot;
 use super::decisions::{AcceptedIntent, AckAdvance, Decisions, ProjectionWrite, RejectedIntent};
 use super::error::DecideError;
 use super::records::{Claim, StoredProjection};
+use super::storable::{check_row, without_nul};
 
 /// Who may change an existing entity. Either way the user whose intent created an entity is
 /// its owner, and the generated sync rules send each user the entities they own.
@@ -50,11 +53,30 @@ struct Entity<M: Machine> {
 ///
 /// Each client's intents are decided in sequence order from its acknowledgement on; a missing
 /// sequence number (a gap, an intent of an entity not claimed, a malformed row) stops that
-/// client until a later batch. An undecodable intent is rejected with its own code, so it
-/// never blocks the intents behind it. If a new context cannot be encoded, the whole batch is
-/// abandoned: the result holds only that error and writes nothing.
+/// client until a later batch. An intent that cannot be decided or stored is rejected with
+/// its own code, so it never blocks the intents behind it: undecodable
+/// (`unknown_event_type`, `unsupported_event_version`, `malformed_payload`), domain code that
+/// panicked (`step_panicked`), a result that does not encode or that a store cannot hold
+/// (`unstorable_value`). Each step's row is encoded when it is decided, so the projection
+/// writes encode too; should one not, the whole batch is abandoned: the result holds only
+/// that error ([`DecideError::Encode`]) and writes nothing.
 pub fn decide<M: Machine>(claim: Claim, limit: usize, writers: Writers) -> Decisions {
-    try_decide::<M>(claim, limit, writers).unwrap_or_else(|e| Decisions {
+    decide_refusing::<M>(claim, limit, writers, &Refused::new())
+}
+
+/// Intents a store refused to write, by id, with the database's message: what the
+/// processor learnt by deciding a refused batch one intent at a time.
+pub(crate) type Refused = HashMap<Uuid, String>;
+
+/// [`decide`], rejecting each intent of `refused` with [`Rejection::UnstorableValue`] (and
+/// the database's message) instead of stepping it, so the rest of its batch can commit.
+pub(crate) fn decide_refusing<M: Machine>(
+    claim: Claim,
+    limit: usize,
+    writers: Writers,
+    refused: &Refused,
+) -> Decisions {
+    try_decide::<M>(claim, limit, writers, refused).unwrap_or_else(|e| Decisions {
         errors: vec![e],
         ..Decisions::default()
     })
@@ -64,6 +86,7 @@ fn try_decide<M: Machine>(
     claim: Claim,
     limit: usize,
     writers: Writers,
+    refused: &Refused,
 ) -> Result<Decisions, DecideError> {
     let Claim {
         mut intents,
@@ -131,15 +154,14 @@ fn try_decide<M: Machine>(
                 advanced = Some(raw.client_id.clone());
             }
             let state_before = entity.snapshot.state.name();
-            let step = if writers.allow(entity.owner.as_deref(), &raw.user_id) {
-                raw.decode_event::<M::Event>()
-                    .map_err(Rejection::from)
-                    .and_then(|event| {
-                        let meta = raw
-                            .meta(Phase::Authoritative)
-                            .with_owner(entity.owner.as_deref());
-                        entity.snapshot.apply(&event, &meta)
-                    })
+            let step = if let Some(why) = refused.get(&raw.id) {
+                Err(Rejection::UnstorableValue {
+                    event_type: raw.event_type.clone(),
+                    column: "(found by the database)".to_owned(),
+                    problem: why.clone(),
+                })
+            } else if writers.allow(entity.owner.as_deref(), &raw.user_id) {
+                step_contained::<M>(&entity.snapshot, &raw, entity.owner.as_deref())
             } else {
                 Err(Rejection::NotOwner {
                     event_type: raw.event_type.clone(),
@@ -147,13 +169,8 @@ fn try_decide<M: Machine>(
                 })
             };
             match step {
-                Ok(()) => {
-                    let context = serde_json::to_string(&entity.snapshot.context).map_err(|e| {
-                        DecideError::Encode {
-                            entity: raw.entity_id,
-                            detail: e.to_string(),
-                        }
-                    })?;
+                Ok((next, context)) => {
+                    entity.snapshot = next;
                     if entity.owner.is_none() {
                         entity.owner = Some(raw.user_id.clone());
                     }
@@ -167,7 +184,7 @@ fn try_decide<M: Machine>(
                 }
                 Err(rejection) => out.rejected.push(RejectedIntent {
                     code: rejection.code(),
-                    message: rejection.message(),
+                    message: without_nul(rejection.message()),
                     reason: serde_json::to_string(&rejection)
                         .unwrap_or_else(|_| format!("{{\"code\":\"{}\"}}", rejection.code())),
                     state: Some(state_before),
@@ -205,6 +222,59 @@ fn try_decide<M: Machine>(
         });
     }
     Ok(out)
+}
+
+/// The next snapshot after `raw` under `M` with its context as JSON, or why not; `current`
+/// is never changed.
+///
+/// Guards, assigns, the event's `Deserialize` and the context's `Serialize` are domain code:
+/// a panic in them is caught here and becomes [`Rejection::StepPanicked`] for this intent
+/// alone (the batch goes on; the panic hook still reports it as usual). The step works on a
+/// copy, so a panic half-way through an assign changes nothing. A step whose result does not
+/// encode, or that a store cannot hold, is [`Rejection::UnstorableValue`], decided here for
+/// every store alike.
+fn step_contained<M: Machine>(
+    current: &Snapshot<M>,
+    raw: &RawIntent,
+    owner: Option<&str>,
+) -> Result<(Snapshot<M>, String), Rejection> {
+    let unstorable = |column: &str, problem: String| Rejection::UnstorableValue {
+        event_type: raw.event_type.clone(),
+        column: column.to_owned(),
+        problem,
+    };
+    let step = || {
+        let event = raw.decode_event::<M::Event>().map_err(Rejection::from)?;
+        let meta = raw.meta(Phase::Authoritative).with_owner(owner);
+        let next = current.step(&event, &meta)?;
+        let context = serde_json::to_string(&next.context)
+            .map_err(|e| unstorable("(context)", format!("the context does not encode: {e}")))?;
+        let row = next
+            .context
+            .to_row()
+            .map_err(|e| unstorable("(row)", format!("the row does not encode: {e}")))?;
+        if let Some(bad) = check_row(<M::Domain as Domain>::COLUMNS, &row) {
+            return Err(unstorable(bad.column, bad.problem));
+        }
+        Ok((next, context))
+    };
+    std::panic::catch_unwind(AssertUnwindSafe(step)).unwrap_or_else(|panic| {
+        Err(Rejection::StepPanicked {
+            event_type: raw.event_type.clone(),
+            message: without_nul(panic_message(panic.as_ref())),
+        })
+    })
+}
+
+/// The text a panic was raised with (`panic!("…")` carries a `&str` or a `String`).
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic without a message)".to_owned()
+    }
 }
 
 /// The entity's snapshot under `M`: from its stored projection, or initial if it has none.

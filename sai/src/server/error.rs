@@ -12,6 +12,63 @@ use crate::machine::UnknownState;
 /// A boxed database error, kept as the source of a [`StoreError`].
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
+/// A database's own error as a store reports it: everything the database said (message,
+/// code, detail, hint; for a failed connection, the I/O cause) in its `Display`, and the
+/// driver's error as its `source`. The drivers' own `Display` hides most of it
+/// (tokio-postgres shows "db error" for every server error).
+#[derive(Debug)]
+pub struct DatabaseError {
+    message: String,
+    code: Option<String>,
+    value_refused: bool,
+    source: BoxError,
+}
+
+impl DatabaseError {
+    /// The error of a driver, `source`, described by `message`, with the database's error
+    /// code (PostgreSQL's SQLSTATE, SQLite's result code name) if it gave one.
+    pub fn new(message: String, code: Option<String>, source: BoxError) -> Self {
+        DatabaseError {
+            message,
+            code,
+            value_refused: false,
+            source,
+        }
+    }
+
+    /// Marks the error as the database refusing a value it was given (PostgreSQL's SQLSTATE
+    /// class 22, "data exception"; SQLite's "string or blob too big"): the fault of the data
+    /// written, not of the database. The processor then finds the intent that carried the
+    /// value and rejects it ([`StoreError::refuses_a_value`]).
+    pub fn refusing_a_value(mut self) -> Self {
+        self.value_refused = true;
+        self
+    }
+
+    /// The database's error code: PostgreSQL's SQLSTATE (`"22021"`), SQLite's result code
+    /// name (`"ConstraintViolation"`).
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// The full description (the `Display` text).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for DatabaseError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
+
 /// Why a store operation failed. Transient errors are retried by the caller and are never
 /// turned into rejections.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +93,27 @@ impl StoreError {
     /// Whether retrying the same operation may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Transient(_) | StoreError::Conflict(_))
+    }
+
+    /// Whether the database refused a value it was given (see
+    /// [`DatabaseError::refusing_a_value`]). Never transient.
+    pub fn refuses_a_value(&self) -> bool {
+        match self {
+            StoreError::Database(e) => e
+                .downcast_ref::<DatabaseError>()
+                .is_some_and(|e| e.value_refused),
+            _ => false,
+        }
+    }
+
+    /// The database's error code, if the database gave one (see [`DatabaseError::code`]).
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            StoreError::Transient(e) | StoreError::Database(e) => e
+                .downcast_ref::<DatabaseError>()
+                .and_then(DatabaseError::code),
+            StoreError::Conflict(_) | StoreError::Malformed(_) => None,
+        }
     }
 }
 
@@ -134,8 +212,10 @@ pub enum IngestError {
         user_id: String,
     },
     /// The intent's id is already stored for another intent (decided, or queued under
-    /// another client or sequence number), or its (client, sequence number) is queued under
-    /// another id. Storing it would break exactly-once, so the upload is refused whole.
+    /// another client or sequence number), or the upload gives one (client, sequence number)
+    /// two ids. Storing it would break exactly-once, so the upload is refused whole. (A
+    /// stored intent holding the (client, sequence number) is
+    /// [`SequenceTaken`](IngestError::SequenceTaken).)
     #[error("intent {intent_id} (client `{client_id}`, seq {seq}) clashes with a stored intent")]
     IdConflict {
         /// The intent.
@@ -144,6 +224,33 @@ pub enum IngestError {
         client_id: String,
         /// Its sequence number.
         seq: u64,
+    },
+    /// The intent's (client, sequence number) already belongs to another intent, decided or
+    /// queued. The client reused a sequence number: its device was restored from an older
+    /// backup, or its file was copied to a second device. Nothing was stored; the client
+    /// recovers by renumbering its pending intents after the server's acknowledgement and
+    /// uploading again, under a new client id if two devices share this one.
+    #[error(
+        "intent {intent_id}: client `{client_id}` seq {seq} is taken by stored intent {stored_intent_id}"
+    )]
+    SequenceTaken {
+        /// The client.
+        client_id: String,
+        /// The sequence number.
+        seq: u64,
+        /// The uploaded intent.
+        intent_id: Uuid,
+        /// The intent stored under that (client, seq).
+        stored_intent_id: Uuid,
+    },
+    /// A user or client id is empty, longer than
+    /// [`MAX_IDENTITY_LEN`](super::MAX_IDENTITY_LEN) bytes, or holds a NUL character.
+    #[error("{field} is invalid: {problem}")]
+    InvalidIdentity {
+        /// `"user_id"` or `"client_id"`.
+        field: &'static str,
+        /// What is wrong.
+        problem: String,
     },
     /// The database failed (after retries, if transient).
     #[error(transparent)]

@@ -21,6 +21,13 @@
 //! never decided by two workers at once; transient database errors are retried and never
 //! become rejections; an undecodable intent is rejected with its own code and does not block
 //! the intents behind it; a batch that fails writes nothing.
+//!
+//! One user's input never halts another's work: a failure attributable to one intent is that
+//! intent's rejection and the rest of its batch commits. Domain code that panics is
+//! `step_panicked`; a value no store can hold (checked alike for every store: NUL in text, a
+//! non-finite real) is `unstorable_value`, as is a value the database itself refuses (see
+//! [`StoreError::refuses_a_value`]: the processor then decides one intent at a time to find
+//! it). Errors carry the database's own message and code ([`DatabaseError`]).
 
 mod admission;
 mod decide;
@@ -35,15 +42,16 @@ mod records;
 mod retry;
 mod sql;
 mod sqlite;
+mod storable;
 mod store;
 
 pub use admission::{
     AdmissionFacts, AdmissionPlan, ClientBinding, IngestReport, IntentPlace, KnownIntent,
-    MAX_CLIENT_ID_LEN, admit, check_upload,
+    MAX_CLIENT_ID_LEN, MAX_IDENTITY_LEN, admit, check_upload,
 };
 pub use decide::{Writers, decide};
 pub use decisions::{AcceptedIntent, AckAdvance, Decisions, ProjectionWrite, RejectedIntent};
-pub use error::{BoxError, DecideError, IngestError, MalformedRow, StoreError};
+pub use error::{BoxError, DatabaseError, DecideError, IngestError, MalformedRow, StoreError};
 pub use ingest::ingest;
 pub use outcome::{Outcome, Verdict};
 #[cfg(feature = "postgres")]

@@ -5,11 +5,12 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::domain::{Domain, EventOf};
 use crate::machine::Machine;
 
-use super::decide::{Writers, decide};
+use super::decide::{Refused, Writers, decide_refusing};
 use super::decisions::{Decisions, ProjectionWrite};
 use super::error::{DecideError, StoreError};
 use super::outcome::Outcome;
@@ -167,6 +168,8 @@ pub struct EventProcessor<S: ServerStore, M = <<S as ServerStore>::Domain as Dom
     config: ProcessorConfig,
     observer: Option<Observer>,
     wakeup: Option<Wakeup>,
+    /// Intents the store refused to write (see `batch_in_span`), rejected when next claimed.
+    refused: Refused,
     machine: PhantomData<fn() -> M>,
 }
 
@@ -180,6 +183,7 @@ impl<S: ServerStore> EventProcessor<S> {
             config: ProcessorConfig::default(),
             observer: None,
             wakeup: None,
+            refused: Refused::new(),
             machine: PhantomData,
         }
     }
@@ -201,6 +205,7 @@ where
             config: self.config,
             observer: self.observer,
             wakeup: self.wakeup,
+            refused: self.refused,
             machine: PhantomData,
         }
     }
@@ -243,18 +248,42 @@ where
     /// One batch; its outcomes are built only if the tally keeps them or an observer
     /// wants them (the worker loop keeps counts only).
     async fn batch(&mut self, limit: usize, keep: bool) -> Result<Tally, ProcessError> {
-        let (limit, writers) = (limit.max(1), self.config.writers);
+        let span = tracing::debug_span!(
+            "sai.decide_batch",
+            domain = <S::Domain as Domain>::NAME,
+            limit
+        );
+        self.batch_in_span(limit, keep).instrument(span).await
+    }
+
+    /// One batch with retries. A transient error retries it whole. A value the database
+    /// refuses (see [`StoreError::refuses_a_value`]) is the fault of one intent the pure
+    /// check could not foresee: the batch is retried one intent at a time, and the intent
+    /// whose single-intent batch is refused is remembered and rejected with
+    /// `unstorable_value` and the database's message, so the rest of the queue goes on.
+    /// Each refusal names a new intent, so this ends.
+    async fn batch_in_span(&mut self, limit: usize, keep: bool) -> Result<Tally, ProcessError> {
+        let (mut limit, writers) = (limit.max(1), self.config.writers);
         let mut attempt = 0u32;
+        let mut refusals = 0usize;
         loop {
             attempt += 1;
+            let refused = &self.refused;
+            let mut tried = Vec::new();
             let result = self
                 .store
                 .decide_batch(limit, now_millis(), |claim| {
-                    decide::<M>(claim, limit, writers)
+                    let d = decide_refusing::<M>(claim, limit, writers, refused);
+                    tried.extend(d.accepted.iter().map(|a| a.intent.id));
+                    d
                 })
                 .await;
             match result {
                 Ok(decisions) => {
+                    trace_batch(&decisions);
+                    for r in &decisions.rejected {
+                        self.refused.remove(&r.intent.id);
+                    }
                     let mut outcomes = Vec::new();
                     if keep || self.observer.is_some() {
                         outcomes = Outcome::of(&decisions);
@@ -271,11 +300,25 @@ where
                     tally.add_batch(decisions, outcomes);
                     return Ok(tally);
                 }
+                Err(e) if e.refuses_a_value() && limit > 1 => {
+                    tracing::warn!(error = %e, "the database refused a value of the batch; deciding one intent at a time");
+                    limit = 1;
+                    attempt -= 1;
+                }
+                Err(e) if e.refuses_a_value() && tried.len() == 1 && refusals < 1000 => {
+                    let intent_id = tried[0];
+                    tracing::warn!(%intent_id, error = %e, "the database refused a value of this intent; rejecting it");
+                    self.refused.insert(intent_id, e.to_string());
+                    refusals += 1;
+                    attempt -= 1;
+                }
                 Err(e) if e.is_transient() && attempt < self.config.max_attempts => {
+                    tracing::warn!(attempt, error = %e, "decision batch failed transiently; retrying");
                     let backoff = super::retry::backoff(self.config.retry_backoff, attempt);
                     tokio::time::sleep(backoff).await;
                 }
                 Err(source) => {
+                    tracing::error!(attempts = attempt, error = %source, "decision batch failed; nothing written");
                     return Err(ProcessError::Store {
                         attempts: attempt,
                         source,
@@ -385,6 +428,39 @@ where
             }
         }
         total
+    }
+}
+
+/// Reports a committed batch: counts at info (debug when it decided nothing), each intent at
+/// debug, and at warn what an operator must see (a step that panicked, a value no store can
+/// hold, an entity that could not be decided).
+fn trace_batch(d: &Decisions) {
+    if d.decided() + d.stale.len() + d.errors.len() > 0 {
+        tracing::info!(
+            claimed = d.claimed,
+            accepted = d.accepted.len(),
+            rejected = d.rejected.len(),
+            stale = d.stale.len(),
+            errors = d.errors.len(),
+            "decision batch committed"
+        );
+    } else {
+        tracing::debug!(claimed = d.claimed, "decision batch decided nothing");
+    }
+    for a in &d.accepted {
+        let i = &a.intent;
+        tracing::debug!(intent_id = %i.id, client_id = %i.client_id, seq = i.seq, entity_id = %i.entity_id, state = a.state, version = a.version, "accepted");
+    }
+    for r in &d.rejected {
+        let i = &r.intent;
+        if matches!(r.code, "step_panicked" | "unstorable_value") {
+            tracing::warn!(intent_id = %i.id, client_id = %i.client_id, seq = i.seq, entity_id = %i.entity_id, code = r.code, message = %r.message, "rejected: the intent could not be decided or stored");
+        } else {
+            tracing::debug!(intent_id = %i.id, client_id = %i.client_id, seq = i.seq, entity_id = %i.entity_id, code = r.code, message = %r.message, "rejected");
+        }
+    }
+    for e in &d.errors {
+        tracing::warn!(error = %e, "part of the batch could not be decided; its intents stay pending");
     }
 }
 

@@ -8,6 +8,8 @@ use crate::server::{
     EventProcessor, IngestError, IngestReport, ServerStore, SqliteStore, StoreError, Tally, ingest,
 };
 
+use tracing::Instrument;
+
 use super::rows::{replace_synced_rows, sqlite_rows_for_user};
 
 /// Why a sync round stopped. Nothing is lost either way: intents stay in the client's log
@@ -30,6 +32,23 @@ pub enum SyncError {
     /// An intent in the log could not be encoded for upload.
     #[error("encoding an intent: {0}")]
     Encode(#[from] serde_json::Error),
+    /// The round ran (upload, decide, download), but the server failed to decide part of
+    /// what it holds: a database error, or an entity it cannot read. The intents concerned
+    /// stay pending and nothing is lost; the report says what the round did, its tally
+    /// holds the failures (`report.decided.failures`).
+    #[error("{} decision failure(s) in the sync round; first: {}", .report.decided.errors, first_failure(.report))]
+    Undecided {
+        /// What the round did, failures included.
+        report: Box<SyncReport>,
+    },
+}
+
+fn first_failure(report: &SyncReport) -> String {
+    report
+        .decided
+        .failures
+        .first()
+        .map_or_else(|| "(not kept)".to_owned(), ToString::to_string)
 }
 
 /// What one [`Loopback::sync`] round did.
@@ -112,18 +131,43 @@ where
     }
 
     /// One full round for `user`: upload, decide, download.
+    ///
+    /// A round in which the server failed to decide something is an error,
+    /// [`SyncError::Undecided`], carrying the round's report: a caller using `?` must not
+    /// take a failing server for a healthy one (a counter inside an `Ok` is easily missed),
+    /// and a caller that wants to go on still has everything the round did. The download
+    /// runs first either way, so the client holds every decision that was made.
     pub async fn sync(
         &mut self,
         client: &ClientStore,
         user: &str,
     ) -> Result<SyncReport, SyncError> {
-        let uploaded = self.upload(client, user).await?;
-        let decided = self.decide().await;
-        let reconciled = self.download(client, user)?;
-        Ok(SyncReport {
-            uploaded,
-            decided,
-            reconciled,
-        })
+        let span = tracing::info_span!("sai.sync_round", domain = D::NAME, user);
+        async {
+            let uploaded = self.upload(client, user).await?;
+            let decided = self.decide().await;
+            let reconciled = self.download(client, user)?;
+            let report = SyncReport {
+                uploaded,
+                decided,
+                reconciled,
+            };
+            tracing::info!(
+                inserted = report.uploaded.inserted,
+                duplicates = report.uploaded.duplicates,
+                accepted = report.decided.accepted,
+                rejected = report.decided.rejected,
+                errors = report.decided.errors,
+                "sync round done"
+            );
+            if report.decided.errors > 0 {
+                return Err(SyncError::Undecided {
+                    report: Box::new(report),
+                });
+            }
+            Ok(report)
+        }
+        .instrument(span)
+        .await
     }
 }

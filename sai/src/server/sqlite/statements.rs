@@ -115,8 +115,10 @@ impl Statements {
                 "SELECT 0, \"id\", \"client_id\", \"seq\" FROM {queue} WHERE \"id\" = ?1 \
                  UNION ALL SELECT 0, \"id\", \"client_id\", \"seq\" FROM {queue} \
                    WHERE \"client_id\" = ?2 AND \"seq\" = ?3 \
-                 UNION ALL SELECT 1, \"id\", \"client_id\", \"seq\" FROM {processed} WHERE \"id\" = ?1 \
-                 UNION ALL SELECT 2, \"id\", \"client_id\", \"seq\" FROM {rejected} WHERE \"id\" = ?1"
+                 UNION ALL SELECT 1, \"id\", \"client_id\", \"seq\" FROM {processed} \
+                   WHERE \"id\" = ?1 OR (\"client_id\" = ?2 AND \"seq\" = ?3) \
+                 UNION ALL SELECT 2, \"id\", \"client_id\", \"seq\" FROM {rejected} \
+                   WHERE \"id\" = ?1 OR (\"client_id\" = ?2 AND \"seq\" = ?3)"
             ),
             pending_count: format!("SELECT COUNT(*) FROM {queue}"),
             latest_archived: latest_archived_sql(&processed),
