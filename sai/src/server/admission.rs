@@ -5,7 +5,8 @@
 //! The rule: an upload is admitted whole or refused whole. Its envelope must be one the
 //! library produces ([`check_upload`]); each client is bound to the first user it uploads for
 //! and refused to any other; an intent at or below its client's acknowledgement was decided
-//! already and is a duplicate, as is one already queued as it is; an intent whose id is
+//! already and is a duplicate (unless another intent was decided under its (client, seq):
+//! [`IngestError::SequenceTaken`]), as is one already queued as it is; an intent whose id is
 //! stored for another intent (decided, or queued under another client or sequence number), or
 //! whose (client, seq) is queued under another id, is refused, since storing it would break
 //! exactly-once.
@@ -82,8 +83,8 @@ pub struct AdmissionFacts {
     /// The binding of each client of the upload that was seen before; a client absent here
     /// is new.
     pub clients: HashMap<String, ClientBinding>,
-    /// Every stored intent (queued, archived or rejected) with the id of an intent of the
-    /// upload, and every queued one with the (client, seq) of an intent of the upload.
+    /// Every stored intent (queued, archived or rejected) with the id or the (client, seq) of
+    /// an intent of the upload.
     pub known: Vec<KnownIntent>,
 }
 
@@ -183,6 +184,22 @@ pub fn admit(
     for (position, i) in upload.iter().enumerate() {
         let last_seq = facts.clients.get(&i.client_id).map_or(0, |b| b.last_seq);
         if i.seq <= last_seq {
+            // Decided already: the same intent again is a duplicate, another intent under
+            // the same (client, seq) a reused sequence number that must not be dropped.
+            let taken = facts.known.iter().find(|k| {
+                k.place != IntentPlace::Queued
+                    && k.client_id == i.client_id
+                    && k.seq == i.seq
+                    && k.id != i.id
+            });
+            if let Some(k) = taken {
+                return Err(IngestError::SequenceTaken {
+                    client_id: i.client_id.clone(),
+                    seq: i.seq,
+                    intent_id: i.id,
+                    stored_intent_id: k.id,
+                });
+            }
             plan.duplicates += 1;
             continue;
         }
@@ -370,6 +387,23 @@ mod tests {
             .stored(Uuid::now_v7(), "c1", 1, IntentPlace::Queued)
             .when(&upload)
             .then_conflict_on(&upload[0]);
+    }
+
+    #[test]
+    fn another_intent_under_a_decided_client_seq_is_refused_as_taken() {
+        // A device restored from an older copy (or a cloned one) reuses seq 1.
+        for place in [IntentPlace::Archived, IntentPlace::Rejected] {
+            let upload = [intent("c1", 1)];
+            let stored = Uuid::now_v7();
+            given()
+                .client("c1", ALICE, 1)
+                .stored(stored, "c1", 1, place)
+                .when(&upload)
+                .then_refused(|e| {
+                    matches!(e, IngestError::SequenceTaken { client_id, seq: 1, intent_id, stored_intent_id }
+                        if client_id == "c1" && *intent_id == upload[0].id && *stored_intent_id == stored)
+                });
+        }
     }
 
     #[test]

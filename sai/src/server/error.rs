@@ -145,6 +145,24 @@ pub enum IngestError {
         /// Its sequence number.
         seq: u64,
     },
+    /// The intent's (client, sequence number) was already decided for another intent: the
+    /// device reused a sequence number (its file was restored from an older copy, or copied
+    /// to a second device). Nothing of the upload is stored; the client renumbers its
+    /// undecided intents past the taken number and uploads again (see the `client` module
+    /// docs, "Restored and cloned devices").
+    #[error(
+        "intent {intent_id}: seq {seq} of client `{client_id}` was decided for intent {stored_intent_id}"
+    )]
+    SequenceTaken {
+        /// The client.
+        client_id: String,
+        /// The taken sequence number.
+        seq: u64,
+        /// The refused intent.
+        intent_id: Uuid,
+        /// The intent decided under that (client, seq).
+        stored_intent_id: Uuid,
+    },
     /// The database failed (after retries, if transient).
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -184,15 +184,22 @@ impl Sql {
                       event_type, event_version, payload, created_at) \
                  ON CONFLICT DO NOTHING"
             ),
-            // The stored intents the upload ($1 ids, $2 clients, $3 seqs) may clash with,
-            // each with where it is (0 queued, 1 archived, 2 rejected).
+            // The stored intents the upload ($1 ids, $2 clients, $3 seqs) may clash with (same
+            // id, or same (client, seq)), each with where it is (0 queued, 1 archived,
+            // 2 rejected).
             known_intents: format!(
                 "SELECT 0, q.\"id\", q.\"client_id\", q.\"seq\" FROM {queue} q WHERE q.\"id\" = ANY($1::text[]) \
                  UNION SELECT 0, q.\"id\", q.\"client_id\", q.\"seq\" FROM {queue} q \
                    JOIN unnest($2::text[], $3::int8[]) AS u(client_id, seq) \
                    ON q.\"client_id\" = u.client_id AND q.\"seq\" = u.seq \
                  UNION ALL SELECT 1, \"id\", \"client_id\", \"seq\" FROM {processed} WHERE \"id\" = ANY($1::text[]) \
-                 UNION ALL SELECT 2, \"id\", \"client_id\", \"seq\" FROM {rejected} WHERE \"id\" = ANY($1::text[])"
+                 UNION ALL SELECT 2, \"id\", \"client_id\", \"seq\" FROM {rejected} WHERE \"id\" = ANY($1::text[]) \
+                 UNION ALL SELECT 1, p.\"id\", p.\"client_id\", p.\"seq\" FROM {processed} p \
+                   JOIN unnest($2::text[], $3::int8[]) AS u(client_id, seq) \
+                   ON p.\"client_id\" = u.client_id AND p.\"seq\" = u.seq \
+                 UNION ALL SELECT 2, r.\"id\", r.\"client_id\", r.\"seq\" FROM {rejected} r \
+                   JOIN unnest($2::text[], $3::int8[]) AS u(client_id, seq) \
+                   ON r.\"client_id\" = u.client_id AND r.\"seq\" = u.seq"
             ),
             projection_of: format!(
                 "SELECT \"state\", \"version\", \"owner_id\"{field_list} FROM {projection} WHERE \"id\" = $1"

@@ -108,15 +108,19 @@ impl Statements {
                 "INSERT INTO {queue} ({intents}, \"received_at\") VALUES ({}) ON CONFLICT DO NOTHING",
                 placeholders(1, 10)
             ),
-            // The stored intents an uploaded one (?1 id, ?2 client, ?3 seq) may clash with,
-            // each with where it is (0 queued, 1 archived, 2 rejected); every arm is an
-            // index probe.
+            // The stored intents an uploaded one (?1 id, ?2 client, ?3 seq) may clash with
+            // (same id, or same (client, seq)), each with where it is (0 queued, 1 archived,
+            // 2 rejected); every arm is an index probe.
             known_intents: format!(
                 "SELECT 0, \"id\", \"client_id\", \"seq\" FROM {queue} WHERE \"id\" = ?1 \
                  UNION ALL SELECT 0, \"id\", \"client_id\", \"seq\" FROM {queue} \
                    WHERE \"client_id\" = ?2 AND \"seq\" = ?3 \
                  UNION ALL SELECT 1, \"id\", \"client_id\", \"seq\" FROM {processed} WHERE \"id\" = ?1 \
-                 UNION ALL SELECT 2, \"id\", \"client_id\", \"seq\" FROM {rejected} WHERE \"id\" = ?1"
+                 UNION ALL SELECT 2, \"id\", \"client_id\", \"seq\" FROM {rejected} WHERE \"id\" = ?1 \
+                 UNION ALL SELECT 1, \"id\", \"client_id\", \"seq\" FROM {processed} \
+                   WHERE \"client_id\" = ?2 AND \"seq\" = ?3 \
+                 UNION ALL SELECT 2, \"id\", \"client_id\", \"seq\" FROM {rejected} \
+                   WHERE \"client_id\" = ?2 AND \"seq\" = ?3"
             ),
             pending_count: format!("SELECT COUNT(*) FROM {queue}"),
             latest_archived: latest_archived_sql(&processed),
