@@ -46,7 +46,15 @@
 //! A sync layer that applies a server transaction atomically (PowerSync checkpoints) makes
 //! the second rule exact; when rows arrive out of step, the rule holds an acknowledged
 //! intent back until the projection (or the rejection) arrives, so the user never sees an
-//! action vanish and reappear. Everything else stays pending: nothing is deleted on a guess.
+//! action vanish and reappear. Everything else stays pending.
+//!
+//! **Known limit (issue #10, item 6, open).** One out-of-step order is not exact: the
+//! acknowledgement and a projection that another device's change moved arrive, and this
+//! intent's rejection row has not. The version rule cannot tell the other device's change
+//! from this intent's effect, so the intent leaves the log as if accepted; its rejection
+//! still reaches the listeners once when its row arrives (surfacing does not need the log
+//! row). Making this exact needs the server to record which decisions a projection includes
+//! (a schema change), not done yet.
 //!
 //! The remaining intents are replayed with the client machine (optimistic phase) on top of
 //! the server projection. One the machine rejects there stays pending — the server decides —
