@@ -481,3 +481,47 @@ async fn a_restored_device_loses_no_edit_on_postgres() {
     let (client, schema) = sai_suite::postgres::fresh_schema(&url, "restore").await;
     restored_device(Server::postgres(&url, &schema, client).await).await;
 }
+
+/// The phone's file copied to a tablet (two devices, one client id), both on PowerSync: the
+/// tablet's edit reuses the sequence number the phone's was decided under; it is refused as
+/// taken, renumbered and decided. Both edits count, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloned_device_loses_no_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = FakeService::new("sai_todo");
+    let server = Arc::new(Mutex::new(
+        Server::sqlite(&dir.path().join("server.db")).await,
+    ));
+    let me = ClientIdentity::new("phone", "alice");
+    let phone_dev = Device::open(dir.path(), "phone.db", "alice", &server, &service).await;
+    phone_dev.connect().await;
+    let phone = EventSourcedActor::<Todo>::create(phone_dev.store(), me.clone()).unwrap();
+    phone.send(TodoEvent::Create { title: "a".into() }).unwrap();
+    eventually("the todo to be created", || {
+        settled(&phone).filter(|p| p.snapshot.version == 1)
+    })
+    .await;
+    backup(&phone_dev, &dir.path().join("tablet.db"));
+    let tablet_dev = Device::open(dir.path(), "tablet.db", "alice", &server, &service).await;
+    let tablet =
+        EventSourcedActor::<Todo>::open(tablet_dev.store(), me, phone.entity_id()).unwrap();
+
+    let label = |l: &str| TodoEvent::Label { label: l.into() };
+    assert_eq!(phone.send(label("phone")).unwrap().seq(), 2);
+    eventually("the phone's label to be decided", || {
+        settled(&phone).filter(|p| p.snapshot.version == 2)
+    })
+    .await;
+    assert_eq!(tablet.send(label("tablet")).unwrap().seq(), 2);
+    tablet_dev.connect().await;
+    for device in [&phone, &tablet] {
+        let p = eventually("both devices to converge", || {
+            settled(device).filter(|p| p.snapshot.version == 3)
+        })
+        .await;
+        assert_eq!(p.context().labels, ["phone", "tablet"]);
+    }
+    let mut s = server.lock().await;
+    assert_eq!(s.count("todo_intent_events_processed").await, 3);
+    assert_eq!(s.count("todo_intent_events_rejected").await, 0);
+}
