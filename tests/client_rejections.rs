@@ -217,3 +217,91 @@ fn a_rejection_row_that_does_not_read_blocks_nothing_and_is_reported() {
     });
     assert_eq!(synced, 2);
 }
+
+/// A rejection row naming another user on this device's client id (the server bound the
+/// client to alice) is neither surfaced nor listed; alice's own is.
+#[test]
+fn a_rejection_naming_another_user_on_my_client_is_not_mine() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    actor.send(create("Plan")).unwrap();
+    let (heard, _sub) = listen(&actor);
+    let rejection = Rejection::NotAccepted {
+        state: "Idle".into(),
+        event_type: "TOGGLE".into(),
+    };
+    let client = alice().client_id;
+    let bobs = Intent::new(
+        actor.entity_id(),
+        client.clone(),
+        "bob",
+        7,
+        TodoEvent::Toggle,
+        0,
+    );
+    let alices = Intent::new(
+        actor.entity_id(),
+        client.clone(),
+        "alice",
+        8,
+        TodoEvent::Toggle,
+        0,
+    );
+    store
+        .apply_server_data(|tx| {
+            write_ack(tx, &client, 8)?;
+            write_rejection(tx, &bobs, &rejection)?;
+            write_rejection(tx, &alices, &rejection)
+        })
+        .unwrap();
+    let heard: Vec<Uuid> = heard.lock().unwrap().iter().map(|r| r.intent_id).collect();
+    assert_eq!(heard, [alices.id]);
+    let listed: Vec<Uuid> = actor
+        .rejections()
+        .unwrap()
+        .iter()
+        .map(|r| r.intent_id)
+        .collect();
+    assert_eq!(listed, [alices.id]);
+    let all: Vec<Uuid> = store
+        .rejections::<Todo>()
+        .unwrap()
+        .iter()
+        .map(|r| r.intent_id)
+        .collect();
+    assert_eq!(all, [alices.id]);
+}
+
+/// A rejection committed by another connection (as PowerSync's download does) and cleared
+/// before the store reconciled still reaches the listeners, once.
+#[test]
+fn a_rejection_cleared_before_any_reconcile_still_reaches_the_listeners_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let store = open(&path);
+    let (actor, decisions) = rejected_estimate(&store);
+    let (heard, _sub) = listen(&actor);
+    let rejected = decisions
+        .iter()
+        .find(|d| matches!(d, Decision::Rejected { .. }))
+        .unwrap()
+        .intent()
+        .id;
+    {
+        let mut other = rusqlite::Connection::open(&path).unwrap();
+        let tx = other.transaction().unwrap();
+        for d in &decisions {
+            write_decision(&tx, d).unwrap();
+            write_ack(&tx, &d.intent().client_id, d.intent().seq).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    // The user clears it from a list before the store looked at the new data.
+    assert!(actor.clear_rejection(rejected).unwrap());
+    store.reconcile_all().unwrap();
+    actor.reconcile().unwrap();
+    let heard: Vec<Uuid> = heard.lock().unwrap().iter().map(|r| r.intent_id).collect();
+    assert_eq!(heard, [rejected]);
+    assert!(actor.rejections().unwrap().is_empty());
+}

@@ -373,3 +373,155 @@ async fn a_batch_with_an_unserved_domain_is_refused_and_stays_queued() {
     assert_eq!(tag.pending_intents().unwrap().len(), 1);
     assert_eq!(queued(&phone), 2, "nothing was completed");
 }
+
+/// A device connected while intents are queued, and the change announcement that should
+/// start the uploader is never sent (as when it races the first download): the uploader
+/// still drains the queue, because the client keeps looking at it until it is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_intents_upload_after_connect_without_a_wake_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = FakeService::new("sai_todo");
+    let server = Arc::new(Mutex::new(
+        Server::sqlite(&dir.path().join("server.db")).await,
+    ));
+    let phone_dev = Device::open(dir.path(), "phone.db", "alice", &server, &service).await;
+    let phone =
+        EventSourcedActor::<Todo>::create(phone_dev.store(), ClientIdentity::new("phone", "alice"))
+            .unwrap();
+    phone
+        .send(TodoEvent::Create {
+            title: "offline".into(),
+        })
+        .unwrap();
+    phone.send(TodoEvent::Toggle).unwrap();
+    assert_eq!(queued(&phone_dev), 2);
+    // Connect without `PowerSyncClient::connect`'s wake-up: nothing touches ps_crud after
+    // the uploader starts listening.
+    let mut options = powersync::SyncOptions::new(phone_dev.backend.clone());
+    options.with_retry_delay(std::time::Duration::from_millis(50));
+    phone_dev.client.db().connect(options).await;
+    let p = eventually("the queued intents to be decided", || {
+        settled(&phone).filter(|p| p.snapshot.version == 2)
+    })
+    .await;
+    assert_eq!(p.state(), TodoMachine::Done);
+    assert_eq!(queued(&phone_dev), 0);
+}
+
+/// A consistent copy of a device's file, as a backup tool takes it.
+fn backup(device: &Device, to: &std::path::Path) {
+    device
+        .store()
+        .with_connection(|c| c.execute("VACUUM INTO ?1", [to.to_str().unwrap()]))
+        .unwrap();
+}
+
+/// The phone's file restored from a backup taken before its last send was decided; an edit
+/// made before the restored phone reconnects reuses that decided sequence number. The
+/// server refuses it as taken, the upload path renumbers it, and it is decided: no edit
+/// is lost as a false duplicate.
+async fn restored_device(server: Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let service = FakeService::new("sai_todo");
+    let server = Arc::new(Mutex::new(server));
+    let me = ClientIdentity::new("phone", "alice");
+    let phone_dev = Device::open(dir.path(), "phone.db", "alice", &server, &service).await;
+    phone_dev.connect().await;
+    let phone = EventSourcedActor::<Todo>::create(phone_dev.store(), me.clone()).unwrap();
+    phone.send(TodoEvent::Create { title: "a".into() }).unwrap();
+    eventually("the todo to be created", || {
+        settled(&phone).filter(|p| p.snapshot.version == 1)
+    })
+    .await;
+    backup(&phone_dev, &dir.path().join("backup.db"));
+    phone.send(TodoEvent::Rename { title: "b".into() }).unwrap();
+    eventually("the rename to be decided", || {
+        settled(&phone).filter(|p| p.snapshot.version == 2)
+    })
+    .await;
+    let id = phone.entity_id();
+    phone_dev.client.db().disconnect().await;
+    drop(phone);
+    drop(phone_dev);
+
+    let restored_dev = Device::open(dir.path(), "backup.db", "alice", &server, &service).await;
+    let restored = EventSourcedActor::<Todo>::open(restored_dev.store(), me, id).unwrap();
+    assert_eq!(restored.projection().unwrap().unwrap().context().title, "a");
+    let edit = restored
+        .send(TodoEvent::Rename { title: "c".into() })
+        .unwrap();
+    assert_eq!(
+        edit.seq(),
+        2,
+        "the restored file does not know seq 2 was decided"
+    );
+    restored_dev.connect().await;
+    let p = eventually("the restored phone's edit to be decided", || {
+        settled(&restored).filter(|p| p.snapshot.version == 3)
+    })
+    .await;
+    assert_eq!(p.context().title, "c");
+    assert!(restored.rejections().unwrap().is_empty());
+    let mut s = server.lock().await;
+    assert_eq!(s.count("todo_intent_events_processed").await, 3);
+    assert_eq!(s.count("todo_intent_events_rejected").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_device_loses_no_edit_on_a_sqlite_server() {
+    let dir = tempfile::tempdir().unwrap();
+    restored_device(Server::sqlite(&dir.path().join("server.db")).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_device_loses_no_edit_on_postgres() {
+    let Some(url) = sai_suite::postgres::url() else {
+        return;
+    };
+    let (client, schema) = sai_suite::postgres::fresh_schema(&url, "restore").await;
+    restored_device(Server::postgres(&url, &schema, client).await).await;
+}
+
+/// The phone's file copied to a tablet (two devices, one client id), both on PowerSync: the
+/// tablet's edit reuses the sequence number the phone's was decided under; it is refused as
+/// taken, renumbered and decided. Both edits count, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cloned_device_loses_no_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = FakeService::new("sai_todo");
+    let server = Arc::new(Mutex::new(
+        Server::sqlite(&dir.path().join("server.db")).await,
+    ));
+    let me = ClientIdentity::new("phone", "alice");
+    let phone_dev = Device::open(dir.path(), "phone.db", "alice", &server, &service).await;
+    phone_dev.connect().await;
+    let phone = EventSourcedActor::<Todo>::create(phone_dev.store(), me.clone()).unwrap();
+    phone.send(TodoEvent::Create { title: "a".into() }).unwrap();
+    eventually("the todo to be created", || {
+        settled(&phone).filter(|p| p.snapshot.version == 1)
+    })
+    .await;
+    backup(&phone_dev, &dir.path().join("tablet.db"));
+    let tablet_dev = Device::open(dir.path(), "tablet.db", "alice", &server, &service).await;
+    let tablet =
+        EventSourcedActor::<Todo>::open(tablet_dev.store(), me, phone.entity_id()).unwrap();
+
+    let label = |l: &str| TodoEvent::Label { label: l.into() };
+    assert_eq!(phone.send(label("phone")).unwrap().seq(), 2);
+    eventually("the phone's label to be decided", || {
+        settled(&phone).filter(|p| p.snapshot.version == 2)
+    })
+    .await;
+    assert_eq!(tablet.send(label("tablet")).unwrap().seq(), 2);
+    tablet_dev.connect().await;
+    for device in [&phone, &tablet] {
+        let p = eventually("both devices to converge", || {
+            settled(device).filter(|p| p.snapshot.version == 3)
+        })
+        .await;
+        assert_eq!(p.context().labels, ["phone", "tablet"]);
+    }
+    let mut s = server.lock().await;
+    assert_eq!(s.count("todo_intent_events_processed").await, 3);
+    assert_eq!(s.count("todo_intent_events_rejected").await, 0);
+}

@@ -244,3 +244,133 @@ async fn a_round_whose_decisions_failed_is_an_error() {
         other => panic!("a failed decision must reach a `?` caller: {other:?}"),
     }
 }
+
+/// Replaces `to` (a closed store's file) with a copy of `from` (another closed store's
+/// file): SQLite checkpoints the WAL on close, so the main file is the whole database.
+fn copy_file(dir: &tempfile::TempDir, from: &str, to: &str) {
+    for suffix in ["-wal", "-shm"] {
+        std::fs::remove_file(dir.path().join(format!("{to}{suffix}"))).ok();
+    }
+    std::fs::copy(dir.path().join(from), dir.path().join(to)).unwrap();
+}
+
+fn server_title(sync: &mut Loopback<Todo, StrictTodoMachine>) -> (String, i64) {
+    sync.processor_mut()
+        .store_mut()
+        .connection()
+        .query_row("SELECT title, version FROM todo_projection", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
+}
+
+/// Restore the phone's file from a copy taken before its last send was decided, then edit:
+/// whether the server's acknowledgement arrives before the edit or only after its upload,
+/// the edit is decided (never dropped as a duplicate of the decided send it renumbers).
+#[tokio::test]
+async fn a_device_restored_from_an_older_copy_loses_no_edit() {
+    for download_first in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sync = server(&dir).await;
+        let me = ClientIdentity::new("phone", "alice");
+        let entity = {
+            let client = store(&dir, "phone.db");
+            let todo = EventSourcedActor::<Todo>::create(&client, me.clone()).unwrap();
+            todo.send(TodoEvent::Create { title: "a".into() }).unwrap();
+            sync.sync(&client, "alice").await.unwrap();
+            todo.entity_id()
+        };
+        copy_file(&dir, "phone.db", "backup.db");
+        {
+            let client = store(&dir, "phone.db");
+            let todo = EventSourcedActor::<Todo>::open(&client, me.clone(), entity).unwrap();
+            assert_eq!(
+                todo.send(TodoEvent::Rename { title: "b".into() })
+                    .unwrap()
+                    .seq(),
+                2
+            );
+            sync.sync(&client, "alice").await.unwrap();
+        }
+        copy_file(&dir, "backup.db", "phone.db");
+
+        let client = store(&dir, "phone.db");
+        let todo = EventSourcedActor::<Todo>::open(&client, me.clone(), entity).unwrap();
+        if download_first {
+            sync.download(&client, "alice").unwrap();
+        }
+        let edit = todo.send(TodoEvent::Rename { title: "c".into() }).unwrap();
+        let report = sync.sync(&client, "alice").await.unwrap();
+        assert_eq!(
+            (report.uploaded.inserted, report.decided.accepted),
+            (1, 1),
+            "download first: {download_first}"
+        );
+        assert_eq!(server_title(&mut sync), ("c".to_owned(), 3));
+        assert!(todo.pending_intents().unwrap().is_empty());
+        assert!(client.rejections::<Todo>().unwrap().is_empty());
+        let p = todo.projection().unwrap().unwrap();
+        assert_eq!((p.context().title.as_str(), p.optimistic), ("c", false));
+        // The edit kept its id; the next send continues after it.
+        assert_eq!(decided_rows(&mut sync), (3, 0));
+        let archived: String = sync
+            .processor_mut()
+            .store_mut()
+            .connection()
+            .query_row(
+                "SELECT id FROM todo_intent_events_processed WHERE seq = 3",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(archived, edit.intent_id().to_string());
+        assert_eq!(todo.send(TodoEvent::Toggle).unwrap().seq(), 4);
+    }
+}
+
+/// The phone's file copied to a tablet: two devices, one client id. Each keeps editing; every
+/// edit is decided exactly once, none is dropped as a false duplicate.
+#[tokio::test]
+async fn a_device_file_copied_to_a_second_device_loses_no_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sync = server(&dir).await;
+    let me = ClientIdentity::new("phone", "alice");
+    let entity = {
+        let client = store(&dir, "phone.db");
+        let todo = EventSourcedActor::<Todo>::create(&client, me.clone()).unwrap();
+        todo.send(TodoEvent::Create { title: "a".into() }).unwrap();
+        sync.sync(&client, "alice").await.unwrap();
+        todo.entity_id()
+    };
+    copy_file(&dir, "phone.db", "tablet.db");
+    let (phone_store, tablet_store) = (store(&dir, "phone.db"), store(&dir, "tablet.db"));
+    let phone = EventSourcedActor::<Todo>::open(&phone_store, me.clone(), entity).unwrap();
+    let tablet = EventSourcedActor::<Todo>::open(&tablet_store, me.clone(), entity).unwrap();
+    let mut labels = Vec::new();
+    for round in 0..3 {
+        for (name, device, client) in [("p", &phone, &phone_store), ("t", &tablet, &tablet_store)] {
+            let label = format!("{name}{round}");
+            device
+                .send(TodoEvent::Label {
+                    label: label.clone(),
+                })
+                .unwrap();
+            labels.push(label);
+            let report = sync.sync(client, "alice").await.unwrap();
+            assert_eq!(
+                (report.uploaded.inserted, report.decided.accepted),
+                (1, 1),
+                "{name} round {round}"
+            );
+        }
+    }
+    for (device, client) in [(&phone, &phone_store), (&tablet, &tablet_store)] {
+        sync.sync(client, "alice").await.unwrap();
+        assert!(device.pending_intents().unwrap().is_empty());
+        assert_eq!(
+            device.projection().unwrap().unwrap().context().labels,
+            labels
+        );
+    }
+    assert_eq!(decided_rows(&mut sync), (7, 0));
+}

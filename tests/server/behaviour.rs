@@ -1074,3 +1074,39 @@ pub async fn an_unreadable_projection_stops_its_entity_not_the_batch<B: Backend>
     );
     assert_eq!(scalar(&b, PENDING).await, 1, "kept");
 }
+
+/// A restored or cloned device reuses a decided sequence number for a new intent: refused
+/// as taken (never counted as a duplicate and dropped), and nothing of the upload is stored.
+pub async fn another_intent_under_a_decided_sequence_number_is_refused_as_taken<B: Backend>(b: B) {
+    let e = Uuid::now_v7();
+    let first = intent(e, "c1", ALICE, 1, create("a"));
+    // Created once, so creating again is rejected: one archived, one rejected.
+    let second = intent(e, "c1", ALICE, 2, create("again"));
+    let mut p = queued(&b, &[first.clone(), second.clone()]).await;
+    let tally = p.process_pending().await;
+    assert_eq!(
+        (tally.accepted, tally.rejected),
+        (1, 1),
+        "{:?}",
+        tally.failures
+    );
+    for decided in [&first, &second] {
+        let reused = intent(e, "c1", ALICE, decided.seq, TodoEvent::Toggle);
+        match ingest(p.store_mut(), ALICE, std::slice::from_ref(&reused)).await {
+            Err(IngestError::SequenceTaken {
+                client_id,
+                seq,
+                intent_id,
+                stored_intent_id,
+            }) => assert_eq!(
+                (client_id.as_str(), seq, intent_id, stored_intent_id),
+                ("c1", decided.seq, reused.id, decided.id)
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+    // The same intents again are still duplicates; nothing was queued.
+    let again = upload(p.store_mut(), ALICE, &[first, second]).await;
+    assert_eq!((again.inserted, again.duplicates), (0, 2));
+    assert_eq!(scalar(&b, PENDING).await, 0);
+}

@@ -56,6 +56,7 @@ suite!(
     behaviour::a_wakeup_ends_the_idle_wait,
     behaviour::a_dropped_stop_handle_stops_the_worker,
     behaviour::a_reused_id_or_sequence_number_is_refused,
+    behaviour::another_intent_under_a_decided_sequence_number_is_refused_as_taken,
     behaviour::a_client_that_cannot_progress_does_not_starve_the_others,
     behaviour::an_unreadable_projection_stops_its_entity_not_the_batch,
     concurrency::four_workers_decide_each_intent_exactly_once,

@@ -182,15 +182,14 @@ impl BackendConnector for Backend {
         upload_intents(&self.db, |batch| async move {
             self.uploads.lock().unwrap().push(batch.clone());
             let mut server = self.server.lock().await;
-            let lost = |e: String| std::io::Error::other(e);
             server
                 .accept(&self.user, &batch)
                 .await
-                .map_err(|e| lost(e.to_string()))?;
+                .map_err(UploadFailed)?;
             server.publish(&self.service, &self.user).await;
             if self.fail_after_ingest.load(Ordering::SeqCst) > 0 {
                 self.fail_after_ingest.fetch_sub(1, Ordering::SeqCst);
-                return Err(lost(
+                return Err(UploadFailed(
                     "connection reset after the server stored the upload".into(),
                 ));
             }
@@ -198,6 +197,24 @@ impl BackendConnector for Backend {
         })
         .await
         .map(|_| ())
+    }
+}
+
+/// Why the upload endpoint failed, with the server's error as the source: the client
+/// recognises a refusal it recovers from (a taken sequence number) in the chain, as it would
+/// in an error an HTTP backend rebuilds from its response.
+#[derive(Debug)]
+pub struct UploadFailed(pub AnyError);
+
+impl std::fmt::Display for UploadFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "upload failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for UploadFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
     }
 }
 

@@ -135,6 +135,9 @@ impl ClientStore {
             .filter(|r| domain_wide || hub.has(Topic::EntityRejections(D::NAME, r.entity_id)))
             .collect();
         rejections.mark_surfaced(tx, &due)?;
+        for r in &due {
+            tracing::debug!(domain = D::NAME, rejection = %r.intent_id, entity = %r.entity_id, code = r.code.as_str(), "rejection surfaced");
+        }
         Ok(due)
     }
 

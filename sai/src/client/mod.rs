@@ -31,7 +31,9 @@
 //!   or
 //! * the acknowledgement covers it (`last_seq >= seq`) **and** the synced projection of `e`
 //!   has moved past the version the intent was applied on: an accepted intent raises the
-//!   version by one, so an unmoved projection means its effect has not arrived yet.
+//!   version by one, so an unmoved projection means its effect has not arrived yet; and
+//!   the intent is no longer in the device's upload queue, if it has one (PowerSync's
+//!   `ps_crud`): before the server stored it, the acknowledgement is another intent's.
 //!
 //! "The version the intent was applied on" is a lower bound kept per intent in
 //! `base_version`: the server projection version the client saw when it wrote the intent,
@@ -44,18 +46,57 @@
 //! A sync layer that applies a server transaction atomically (PowerSync checkpoints) makes
 //! the second rule exact; when rows arrive out of step, the rule holds an acknowledged
 //! intent back until the projection (or the rejection) arrives, so the user never sees an
-//! action vanish and reappear. Everything else stays pending: nothing is deleted on a guess.
+//! action vanish and reappear. Everything else stays pending.
+//!
+//! **Known limit (issue #10, item 6, open).** One out-of-step order is not exact: the
+//! acknowledgement and a projection that another device's change moved arrive, and this
+//! intent's rejection row has not. The version rule cannot tell the other device's change
+//! from this intent's effect, so the intent leaves the log as if accepted; its rejection
+//! still reaches the listeners once when its row arrives (surfacing does not need the log
+//! row). Making this exact needs the server to record which decisions a projection includes
+//! (a schema change), not done yet.
 //!
 //! The remaining intents are replayed with the client machine (optimistic phase) on top of
 //! the server projection. One the machine rejects there stays pending — the server decides —
 //! but is left out of the projection and reported as [`PendingStatus::PredictedToFail`].
+//!
+//! # Restored and cloned devices
+//!
+//! The server decides each client's intents in sequence order, exactly once per
+//! (client, seq). A device whose file is restored from an older copy, or copied to a second
+//! device (two devices, one client id), could issue a sequence number the server already
+//! decided for another intent. Two rules make every intent sent afterwards decided exactly
+//! once or rejected visibly, never dropped as a false duplicate:
+//!
+//! * a send takes the number after the highest in the log, the floor of numbers that left
+//!   the log, **and the server's acknowledgement** (`{name}_client_acks.last_seq`): once the
+//!   acknowledgement has been downloaded, no decided number is issued again;
+//! * an upload carrying another intent under a decided (client, seq) is refused whole with
+//!   [`IngestError::SequenceTaken`](crate::server::IngestError::SequenceTaken) (ingest never
+//!   counts it as a duplicate); the client then moves that intent and its later ones, in
+//!   order, past the taken number and the acknowledgement it holds
+//!   ([`ClientStore::renumber_past_taken`]) and uploads again. They are not decided under
+//!   their old numbers (the server said so for the first; it decides in order for the rest),
+//!   nothing leaves the log, and their ids are kept, so a rejection still names them.
+//!   [`Loopback`](crate::sync::Loopback) does this on its own, and so does
+//!   `sai::powersync::upload_intents` (renumbering the queued upload entries too).
+//! * until the server has stored an intent, an acknowledgement covering its number is
+//!   another intent's: on PowerSync an intent still in the upload queue (`ps_crud`) is never
+//!   taken for decided, so a reused number cannot clear it before the refusal renumbers it.
+//!   Over [`Loopback`](crate::sync::Loopback), a round uploads before it downloads, so the
+//!   refusal comes first (a bare `download` after a restore and before any upload is the
+//!   one order this does not cover).
 //!
 //! # Rejections are surfaced exactly once
 //!
 //! Rejections arrive in the synced table `{name}_intent_events_rejected`, which is read-only
 //! on a PowerSync client. The client's own bookkeeping lives in `{name}_rejections_local`
 //! (one row per rejection id: `surfaced_at`, `cleared_at`). A rejection belongs to this device
-//! when its `client_id` has issued intents here (has a `{name}_client_seq_local` row).
+//! when its `client_id` has issued intents here (has a `{name}_client_seq_local` row) **and**
+//! its `user_id` is the user the server bound that client to: the client's acknowledgement
+//! row (`{name}_client_acks.user_id`), which the server writes in the same transaction as
+//! every decision. A row naming another user on this device's client id is never listed nor
+//! surfaced; a rejection whose acknowledgement has not arrived yet waits for it.
 //!
 //! A rejection is handed to `on_rejection` listeners ([`ClientStore::on_rejection`],
 //! [`EventSourcedActor::on_rejection`]) only when one is registered for its entity (or
@@ -63,7 +104,14 @@
 //! commits, and only then are the listeners called. A later reconcile, another actor or a
 //! reopened store therefore never hands it out again; one that arrives while nobody listens
 //! waits, unmarked, for the first listener. It stays listed
-//! ([`EventSourcedActor::rejections`]) until cleared.
+//! ([`EventSourcedActor::rejections`]) until cleared. Clearing surfaces first, in its own
+//! transaction, every rejection someone listens for (one that arrived through another
+//! connection and was not reconciled yet included), so clearing never skips a listener.
+//!
+//! The one exception: a rejection cleared while **no** listener for its entity or domain
+//! was registered is never handed to a listener registered later — clearing says the user
+//! has dealt with it (it was listed). Every other rejection reaches the listeners exactly
+//! once.
 //!
 //! ```
 //! use sai::client::{ClientIdentity, ClientStore, EventSourcedActor, PendingStatus};
@@ -161,6 +209,7 @@ mod notify;
 mod projection;
 mod reconcile;
 mod rejections;
+pub(crate) mod renumber;
 mod send;
 mod server_data;
 mod store;

@@ -95,11 +95,13 @@ impl RejectionSql {
         let rejected = format!("\"{}\"", TableRole::Rejected.table_name(domain));
         let seq = format!("\"{}\"", TableRole::LocalSequence.table_name(domain));
         let local = format!("\"{}\"", TableRole::LocalRejections.table_name(domain));
+        let acks = format!("\"{}\"", TableRole::ClientAcks.table_name(domain));
         let select = format!(
             "SELECT r.id, r.entity_id, r.client_id, r.seq, r.event_type, r.code, r.message, \
              r.reason, r.state, r.rejected_at, l.surfaced_at, r.user_id, r.event_version, \
              r.payload, r.created_at \
              FROM {rejected} r JOIN {seq} c ON c.id = r.client_id \
+             JOIN {acks} a ON a.id = r.client_id AND a.user_id = r.user_id \
              LEFT JOIN {local} l ON l.id = r.id \
              WHERE l.cleared_at IS NULL"
         );

@@ -256,8 +256,17 @@ impl ClientStore {
     }
 
     /// Clears a rejection so it is no longer listed; `false` if there is no such rejection.
+    /// Rejections someone listens for are surfaced first, in the same transaction: one that
+    /// arrived through another connection and was not reconciled yet still reaches its
+    /// listeners once, before it is cleared.
     pub(crate) fn clear_rejection<D: Domain>(&self, intent_id: Uuid) -> Result<bool> {
         let rejections = &self.registered::<D>()?.rejections;
-        self.write(|tx, _| rejections.clear_rejection(tx, intent_id))
+        let (surfaced, cleared) = self.write(|tx, _| {
+            let surfaced = self.take_surfaceable::<D>(tx)?;
+            let cleared = rejections.clear_rejection(tx, intent_id)?;
+            Ok::<_, ClientError>((surfaced, cleared))
+        })?;
+        self.emit_rejections::<D>(&surfaced);
+        Ok(cleared)
     }
 }

@@ -16,6 +16,11 @@ use super::client_schema;
 /// How often the store checks for downloads it was not told about.
 const RECONCILE_POLL: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// How often the upload queue is looked at while it is not empty: PowerSync's uploader
+/// starts on a change notification of `ps_crud`, and one sent before it listens (just after
+/// `connect`, racing the first download) is lost; the next look sends another.
+const UPLOAD_RECHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Why a PowerSync client could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -48,6 +53,7 @@ pub struct PowerSyncClient {
     store: ClientStore,
     _wake_uploads: Vec<Subscription>,
     reconciler: Option<tokio::task::JoinHandle<()>>,
+    upload_watch: Option<tokio::task::JoinHandle<()>>,
     errors: Arc<Mutex<Vec<ClientError>>>,
 }
 
@@ -114,11 +120,13 @@ impl PowerSyncClient {
                 }
             }
         });
+        let upload_watch = tokio::spawn(watch_upload_queue(db.clone(), pool.clone()));
         Ok(PowerSyncClient {
             db,
             store,
             _wake_uploads: wake_uploads,
             reconciler: Some(reconciler),
+            upload_watch: Some(upload_watch),
             errors,
         })
     }
@@ -157,7 +165,10 @@ impl PowerSyncClient {
 
 impl Drop for PowerSyncClient {
     fn drop(&mut self) {
-        if let Some(task) = self.reconciler.take() {
+        for task in [self.reconciler.take(), self.upload_watch.take()]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
         // A connector usually holds a clone of the database, which would keep syncing
@@ -179,6 +190,35 @@ pub async fn wake_uploads(db: &PowerSyncDatabase) -> Result<(), PowerSyncError> 
         [],
     )?;
     Ok(())
+}
+
+/// Keeps PowerSync's uploader going while intents are queued: after each completed
+/// checkpoint (a sync status change) and every [`UPLOAD_RECHECK`], if `ps_crud` is not
+/// empty, announces a change of it. An uploader already running ignores the announcement
+/// (and retries a failed upload after its own delay); an idle connected one starts; a
+/// disconnected one does not listen. So uploads after a (re)connect never depend on winning
+/// the race between `connect` and the first download.
+async fn watch_upload_queue(db: PowerSyncDatabase, pool: ConnectionPool) {
+    use futures_lite::StreamExt;
+    let mut status = std::pin::pin!(db.watch_status());
+    loop {
+        tokio::select! {
+            s = status.next() => if s.is_none() { return },
+            () = tokio::time::sleep(UPLOAD_RECHECK) => {}
+        }
+        let queued = match db.reader().await {
+            Ok(reader) => reader
+                .query_row("SELECT EXISTS (SELECT 1 FROM ps_crud)", [], |r| {
+                    r.get::<_, bool>(0)
+                })
+                .unwrap_or(false),
+            Err(_) => false,
+        };
+        if queued {
+            pool.update_notifiers()
+                .notify_updates(&["ps_crud".to_owned()].into_iter().collect());
+        }
+    }
 }
 
 /// Temporary triggers (this connection only) that queue each logged intent for upload.

@@ -4,8 +4,14 @@ use powersync::error::PowerSyncError;
 use powersync::{CrudEntry, PowerSyncDatabase};
 use serde_json::Value;
 
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use crate::client::renumber::renumber;
 use crate::intent::RawIntent;
 use crate::schema::TableRole;
+use crate::server::IngestError;
 
 use super::UploadBatch;
 
@@ -40,6 +46,12 @@ pub const MAX_UPLOAD_BATCH: usize = 1000;
 /// only when `send` succeeded. On an error nothing is completed, PowerSync retries later, and
 /// the server stores a repeated intent once (also when only some domains were stored).
 ///
+/// When `send` fails with [`IngestError::SequenceTaken`] (itself or as a source in its
+/// chain: the device reused a decided sequence number, its file restored from an older copy
+/// or copied to a second device), the client's undecided intents are renumbered past it in
+/// the log and in the queue, and the queue is sent again (see the `client` module docs,
+/// "Restored and cloned devices").
+///
 /// An intent's domain is its queue table's name without the [`TableRole::IntentQueue`]
 /// suffix. Use it as the body of `BackendConnector::upload_data`:
 ///
@@ -68,6 +80,7 @@ where
 {
     use futures_lite::StreamExt;
     let mut report = UploadReport::default();
+    let mut renumberings = 0;
     loop {
         let mut queue = std::pin::pin!(db.crud_transactions());
         let mut batch = UploadBatch::new();
@@ -87,10 +100,90 @@ where
         // Completing the last transaction removes every queued entry up to it.
         let Some(last) = last else { return Ok(report) };
         let n = batch.len();
-        send(batch).await.map_err(PowerSyncError::upload_error)?;
+        let domains: HashMap<Uuid, String> = batch
+            .domains()
+            .flat_map(|(d, intents)| intents.iter().map(move |i| (i.id, d.to_owned())))
+            .collect();
+        tracing::debug!(
+            intents = n,
+            transactions = report.transactions,
+            "uploading intents"
+        );
+        if let Err(e) = send(batch).await {
+            match sequence_taken(&e) {
+                Some((client_id, seq, intent_id)) if renumberings < MAX_RENUMBERINGS => {
+                    let Some(domain) = domains.get(&intent_id) else {
+                        return Err(PowerSyncError::upload_error(e));
+                    };
+                    renumberings += 1;
+                    let moved = renumber_queued(db, domain, &client_id, seq).await?;
+                    tracing::warn!(
+                        domain = domain.as_str(),
+                        client_id = client_id.as_str(),
+                        taken_seq = seq,
+                        moved,
+                        "upload refused: sequence number taken (restored or cloned device); \
+                         renumbered the undecided intents, uploading again"
+                    );
+                    continue;
+                }
+                _ => {
+                    tracing::debug!(error = %e, "upload failed; PowerSync retries later");
+                    return Err(PowerSyncError::upload_error(e));
+                }
+            }
+        }
         last.complete().await?;
         report.intents += n;
     }
+}
+
+/// How many times one call renumbers past a taken sequence number before it gives up (each
+/// time moves past at least one number the server decided).
+const MAX_RENUMBERINGS: usize = 64;
+
+/// The (client, seq, intent) of an [`IngestError::SequenceTaken`] anywhere in `e`'s chain:
+/// the endpoint's error, or one it wraps as its source (an HTTP backend rebuilds the
+/// refusal from its response).
+fn sequence_taken(e: &(dyn std::error::Error + 'static)) -> Option<(String, u64, Uuid)> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(IngestError::SequenceTaken {
+            client_id,
+            seq,
+            intent_id,
+            ..
+        }) = err.downcast_ref::<IngestError>()
+        {
+            return Some((client_id.clone(), *seq, *intent_id));
+        }
+        next = err.source();
+    }
+    None
+}
+
+/// Renumbers the client's intents of `domain` past `taken` (see the `client` module docs,
+/// "Restored and cloned devices") in the local log and in the queued upload entries, in one
+/// transaction on PowerSync's writer. Returns how many moved.
+async fn renumber_queued(
+    db: &PowerSyncDatabase,
+    domain: &str,
+    client_id: &str,
+    taken: u64,
+) -> Result<usize, PowerSyncError> {
+    let writer = db.writer().await?;
+    let tx = writer.unchecked_transaction()?;
+    let moves = renumber(&tx, domain, client_id, taken).map_err(PowerSyncError::upload_error)?;
+    let queue = TableRole::IntentQueue.table_name(domain);
+    for (id, seq) in &moves {
+        tx.execute(
+            "UPDATE ps_crud SET data = json_set(data, '$.data.seq', ?2) \
+             WHERE json_extract(data, '$.type') = ?3 AND json_extract(data, '$.id') = ?1",
+            rusqlite::params![id.to_string(), *seq as i64, queue],
+        )?;
+    }
+    tx.commit()?;
+    Ok(moves.len())
 }
 
 /// A queue entry as its domain's name and the intent.

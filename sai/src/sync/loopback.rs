@@ -12,6 +12,10 @@ use tracing::Instrument;
 
 use super::rows::{replace_synced_rows, sqlite_rows_for_user};
 
+/// How many times one upload renumbers past a taken sequence number before it gives up
+/// (each time moves past at least one number the server decided).
+const MAX_RENUMBERINGS: usize = 64;
+
 /// Why a sync round stopped. Nothing is lost either way: intents stay in the client's log
 /// until their decision has arrived, and a repeated upload is stored once.
 #[derive(Debug, thiserror::Error)]
@@ -93,23 +97,37 @@ where
     }
 
     /// Uploads `user`'s pending intents from the client store, in per-client sequence order,
-    /// as the authenticated `user`.
+    /// as the authenticated `user`. An upload refused because a sequence number was decided
+    /// for another intent (a restored or cloned device) is renumbered past it
+    /// ([`ClientStore::renumber_past_taken`]) and uploaded again; each retry moves past at
+    /// least one taken number.
     pub async fn upload(
         &mut self,
         client: &ClientStore,
         user: &str,
     ) -> Result<IngestReport, SyncError> {
-        let mut intents = client
-            .logged_intents::<D>()?
-            .into_iter()
-            .filter(|i| i.user_id == user)
-            .collect::<Vec<_>>();
-        intents.sort_by(|a, b| (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq)));
-        let raw = intents
-            .iter()
-            .map(|i| i.to_raw())
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(ingest(self.processor.store_mut(), user, &raw).await?)
+        let mut retries = 0;
+        loop {
+            let mut intents = client
+                .logged_intents::<D>()?
+                .into_iter()
+                .filter(|i| i.user_id == user)
+                .collect::<Vec<_>>();
+            intents.sort_by(|a, b| (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq)));
+            let raw = intents
+                .iter()
+                .map(|i| i.to_raw())
+                .collect::<Result<Vec<_>, _>>()?;
+            match ingest(self.processor.store_mut(), user, &raw).await {
+                Err(IngestError::SequenceTaken { client_id, seq, .. })
+                    if retries < MAX_RENUMBERINGS =>
+                {
+                    retries += 1;
+                    client.renumber_past_taken::<D>(&client_id, seq)?;
+                }
+                other => return Ok(other?),
+            }
+        }
     }
 
     /// Lets the server decide everything decidable.

@@ -160,6 +160,18 @@ pub(crate) fn reconcile_domain<D: Domain>(store: &ClientStore) -> Result<DomainS
         store.emit_projection::<D>(*entity, projection.as_ref());
     }
     store.emit_rejections::<D>(&surfaced);
+    let cleared: usize = entities.iter().map(|r| r.cleared.len()).sum();
+    tracing::debug!(
+        domain = D::NAME,
+        entities = entities.len(),
+        cleared,
+        surfaced = surfaced.len(),
+        failed = failed.len(),
+        "reconciled"
+    );
+    for (entity, e) in &failed {
+        tracing::warn!(domain = D::NAME, %entity, error = %e, "entity not reconciled: its rows do not read; left untouched");
+    }
     let changed: Vec<Uuid> = entities
         .iter()
         .filter(|r| r.changed)
@@ -174,7 +186,7 @@ pub(crate) fn reconcile_domain<D: Domain>(store: &ClientStore) -> Result<DomainS
     });
     Ok(DomainSummary {
         entities: entities.len(),
-        cleared: entities.iter().map(|r| r.cleared.len()).sum(),
+        cleared,
         surfaced: surfaced.len(),
         failed,
     })
@@ -216,10 +228,12 @@ fn facts<D: Domain>(
             acks.insert(row.intent.client_id.clone(), acked);
         }
     }
+    let uploading = sql.uploading_ids(conn, entity_id)?;
     Ok(Facts {
         server,
         rejected,
         acks,
+        uploading,
     })
 }
 
@@ -296,6 +310,15 @@ fn apply<D: Domain>(
             })
         }
     };
+    if !cleared.is_empty() {
+        tracing::debug!(
+            domain = D::NAME,
+            entity = %entity_id,
+            cleared = ?cleared,
+            pending = pending.len(),
+            "intents left the log: their decision is visible"
+        );
+    }
     sql.delete_intents(conn, &cleared)?;
     // Persist what was learnt from cleared intents, so that it survives their deletion.
     for (id, version) in &raised {

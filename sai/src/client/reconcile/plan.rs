@@ -45,6 +45,10 @@ pub(super) struct Facts<D: Domain> {
     pub rejected: HashSet<Uuid>,
     /// The server's acknowledgement of each client in the log (0 if none arrived).
     pub acks: HashMap<String, u64>,
+    /// The ids of the entity's intents still in the device's upload queue: the server has
+    /// not stored them, so an acknowledgement covering their sequence number is another
+    /// intent's (a restored or cloned device reused the number).
+    pub uploading: HashSet<Uuid>,
 }
 
 /// What reconciling one entity does.
@@ -85,6 +89,7 @@ pub(super) fn plan<D: Domain>(
         server,
         rejected,
         acks,
+        uploading,
     } = facts;
     let server_version = server.as_ref().map_or(0, |p| p.snapshot.version);
     let mut walks: HashMap<String, Walk> = HashMap::new();
@@ -111,7 +116,9 @@ pub(super) fn plan<D: Domain>(
             cleared.push(intent.id);
             continue;
         }
-        let decided = walk.acked >= intent.seq;
+        // Still queued for upload: not stored by the server, so not decided, whatever the
+        // acknowledgement says about its (reused) number.
+        let decided = walk.acked >= intent.seq && !uploading.contains(&intent.id);
         if decided && server_version > walk.assumed {
             // Accepted and visible: the entity is now past this intent's version.
             cleared.push(intent.id);

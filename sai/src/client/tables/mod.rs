@@ -69,6 +69,8 @@ pub(crate) struct DomainSql<D> {
     select_floor: String,
     raise_floor: String,
     insert_floor: String,
+    /// The domain's upload queue table (PowerSync's `ps_crud` entries name it as `type`).
+    queue: String,
     field_count: usize,
     _domain: PhantomData<fn() -> D>,
 }
@@ -165,6 +167,7 @@ impl<D: Domain> DomainSql<D> {
                 "UPDATE {seq_local} SET last_seq = MAX(last_seq, ?2) WHERE id = ?1"
             ),
             insert_floor: format!("INSERT INTO {seq_local} (id, last_seq) VALUES (?1, ?2)"),
+            queue: TableRole::IntentQueue.table_name(D::NAME),
             local_intents,
             projection,
             projection_local,
@@ -338,9 +341,12 @@ impl<D: Domain> DomainSql<D> {
     }
 
     /// The next sequence number of a local client (1, 2, 3, … with no gaps as long as the
-    /// enclosing transaction commits): one past the highest in the log, or past the floor in
-    /// `{name}_client_seq_local` that records every seq that left the log. Writes only the
-    /// client's first time (its floor row), so a send dirties no counter page.
+    /// enclosing transaction commits): one past the highest in the log, past the floor in
+    /// `{name}_client_seq_local` that records every seq that left the log, and past the
+    /// server's acknowledgement — a file restored from an older copy (or copied to a second
+    /// device) has a floor behind what the server decided, and a decided seq is never
+    /// issued again. Writes only the client's first time (its floor row), so a send dirties
+    /// no counter page.
     pub(crate) fn next_seq(&self, conn: &Connection, client_id: &str) -> Result<u64> {
         let (in_log, floor): (Option<i64>, Option<i64>) = conn
             .prepare_cached(&self.select_last_seq)?
@@ -349,8 +355,23 @@ impl<D: Domain> DomainSql<D> {
             conn.prepare_cached(&self.register_client)?
                 .execute([client_id])?;
         }
-        let last = in_log.unwrap_or(0).max(floor.unwrap_or(0));
-        Ok(last as u64 + 1)
+        let last = in_log.unwrap_or(0).max(floor.unwrap_or(0)) as u64;
+        Ok(last.max(self.acked_seq(conn, client_id)?) + 1)
+    }
+
+    /// Raises a client's sequence floor to at least `seq` (creating its row if needed).
+    pub(crate) fn raise_floor(&self, conn: &Connection, client_id: &str, seq: u64) -> Result<()> {
+        let known = conn
+            .prepare_cached(&self.select_floor)?
+            .exists([client_id])?;
+        let sql = if known {
+            &self.raise_floor
+        } else {
+            &self.insert_floor
+        };
+        conn.prepare_cached(sql)?
+            .execute(params![client_id, seq as i64])?;
+        Ok(())
     }
 
     /// Appends an intent to the local log.
@@ -448,6 +469,39 @@ impl<D: Domain> DomainSql<D> {
         Ok(out)
     }
 
+    /// The ids of the entity's intents still in the device's upload queue (PowerSync's
+    /// `ps_crud`: an entry leaves it only once the server stored the upload); empty where
+    /// the file has no upload queue.
+    pub(crate) fn uploading_ids(
+        &self,
+        conn: &Connection,
+        entity_id: Uuid,
+    ) -> Result<HashSet<Uuid>> {
+        let has_queue = conn
+            .prepare_cached(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ps_crud'",
+            )?
+            .exists([])?;
+        let mut out = HashSet::new();
+        if !has_queue {
+            return Ok(out);
+        }
+        let mut stmt = conn.prepare_cached(
+            "SELECT json_extract(data, '$.id') FROM ps_crud \
+             WHERE json_extract(data, '$.type') = ?1 \
+             AND json_extract(data, '$.data.entity_id') = ?2",
+        )?;
+        let mut rows = stmt.query(params![self.queue, entity_id.to_string()])?;
+        while let Some(row) = rows.next()? {
+            if let Value::Text(id) = row.get::<_, Value>(0)?
+                && let Ok(id) = Uuid::parse_str(&id)
+            {
+                out.insert(id);
+            }
+        }
+        Ok(out)
+    }
+
     /// Raises an intent's `base_version` (never lowers it).
     pub(crate) fn raise_base_version(
         &self,
@@ -477,14 +531,10 @@ impl<D: Domain> DomainSql<D> {
             let Some((client, seq)) = gone else { continue };
             conn.prepare_cached(&self.delete_intent)?.execute([&id])?;
             n += 1;
-            if let (Value::Text(client), Value::Integer(seq)) = (client, seq) {
-                let known = conn.prepare_cached(&self.select_floor)?.exists([&client])?;
-                let sql = if known {
-                    &self.raise_floor
-                } else {
-                    &self.insert_floor
-                };
-                conn.prepare_cached(sql)?.execute(params![client, seq])?;
+            if let (Value::Text(client), Value::Integer(seq)) = (client, seq)
+                && let Ok(seq) = u64::try_from(seq)
+            {
+                self.raise_floor(conn, &client, seq)?;
             }
         }
         Ok(n)
