@@ -3,8 +3,6 @@
 mod model;
 mod parse;
 
-use darling::FromMeta;
-use darling::ast::NestedMeta;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -32,21 +30,15 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         }
     };
     let mut errors = darling::Error::accumulator();
-    let args = NestedMeta::parse_meta_list(args)
-        .map_err(darling::Error::from)
-        .and_then(|list| MachineArgs::from_list(&list));
-    let args = errors.handle(args).unwrap_or(MachineArgs {
-        domain: None,
-        event: None,
-    });
-    if args.domain.is_none() {
+    let args = MachineArgs::parse(args, &mut errors);
+    if args.domain.is_none() && !args.unknown_key {
         errors.push(error(
             proc_macro2::Span::call_site(),
             "missing `domain = …` in `#[machine(…)]`",
             "name the `#[derive(Domain)]` struct this machine changes: `#[machine(domain = Todo, event = TodoEvent)]`",
         ));
     }
-    if args.event.is_none() {
+    if args.event.is_none() && !args.unknown_key {
         errors.push(error(
             proc_macro2::Span::call_site(),
             "missing `event = …` in `#[machine(…)]`",
@@ -79,6 +71,7 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             MachineArgs {
                 domain: Some(domain),
                 event: Some(event),
+                ..
             },
             Some(model),
             None,
@@ -90,6 +83,7 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             MachineArgs {
                 domain: Some(domain),
                 event,
+                ..
             },
             _,
             errors,
@@ -176,7 +170,7 @@ fn generate(
             rows.push(quote! {
                 ::sai::Transition {
                     from: Self::#from,
-                    event: ::sai::__private::type_of_variant::<#event>(#event_name),
+                    event: ::sai::__private::type_of_variant::<Self>(#event_name),
                     guard: #guard,
                     target: #target,
                     assigns: &[#(#assigns),*],
@@ -230,10 +224,16 @@ fn stub(
     events: &[syn::Ident],
 ) -> TokenStream {
     let ident = &item.ident;
-    let first = item.variants.first().map(|v| &v.ident);
-    let initial = match first {
+    // Only unit variants can be named as values; a data-carrying one is already reported.
+    let units: Vec<&syn::Ident> = item
+        .variants
+        .iter()
+        .filter(|v| matches!(v.fields, syn::Fields::Unit))
+        .map(|v| &v.ident)
+        .collect();
+    let initial = match units.first() {
         Some(v) => quote! { Self::#v },
-        None => quote! { ::core::unreachable!() },
+        None => quote! { ::core::panic!("a machine with no states has no initial state") },
     };
     let (event, check) = match event {
         Some(event) => {
@@ -250,7 +250,7 @@ fn stub(
         }
         None => (quote! { ::sai::__private::NoEvent }, TokenStream::new()),
     };
-    let state_ids = item.variants.iter().map(|v| &v.ident);
+    let state_ids = units.iter();
     quote! {
         const _: () = {
             #check
@@ -265,7 +265,7 @@ fn stub(
                 fn name(self) -> &'static str { "" }
                 fn is_final(self) -> bool { false }
                 fn candidates(self, _: &#event) -> &'static [::sai::Transition<Self>] {
-                    let _ = [#(Self::#state_ids),*];
+                    let _: &[Self] = &[#(Self::#state_ids),*];
                     &[]
                 }
             }

@@ -1,6 +1,7 @@
 //! Validation and lowering: the written states become a table of candidate groups.
 
 use quote::ToTokens;
+use syn::spanned::Spanned;
 
 use super::parse::{OnInput, StateInput};
 use crate::diagnostics::{checkpoint, did_you_mean, error};
@@ -93,6 +94,16 @@ pub fn lower(
         }
     }
 
+    for state in &inputs {
+        if let (Some(_), Some(final_span)) = (state.initial, state.final_state) {
+            errors.push(error(
+                final_span,
+                format!("state `{}` is both `#[initial]` and `#[final_state]`", state.ident),
+                "an entity would start finished and accept no event; remove `#[final_state]`, or mark another state `#[initial]`",
+            ));
+        }
+    }
+
     let mut groups: Vec<Group> = Vec::new();
     for (si, state) in inputs.iter().enumerate() {
         if state.final_state.is_some() {
@@ -115,7 +126,27 @@ pub fn lower(
                 .find(|g| g.event == on.event);
             match existing {
                 Some(group) => {
-                    if group.rows.iter().any(|r| r.guard.is_none()) {
+                    let same_guard = row.guard.as_ref().and_then(|g| {
+                        let text = g.expr.to_token_stream().to_string();
+                        group.rows.iter().find_map(|r| {
+                            r.guard
+                                .as_ref()
+                                .filter(|earlier| {
+                                    earlier.expr.to_token_stream().to_string() == text
+                                })
+                                .map(|earlier| earlier.name.clone())
+                        })
+                    });
+                    if let Some(name) = same_guard {
+                        errors.push(error(
+                            on.guard.as_ref().map_or(on.event.span(), Spanned::span),
+                            format!("this `{}` transition in `{}` can never be taken", on.event, names[si]),
+                            format!(
+                                "an earlier `{}` transition in this state has the same guard `{name}`: when that one fails, so does this one; remove this transition or give it another guard",
+                                on.event
+                            ),
+                        ));
+                    } else if group.rows.iter().any(|r| r.guard.is_none()) {
                         errors.push(error(
                             on.event.span(),
                             format!("this `{}` transition in `{}` can never be taken", on.event, names[si]),

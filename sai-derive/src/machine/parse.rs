@@ -1,21 +1,107 @@
 //! Parsing `#[machine(…)]` and the state attributes `#[initial]`, `#[final_state]`, `#[on(…)]`.
 
-use darling::FromMeta;
 use proc_macro2::Span;
+use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Token, bracketed};
 
-use crate::diagnostics::error;
+use crate::diagnostics::{did_you_mean, error};
+
+/// The keys `#[on(…)]` accepts after its event and target.
+const ON_KEYS: [&str; 3] = ["guard", "reason", "assign"];
+
+/// `first::rest::…`, with `first` already read: for a hint about a qualified name.
+fn parse_rest_of_path(first: syn::Ident, input: ParseStream<'_>) -> syn::Result<syn::Path> {
+    let mut path = syn::Path::from(first);
+    while input.peek(Token![::]) {
+        path.segments.push_punct(input.parse()?);
+        path.segments
+            .push_value(syn::PathSegment::from(input.parse::<syn::Ident>()?));
+    }
+    Ok(path)
+}
 
 /// `#[machine(domain = Todo, event = TodoEvent)]`, both optional here so that a missing one
 /// is reported with a hint and the other can still serve the fallback.
-#[derive(FromMeta)]
+#[derive(Default)]
 pub struct MachineArgs {
     /// The `#[derive(Domain)]` struct the machine changes.
     pub domain: Option<syn::Type>,
     /// The `#[derive(Event)]` enum the machine consumes.
     pub event: Option<syn::Path>,
+    /// Whether a key was misspelt or unknown: then a missing key is most likely that one, and
+    /// is not reported a second time.
+    pub unknown_key: bool,
+}
+
+/// The keys `#[machine(…)]` accepts.
+const MACHINE_KEYS: [&str; 2] = ["domain", "event"];
+
+impl MachineArgs {
+    /// Reads the keys one by one, so that one bad key does not discard the good ones.
+    pub fn parse(args: proc_macro2::TokenStream, errors: &mut darling::error::Accumulator) -> Self {
+        let mut out = Self::default();
+        let list = match darling::ast::NestedMeta::parse_meta_list(args) {
+            Ok(list) => list,
+            Err(e) => {
+                errors.push(error(
+                    e.span(),
+                    e,
+                    "write `#[machine(domain = Todo, event = TodoEvent)]`",
+                ));
+                out.unknown_key = true;
+                return out;
+            }
+        };
+        for item in list {
+            let darling::ast::NestedMeta::Meta(syn::Meta::NameValue(nv)) = &item else {
+                errors.push(error(
+                    item.span(),
+                    "expected `key = value` in `#[machine(…)]`",
+                    "write `#[machine(domain = Todo, event = TodoEvent)]`",
+                ));
+                out.unknown_key = true;
+                continue;
+            };
+            let key = nv
+                .path
+                .get_ident()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let value = nv.value.to_token_stream();
+            match key.as_str() {
+                "domain" => match syn::parse2(value) {
+                    Ok(ty) => out.domain = Some(ty),
+                    Err(e) => errors.push(error(
+                        e.span(),
+                        "expected the domain type",
+                        "write `domain = Todo`",
+                    )),
+                },
+                "event" => match syn::parse2(value) {
+                    Ok(path) => out.event = Some(path),
+                    Err(e) => errors.push(error(
+                        e.span(),
+                        "expected the event enum's path",
+                        "write `event = TodoEvent`",
+                    )),
+                },
+                _ => {
+                    out.unknown_key = true;
+                    errors.push(error(
+                        nv.path.span(),
+                        format!("unknown key `{}` in `#[machine(…)]`", nv.path.to_token_stream()),
+                        format!(
+                            "{}the keys are `domain` and `event`: `#[machine(domain = Todo, event = TodoEvent)]`",
+                            did_you_mean(&key, MACHINE_KEYS)
+                        ),
+                    ));
+                }
+            }
+        }
+        out
+    }
 }
 
 /// One state (an enum variant) as written.
@@ -45,13 +131,41 @@ impl Parse for OnInput {
                 "expected an event variant\n\n= help: write `#[on(Create => Active)]`, or `#[on(Rename)]` for a targetless transition",
             )
         })?;
+        if input.peek(Token![::]) {
+            let path: syn::Path = parse_rest_of_path(event.clone(), input)?;
+            let variant = path.segments.last().map(|s| s.ident.clone());
+            return Err(syn::Error::new_spanned(
+                &path,
+                format!(
+                    "write the event variant alone, without its enum\n\n= help: `#[machine(event = …)]` names the enum already: write `{}`",
+                    variant.map_or_else(String::new, |v| v.to_string())
+                ),
+            ));
+        }
+        if input.peek(Token![->]) {
+            let arrow = input.parse::<Token![->]>()?;
+            return Err(syn::Error::new(
+                arrow.span(),
+                "expected `=>` between the event and its target\n\n= help: write `#[on(Open => Opened)]`, with a fat arrow `=>`",
+            ));
+        }
         let target = if input.peek(Token![=>]) {
             input.parse::<Token![=>]>()?;
-            Some(
-                input
-                    .parse::<syn::Ident>()
-                    .map_err(|e| syn::Error::new(e.span(), "expected a target state after `=>`"))?,
-            )
+            let target = input
+                .parse::<syn::Ident>()
+                .map_err(|e| syn::Error::new(e.span(), "expected a target state after `=>`\n\n= help: write the state's variant name, e.g. `#[on(Open => Opened)]`"))?;
+            if input.peek(Token![::]) {
+                let path = parse_rest_of_path(target, input)?;
+                let state = path.segments.last().map(|s| s.ident.to_string());
+                return Err(syn::Error::new_spanned(
+                    &path,
+                    format!(
+                        "write the target state alone, without its enum\n\n= help: states are variants of this enum: write `{}`",
+                        state.unwrap_or_default()
+                    ),
+                ));
+            }
+            Some(target)
         } else {
             None
         };
@@ -63,13 +177,42 @@ impl Parse for OnInput {
             reason: None,
             assigns: Vec::new(),
         };
+        let mut last_key: Option<String> = None;
         while !input.is_empty() {
-            input.parse::<Token![,]>()?;
+            input.parse::<Token![,]>().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "expected `,` before the next key\n\n= help: write `#[on(Event => Target, guard = g, reason = \"…\", assign = [a, b])]`",
+                )
+            })?;
             if input.is_empty() {
                 break;
             }
             let key: syn::Ident = input.parse()?;
+            if !input.peek(Token![=]) {
+                let help = if last_key.as_deref() == Some("assign") {
+                    format!("several assigns go in brackets: `assign = [first, {key}]`")
+                } else {
+                    "the keys are `guard`, `reason` and `assign`, each written `key = value`"
+                        .to_owned()
+                };
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!("expected `key = value`, found `{key}`\n\n= help: {help}"),
+                ));
+            }
             input.parse::<Token![=]>()?;
+            last_key = Some(key.to_string());
+            if matches!(key.to_string().as_str(), "guard" | "assign") && input.peek(syn::LitStr) {
+                let lit: syn::LitStr = input.parse()?;
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "`{key}` takes a function, not a string\n\n= help: drop the quotes: `{key} = {}`",
+                        lit.value()
+                    ),
+                ));
+            }
             match key.to_string().as_str() {
                 "guard" if on.guard.is_some() => {
                     return Err(syn::Error::new(
@@ -90,7 +233,8 @@ impl Parse for OnInput {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
-                            "unknown key `{other}` in `#[on(…)]`\n\n= help: the keys are `guard`, `reason` and `assign`"
+                            "unknown key `{other}` in `#[on(…)]`\n\n= help: {}the keys are `guard`, `reason` and `assign`",
+                            did_you_mean(other, ON_KEYS)
                         ),
                     ));
                 }
