@@ -524,3 +524,129 @@ fn domain_metadata_is_generated() {
     );
     assert_eq!(Counter::NAME, "counter");
 }
+
+// Guard lists and `not(…)`: every guard of a candidate must pass, and a rejection names each
+// one that failed with its own reason.
+#[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[domain(name = "vault", machine = VaultMachine)]
+struct Vault {
+    code: String,
+    jammed: bool,
+}
+
+#[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum VaultEvent {
+    Open { code: String },
+    Force,
+    Jam,
+}
+
+fn right_code(v: &Vault, e: &VaultEvent, _: &IntentMeta) -> bool {
+    matches!(e, VaultEvent::Open { code } if *code == v.code)
+}
+fn jammed(v: &Vault, _: &VaultEvent, _: &IntentMeta) -> bool {
+    v.jammed
+}
+fn jam(v: &mut Vault, _: &VaultEvent, _: &IntentMeta) {
+    v.jammed = true;
+}
+
+#[machine(domain = Vault, event = VaultEvent)]
+enum VaultMachine {
+    #[initial]
+    #[on(Open => Opened, guard = right_code, reason = "wrong code", guard = not(jammed), reason = "the lock is jammed")]
+    #[on(Force => Opened, guard = [jammed, not(right_code)])]
+    #[on(Jam, assign = jam)]
+    Closed,
+    #[on(Jam => Closed, assign = jam)]
+    Opened,
+}
+
+fn vault_step(
+    s: &Snapshot<VaultMachine>,
+    event: VaultEvent,
+) -> Result<Snapshot<VaultMachine>, Rejection> {
+    let i = Intent::new(Uuid::now_v7(), "c", "u", 1, event, 0);
+    s.step_intent(&i, Phase::Authoritative)
+}
+
+fn failed_guards(r: Rejection) -> Vec<(String, String)> {
+    let Rejection::GuardFailed { guards, .. } = r else {
+        panic!("{r:?}")
+    };
+    guards.into_iter().map(|g| (g.guard, g.reason)).collect()
+}
+
+fn vault(code: &str, jammed: bool) -> Snapshot<VaultMachine> {
+    Snapshot {
+        state: VaultMachine::Closed,
+        context: Vault {
+            code: code.into(),
+            jammed,
+        },
+        version: 0,
+    }
+}
+
+fn open(code: &str) -> VaultEvent {
+    VaultEvent::Open { code: code.into() }
+}
+
+#[test]
+fn a_guard_list_passes_only_when_every_guard_passes() {
+    let s = vault_step(&vault("1234", false), open("1234")).unwrap();
+    assert_eq!(s.state, VaultMachine::Opened);
+    // Right code, but jammed: the negated guard fails alone.
+    let r = vault_step(&vault("1234", true), open("1234")).unwrap_err();
+    assert_eq!(
+        failed_guards(r),
+        [("not(jammed)".into(), "the lock is jammed".into())]
+    );
+}
+
+#[test]
+fn every_failed_guard_of_a_list_is_reported_with_its_own_reason_in_order() {
+    let r = vault_step(&vault("1234", true), open("0000")).unwrap_err();
+    assert_eq!(
+        failed_guards(r),
+        [
+            ("right_code".into(), "wrong code".into()),
+            ("not(jammed)".into(), "the lock is jammed".into())
+        ]
+    );
+}
+
+#[test]
+fn not_inverts_a_guard_in_a_bracketed_list_with_generated_reasons() {
+    assert_eq!(
+        vault_step(&vault("", true), VaultEvent::Force)
+            .unwrap()
+            .state,
+        VaultMachine::Opened
+    );
+    let r = vault_step(&vault("", false), VaultEvent::Force).unwrap_err();
+    assert_eq!(
+        failed_guards(r),
+        [("jammed".into(), "guard `jammed` failed".into())]
+    );
+    // `not(right_code)` passes: a `Force` event carries no code.
+    let s = vault_step(&vault("", false), VaultEvent::Jam).unwrap();
+    assert!(s.context.jammed);
+    assert_eq!(
+        vault_step(&s, VaultEvent::Force).unwrap().state,
+        VaultMachine::Opened
+    );
+}
+
+#[test]
+fn guard_lists_show_in_the_table_and_the_diagram() {
+    let table = VaultMachine::transition_table();
+    assert!(table.contains("right_code, not(jammed)"), "{table}");
+    assert!(table.contains("jammed, not(right_code)"), "{table}");
+    assert!(
+        VaultMachine::mermaid().contains("Closed --> Opened : open [right_code, not(jammed)]"),
+        "{}",
+        VaultMachine::mermaid()
+    );
+}

@@ -241,9 +241,12 @@ pub use sai_derive::Domain;
 ///
 /// # Compile errors
 ///
-/// Not an enum; a generic enum; no `tag`, or a tag other than `type`; an unknown `rename_all`
-/// rule; separate serialize/deserialize renames (`rename(serialize = …)`); an enum without
-/// variants; a tuple variant; `version = 0`; two variants with one type name.
+/// Not an enum; a generic enum; no `tag`, or a tag other than `type`; adjacent tagging
+/// (`content = …`) or `untagged`; an unknown `rename_all` rule; separate serialize/deserialize
+/// renames (`rename(serialize = …)`); an enum without variants; a tuple variant; `version = 0`;
+/// `#[event(…)]` on the enum rather than on a variant; two variants with one type name. After
+/// an error the enum still implements [`Event`](trait@Event), so a machine over it reports
+/// nothing more.
 /// `tests/ui/event_*.rs` shows them.
 pub use sai_derive::Event;
 
@@ -324,8 +327,8 @@ pub use sai_derive::Event;
 ///
 /// | key | meaning |
 /// |---|---|
-/// | `guard = f` | at most one: `fn(&D, &E, &IntentMeta) -> bool`, a path or a non-capturing closure. The transition is taken only if it returns `true` |
-/// | `reason = "…"` | only with a guard: the human reason reported when the guard fails; default ``guard `f` failed`` |
+/// | `guard = f` | `fn(&D, &E, &IntentMeta) -> bool`, a path or a non-capturing closure. `guard = not(f)` inverts it. Repeat the key, or write `guard = [f, not(g)]`: the transition is taken only if every guard passes |
+/// | `reason = "…"` | right after a single guard: the human reason reported when that guard fails; default ``guard `f` failed`` (``guard `not(f)` failed``) |
 /// | `assign = f` or `assign = [f, g]` | `fn(&mut D, &E, &IntentMeta)`, paths or non-capturing closures, run in written order |
 ///
 /// Guards and assigns are pure and synchronous: the time, the user, the entity's owner
@@ -337,7 +340,7 @@ pub use sai_derive::Event;
 /// # Semantics
 ///
 /// The deterministic subset of XState v5. The candidates for an event in a state are tried in
-/// written order, and the first whose guard passes (or that has none) is taken; its assigns
+/// written order, and the first whose guards all pass (or that has none) is taken; its assigns
 /// run in order; the snapshot's version rises by one. Otherwise the step is a [`Rejection`]:
 /// `not_accepted` (no transition for the event), `guard_failed` (naming every failed guard
 /// with its reason) or `final_state`. A second machine over the same domain and events can be
@@ -352,12 +355,17 @@ pub use sai_derive::Event;
 ///
 /// # Compile errors
 ///
-/// All in one pass, each on the offending token with a hint: a missing `domain` or `event`; not
-/// an enum, or a generic one; a state with data; no `#[initial]`, or two; transitions on a
-/// final state; an unknown event variant or target state ("did you mean …"); an unknown key
-/// in `#[on]`, two guards, or a `reason` without a guard; a candidate after an unguarded one
-/// for the same event (it can never be taken); a state unreachable from the initial state; a
-/// guard or assign with the wrong signature. `tests/ui/machine_*.rs` shows them.
+/// All in one pass, each on the offending token with a hint: a missing `domain` or `event`, or
+/// an unknown key in `#[machine(…)]` (the others are still read); not an enum, or a generic
+/// one; a state with data; no `#[initial]`, or two; a state both `#[initial]` and
+/// `#[final_state]`; transitions on a final state; an unknown event variant or target state
+/// ("did you mean …"), or one written with its enum (`Event::Open`); `->` for `=>`; an unknown
+/// key in `#[on]` ("did you mean …"), a quoted guard or assign, `assign = a, b` for
+/// `assign = [a, b]`, a `reason` without a guard, after a list of guards or given twice; a
+/// candidate that can never be taken (after an unguarded one for the same event, or after one
+/// whose guards are all among its own); a state unreachable from the initial state; a guard or
+/// assign with the wrong signature; an event type that is not an [`Event`](trait@Event).
+/// `tests/ui/machine_*.rs` shows them.
 pub use sai_derive::machine;
 
 pub use uuid::Uuid;

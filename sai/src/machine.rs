@@ -14,12 +14,30 @@ pub type AssignFn<D, E> = for<'a> fn(&mut D, &E, &IntentMeta<'a>);
 
 /// A named guard with the reason reported when it fails.
 pub struct Guard<D: 'static, E: 'static> {
-    /// The guard's name as written in `#[on(…, guard = name)]`.
+    /// The guard's name as written in `#[on(…, guard = name)]` (without `not(…)`).
     pub name: &'static str,
     /// Human-readable reason for a rejection (`reason = "…"`), or a generated one.
     pub reason: &'static str,
+    /// Whether the guard is written `not(name)`: it passes when the check returns `false`.
+    pub negated: bool,
     /// The check.
     pub check: GuardFn<D, E>,
+}
+
+impl<D, E> Guard<D, E> {
+    /// Whether the guard passes: the check's answer, inverted for `not(…)`.
+    pub fn passes(&self, context: &D, event: &E, meta: &IntentMeta<'_>) -> bool {
+        (self.check)(context, event, meta) != self.negated
+    }
+
+    /// The guard as written: `name` or `not(name)`.
+    pub fn label(&self) -> String {
+        if self.negated {
+            format!("not({})", self.name)
+        } else {
+            self.name.to_owned()
+        }
+    }
 }
 
 /// A named assign action.
@@ -36,8 +54,9 @@ pub struct Transition<M: Machine> {
     pub from: M,
     /// The event's wire type name.
     pub event: &'static str,
-    /// Optional guard; the first candidate whose guard passes wins.
-    pub guard: Option<Guard<M::Domain, M::Event>>,
+    /// The guards, all of which must pass (none: always taken); the first candidate whose
+    /// guards all pass wins.
+    pub guards: &'static [Guard<M::Domain, M::Event>],
     /// The target state; `None` for a targetless transition (state kept, assigns run).
     pub target: Option<M>,
     /// Assigns, run in written order.
@@ -71,7 +90,10 @@ impl<M: Machine> Debug for Transition<M> {
         f.debug_struct("Transition")
             .field("from", &self.from.name())
             .field("event", &self.event)
-            .field("guard", &self.guard.as_ref().map(|g| g.name))
+            .field(
+                "guards",
+                &self.guards.iter().map(Guard::label).collect::<Vec<_>>(),
+            )
             .field("target", &self.target.map(Machine::name))
             .field(
                 "assigns",
@@ -153,9 +175,15 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
                 [
                     t.from.name().to_owned(),
                     t.event.to_owned(),
-                    t.guard
-                        .as_ref()
-                        .map_or("-".to_owned(), |g| g.name.to_owned()),
+                    if t.guards.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        t.guards
+                            .iter()
+                            .map(Guard::label)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
                     t.target
                         .map_or_else(|| "(stays)".to_owned(), |s| s.name().to_owned()),
                     if t.assigns.is_empty() {
@@ -200,8 +228,9 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
         let _ = writeln!(out, "    [*] --> {}", Self::INITIAL.name());
         for t in Self::TRANSITIONS {
             let mut label = t.event.to_owned();
-            if let Some(g) = &t.guard {
-                let _ = write!(label, " [{}]", g.name);
+            if !t.guards.is_empty() {
+                let names: Vec<_> = t.guards.iter().map(Guard::label).collect();
+                let _ = write!(label, " [{}]", names.join(", "));
             }
             if !t.assigns.is_empty() {
                 let names: Vec<_> = t.assigns.iter().map(|a| a.name).collect();

@@ -46,12 +46,18 @@ impl<M: Machine> Snapshot<M> {
         let candidates = self.state.candidates(event);
         let mut failed = Vec::new();
         for t in candidates {
-            match &t.guard {
-                Some(g) if !(g.check)(&self.context, event, meta) => failed.push(FailedGuard {
-                    guard: g.name.to_owned(),
-                    reason: g.reason.to_owned(),
-                }),
-                _ => return Ok(t),
+            // Every guard runs (they are pure), so that a rejection names each failed one.
+            let before = failed.len();
+            for g in t.guards {
+                if !g.passes(&self.context, event, meta) {
+                    failed.push(FailedGuard {
+                        guard: g.label(),
+                        reason: g.reason.to_owned(),
+                    });
+                }
+            }
+            if failed.len() == before {
+                return Ok(t);
             }
         }
         Err(if failed.is_empty() {

@@ -3,11 +3,11 @@ use serde::{Deserialize, Serialize};
 
 include!("shared/door.rs");
 
-fn label(door: &mut Door, _: &DoorEvent) {
+fn label(door: &mut Door, _: &DoorEvent, _: &sai::IntentMeta) {
     door.label = "open".into();
 }
 
-fn relabel(door: &mut Door, _: &DoorEvent) {
+fn relabel(door: &mut Door, _: &DoorEvent, _: &sai::IntentMeta) {
     door.label.push('!');
 }
 

@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 
 include!("shared/door.rs");
 
-fn unlocked(_: &Door, _: &DoorEvent) -> bool {
+fn unlocked(_: &Door, _: &DoorEvent, _: &sai::IntentMeta) -> bool {
     true
 }
 

@@ -154,14 +154,11 @@ fn generate(
                 }
                 None => quote! { ::sai::__private::None },
             };
-            let guard = match &row.guard {
-                Some(g) => {
-                    let (gname, expr, reason) = (&g.name, &g.expr, &row.reason);
-                    let check = quote_spanned! {expr.span()=> #expr };
-                    quote! { ::sai::__private::Some(::sai::Guard { name: #gname, reason: #reason, check: #check }) }
-                }
-                None => quote! { ::sai::__private::None },
-            };
+            let guards = row.guards.iter().map(|g| {
+                let (gname, expr, reason, negated) = (&g.name, &g.expr, &g.reason, g.negated);
+                let check = quote_spanned! {expr.span()=> #expr };
+                quote! { ::sai::Guard { name: #gname, reason: #reason, negated: #negated, check: #check } }
+            });
             let assigns = row.assigns.iter().map(|a| {
                 let (aname, expr) = (&a.name, &a.expr);
                 let apply = quote_spanned! {expr.span()=> #expr };
@@ -171,7 +168,7 @@ fn generate(
                 ::sai::Transition {
                     from: Self::#from,
                     event: ::sai::__private::type_of_variant::<Self>(#event_name),
-                    guard: #guard,
+                    guards: &[#(#guards),*],
                     target: #target,
                     assigns: &[#(#assigns),*],
                 }

@@ -17,11 +17,31 @@ pub struct Named {
     pub expr: syn::Expr,
 }
 
+/// A guard of a candidate: `name` or `not(name)`, with the reason reported when it fails.
+pub struct GuardSpec {
+    pub name: String,
+    pub expr: syn::Expr,
+    pub negated: bool,
+    pub reason: String,
+}
+
+impl GuardSpec {
+    /// The guard as written, for comparing candidates: `not(f)` or `f`.
+    fn text(&self) -> String {
+        let expr = self.expr.to_token_stream().to_string();
+        if self.negated {
+            format!("not({expr})")
+        } else {
+            expr
+        }
+    }
+}
+
 /// One candidate transition.
 pub struct Row {
     pub target: Option<usize>,
-    pub guard: Option<Named>,
-    pub reason: String,
+    /// All must pass.
+    pub guards: Vec<GuardSpec>,
     pub assigns: Vec<Named>,
 }
 
@@ -126,27 +146,29 @@ pub fn lower(
                 .find(|g| g.event == on.event);
             match existing {
                 Some(group) => {
-                    let same_guard = row.guard.as_ref().and_then(|g| {
-                        let text = g.expr.to_token_stream().to_string();
-                        group.rows.iter().find_map(|r| {
-                            r.guard
-                                .as_ref()
-                                .filter(|earlier| {
-                                    earlier.expr.to_token_stream().to_string() == text
-                                })
-                                .map(|earlier| earlier.name.clone())
-                        })
+                    // An earlier candidate whose guards are all among this one's passes
+                    // whenever this one would, and wins: this one can never be taken.
+                    let texts: Vec<String> = row.guards.iter().map(GuardSpec::text).collect();
+                    let shadowing = group.rows.iter().find(|earlier| {
+                        !earlier.guards.is_empty()
+                            && earlier.guards.iter().all(|g| texts.contains(&g.text()))
                     });
-                    if let Some(name) = same_guard {
+                    if let Some(earlier) = shadowing {
+                        let checks = earlier
+                            .guards
+                            .iter()
+                            .map(GuardSpec::text)
+                            .collect::<Vec<_>>()
+                            .join("`, `");
                         errors.push(error(
-                            on.guard.as_ref().map_or(on.event.span(), Spanned::span),
+                            on.guards.first().map_or(on.event.span(), |g| g.expr.span()),
                             format!("this `{}` transition in `{}` can never be taken", on.event, names[si]),
                             format!(
-                                "an earlier `{}` transition in this state has the same guard `{name}`: when that one fails, so does this one; remove this transition or give it another guard",
+                                "an earlier `{}` transition in this state checks `{checks}`, which this one checks too: whenever this one's guards pass, so do that one's, and it wins; remove this transition or change its guards",
                                 on.event
                             ),
                         ));
-                    } else if group.rows.iter().any(|r| r.guard.is_none()) {
+                    } else if group.rows.iter().any(|r| r.guards.is_empty()) {
                         errors.push(error(
                             on.event.span(),
                             format!("this `{}` transition in `{}` can never be taken", on.event, names[si]),
@@ -230,19 +252,30 @@ fn lower_row(
             }
         },
     };
-    let guard = on.guard.as_ref().map(|g| Named {
-        name: name_of(g, "guard"),
-        expr: g.clone(),
-    });
-    let reason = match (&on.reason, &guard) {
-        (Some(r), _) => r.value(),
-        (None, Some(g)) => format!("guard `{}` failed", g.name),
-        (None, None) => String::new(),
-    };
+    let guards = on
+        .guards
+        .iter()
+        .map(|g| {
+            let name = name_of(&g.expr, "guard");
+            let written = if g.negated {
+                format!("not({name})")
+            } else {
+                name.clone()
+            };
+            GuardSpec {
+                reason: g
+                    .reason
+                    .as_ref()
+                    .map_or_else(|| format!("guard `{written}` failed"), syn::LitStr::value),
+                name,
+                expr: g.expr.clone(),
+                negated: g.negated,
+            }
+        })
+        .collect();
     Ok(Row {
         target,
-        guard,
-        reason,
+        guards,
         assigns: on
             .assigns
             .iter()

@@ -112,14 +112,42 @@ pub struct StateInput {
     pub on: Vec<OnInput>,
 }
 
-/// `#[on(Event => Target, guard = g, reason = "…", assign = a)]`.
+/// `#[on(Event => Target, guard = g, reason = "…", guard = not(h), assign = a)]`.
 pub struct OnInput {
     pub span: Span,
     pub event: syn::Ident,
     pub target: Option<syn::Ident>,
-    pub guard: Option<syn::Expr>,
-    pub reason: Option<syn::LitStr>,
+    /// Every guard in written order; all must pass.
+    pub guards: Vec<GuardInput>,
     pub assigns: Vec<syn::Expr>,
+}
+
+/// One guard: `f` or `not(f)`, with the `reason = "…"` written after it.
+pub struct GuardInput {
+    pub expr: syn::Expr,
+    pub negated: bool,
+    pub reason: Option<syn::LitStr>,
+}
+
+impl GuardInput {
+    /// `not(f)` becomes `f` negated; anything else is the check itself.
+    fn from_expr(expr: syn::Expr) -> Self {
+        if let syn::Expr::Call(call) = &expr
+            && call.args.len() == 1
+            && matches!(&*call.func, syn::Expr::Path(p) if p.path.is_ident("not"))
+        {
+            return Self {
+                expr: call.args[0].clone(),
+                negated: true,
+                reason: None,
+            };
+        }
+        Self {
+            expr,
+            negated: false,
+            reason: None,
+        }
+    }
 }
 
 impl Parse for OnInput {
@@ -173,10 +201,11 @@ impl Parse for OnInput {
             span,
             event,
             target,
-            guard: None,
-            reason: None,
+            guards: Vec::new(),
             assigns: Vec::new(),
         };
+        // How many guards the last `guard = …` key wrote: a `reason` explains exactly one.
+        let mut last_guards = 0;
         let mut last_key: Option<String> = None;
         while !input.is_empty() {
             input.parse::<Token![,]>().map_err(|e| {
@@ -214,14 +243,39 @@ impl Parse for OnInput {
                 ));
             }
             match key.to_string().as_str() {
-                "guard" if on.guard.is_some() => {
-                    return Err(syn::Error::new(
-                        key.span(),
-                        "a transition has at most one guard\n\n= help: combine the checks in one function, or write two `#[on(…)]` candidates",
-                    ));
+                "guard" if input.peek(syn::token::Bracket) => {
+                    let content;
+                    bracketed!(content in input);
+                    let list = content.parse_terminated(syn::Expr::parse, Token![,])?;
+                    last_guards = list.len();
+                    on.guards
+                        .extend(list.into_iter().map(GuardInput::from_expr));
                 }
-                "guard" => on.guard = Some(input.parse()?),
-                "reason" => on.reason = Some(input.parse()?),
+                "guard" => {
+                    last_guards = 1;
+                    on.guards.push(GuardInput::from_expr(input.parse()?));
+                }
+                "reason" => {
+                    let reason: syn::LitStr = input.parse()?;
+                    let help = match (last_guards, on.guards.last()) {
+                        (_, None) => Some(
+                            "`reason` explains a failing guard, but this transition has none\n\n= help: add `guard = …` before it, or remove `reason`",
+                        ),
+                        (1, Some(g)) if g.reason.is_some() => Some(
+                            "this guard has a reason already\n\n= help: write one `reason = \"…\"` after each `guard = …`",
+                        ),
+                        (1, Some(_)) => None,
+                        _ => Some(
+                            "`reason` explains one guard, but the `guard = […]` before it lists several\n\n= help: write them as pairs: `guard = a, reason = \"…\", guard = b, reason = \"…\"`",
+                        ),
+                    };
+                    if let Some(message) = help {
+                        return Err(syn::Error::new(reason.span(), message));
+                    }
+                    if let Some(g) = on.guards.last_mut() {
+                        g.reason = Some(reason);
+                    }
+                }
                 "assign" if input.peek(syn::token::Bracket) => {
                     let content;
                     bracketed!(content in input);
@@ -239,12 +293,6 @@ impl Parse for OnInput {
                     ));
                 }
             }
-        }
-        if on.reason.is_some() && on.guard.is_none() {
-            return Err(syn::Error::new(
-                on.reason.span(),
-                "`reason` explains a failing guard, but this transition has none\n\n= help: add `guard = …` or remove `reason`",
-            ));
         }
         Ok(on)
     }
