@@ -650,3 +650,160 @@ fn guard_lists_show_in_the_table_and_the_diagram() {
         VaultMachine::mermaid()
     );
 }
+
+// Entry and exit actions, and eventless `always` transitions: XState's order (exit, the
+// transition's assigns, entry), and `always` tried after every step until none applies.
+#[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[domain(name = "kettle", machine = KettleMachine)]
+struct Kettle {
+    temp: i64,
+    log: String,
+}
+
+#[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum KettleEvent {
+    Heat { by: i64 },
+    Pour,
+    Spin,
+}
+
+fn note(k: &mut Kettle, what: &str) {
+    if !k.log.is_empty() {
+        k.log.push(',');
+    }
+    k.log.push_str(what);
+}
+fn heat(k: &mut Kettle, e: &KettleEvent, _: &IntentMeta) {
+    if let KettleEvent::Heat { by } = e {
+        k.temp += by;
+    }
+    note(k, "heat");
+}
+fn pour(k: &mut Kettle, _: &KettleEvent, _: &IntentMeta) {
+    k.temp = 0;
+    note(k, "pour");
+}
+fn enter_heating(k: &mut Kettle, _: &KettleEvent, _: &IntentMeta) {
+    note(k, "+heating");
+}
+fn leave_heating(k: &mut Kettle, _: &KettleEvent, _: &IntentMeta) {
+    note(k, "-heating");
+}
+fn enter_boiling(k: &mut Kettle, _: &KettleEvent, _: &IntentMeta) {
+    note(k, "+boiling");
+}
+fn hot(k: &Kettle, _: &KettleEvent, _: &IntentMeta) -> bool {
+    k.temp >= 100
+}
+fn warm(k: &Kettle, _: &KettleEvent, _: &IntentMeta) -> bool {
+    k.temp > 0
+}
+
+#[machine(domain = Kettle, event = KettleEvent)]
+enum KettleMachine {
+    #[initial]
+    #[on(Heat => Heating, assign = heat)]
+    Cold,
+    #[entry(enter_heating)]
+    #[exit(leave_heating)]
+    #[always(Boiling, guard = hot)]
+    #[always(Cold, guard = not(warm))]
+    #[on(Heat, assign = heat)]
+    Heating,
+    #[entry(enter_boiling)]
+    #[on(Pour => Cold, assign = pour)]
+    #[on(Spin => Spinning)]
+    Boiling,
+    // A loop through guarded `always` transitions: only the run-time bound stops it.
+    #[always(Whirling, guard = warm)]
+    Spinning,
+    #[always(Spinning, guard = warm)]
+    Whirling,
+}
+
+fn kettle_step(
+    s: &Snapshot<KettleMachine>,
+    event: KettleEvent,
+) -> Result<Snapshot<KettleMachine>, Rejection> {
+    let i = Intent::new(Uuid::now_v7(), "c", "u", 1, event, 0);
+    s.step_intent(&i, Phase::Optimistic)
+}
+
+#[test]
+fn entering_a_state_runs_the_transition_assigns_then_its_entry_actions() {
+    let s = kettle_step(&Snapshot::initial(), KettleEvent::Heat { by: 50 }).unwrap();
+    assert_eq!(
+        (s.state, s.context.log.as_str(), s.version),
+        (KettleMachine::Heating, "heat,+heating", 1)
+    );
+}
+
+#[test]
+fn always_runs_after_a_targetless_step_with_exit_before_entry() {
+    let s = kettle_step(&Snapshot::initial(), KettleEvent::Heat { by: 50 }).unwrap();
+    // Targetless: no exit or entry of its own; then `always` (hot) leaves for Boiling.
+    let s = kettle_step(&s, KettleEvent::Heat { by: 60 }).unwrap();
+    assert_eq!(
+        (s.state, s.context.log.as_str(), s.version),
+        (
+            KettleMachine::Boiling,
+            "heat,+heating,heat,-heating,+boiling",
+            2
+        )
+    );
+    let s = kettle_step(&s, KettleEvent::Pour).unwrap();
+    assert_eq!((s.state, s.context.temp), (KettleMachine::Cold, 0));
+}
+
+#[test]
+fn always_candidates_are_tried_in_written_order_and_may_lead_back() {
+    // Not hot, not warm: the second `always` takes the kettle straight back to Cold.
+    let s = kettle_step(&Snapshot::initial(), KettleEvent::Heat { by: -5 }).unwrap();
+    assert_eq!(
+        (s.state, s.context.log.as_str(), s.version),
+        (KettleMachine::Cold, "heat,+heating,-heating", 1)
+    );
+}
+
+#[test]
+fn a_guarded_always_loop_is_a_rejection_that_changes_nothing() {
+    let s = kettle_step(&Snapshot::initial(), KettleEvent::Heat { by: 150 }).unwrap();
+    assert_eq!(s.state, KettleMachine::Boiling);
+    let r = kettle_step(&s, KettleEvent::Spin).unwrap_err();
+    assert_eq!(
+        r,
+        Rejection::AlwaysLoop {
+            state: "Boiling".into(),
+            event_type: "spin".into(),
+            steps: sai::MAX_ALWAYS_STEPS,
+        }
+    );
+    assert_eq!((r.code(), r.state()), ("always_loop", Some("Boiling")));
+    let mut same = s.clone();
+    let spin = Intent::new(Uuid::now_v7(), "c", "u", 2, KettleEvent::Spin, 0);
+    assert!(
+        same.apply(&spin.event, &spin.meta(Phase::Optimistic))
+            .is_err()
+    );
+    assert_eq!(same, s);
+}
+
+#[test]
+fn entry_exit_and_always_show_in_the_table_and_the_diagram() {
+    let mermaid = KettleMachine::mermaid();
+    for line in [
+        "Heating : entry / enter_heating",
+        "Heating : exit / leave_heating",
+        "Heating --> Boiling : always [hot]",
+        "Heating --> Cold : always [not(warm)]",
+    ] {
+        assert!(mermaid.contains(line), "{line} in\n{mermaid}");
+    }
+    assert!(
+        KettleMachine::transition_table().contains("(always)"),
+        "{}",
+        KettleMachine::transition_table()
+    );
+    assert_eq!(KettleMachine::Heating.accepted_events(), ["heat"]);
+}

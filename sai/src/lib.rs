@@ -117,7 +117,7 @@ pub use intent::{DecodeError, Intent, IntentMeta, Phase, RawIntent, Timestamp};
 pub use machine::{Assign, AssignFn, Guard, GuardFn, Machine, Transition, UnknownState};
 pub use rejection::{FailedGuard, Rejection};
 pub use schema::{Dialect, Schema, SchemaError, Side, SyncDirection, TableDef, TableRole};
-pub use snapshot::{Replay, Snapshot, replay};
+pub use snapshot::{MAX_ALWAYS_STEPS, Replay, Snapshot, replay};
 pub use value::{ColumnType, ColumnValue, SqlValue, ValueError};
 
 /// Makes a struct with named fields a domain: an entity whose fields are the typed columns of
@@ -322,6 +322,8 @@ pub use sai_derive::Event;
 /// | `#[final_state]` | a final state: it accepts no more events (XState's `type: 'final'`) and has no `#[on]` |
 /// | `#[on(Event => Target, …)]` | a transition on the event variant `Event` to the state `Target`; several per state |
 /// | `#[on(Event, …)]` | a targetless transition: the state stays, the assigns run, the version rises |
+/// | `#[always(Target, guard = g, assign = a)]` | an eventless transition (XState's `always`), tried after every step that reaches this state, in written order, until none applies; without `Target` it is targetless. Keys as in `#[on]` but no `reason` |
+/// | `#[entry(a, b)]` / `#[exit(a, b)]` | actions (`fn(&mut D, &E, &IntentMeta)`, with the triggering event) run when a transition enters / leaves the state. Not on the initial state's entry (there is no event before the first one; use the domain's `Default`) |
 ///
 /// and inside `#[on(…)]`, after the event and target:
 ///
@@ -340,8 +342,13 @@ pub use sai_derive::Event;
 /// # Semantics
 ///
 /// The deterministic subset of XState v5. The candidates for an event in a state are tried in
-/// written order, and the first whose guards all pass (or that has none) is taken; its assigns
-/// run in order; the snapshot's version rises by one. Otherwise the step is a [`Rejection`]:
+/// written order, and the first whose guards all pass (or that has none) is taken. Taking it
+/// runs, in XState's order, the source state's `#[exit]` actions, the transition's assigns and
+/// the target's `#[entry]` actions (exit and entry only if the state changes: a targetless or
+/// self transition stays, as XState v5's default `reenter: false`). Then the reached state's
+/// `#[always]` transitions are tried, with the same event, until none applies; a loop of
+/// unguarded ones is a compile error, and past [`MAX_ALWAYS_STEPS`] the step is the
+/// rejection `always_loop` and changes nothing. The snapshot's version rises by one per event. Otherwise the step is a [`Rejection`]:
 /// `not_accepted` (no transition for the event), `guard_failed` (naming every failed guard
 /// with its reason) or `final_state`. A second machine over the same domain and events can be
 /// a stricter server machine; snapshots meet by state name ([`Snapshot::convert`]).

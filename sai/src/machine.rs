@@ -68,6 +68,13 @@ impl<M: Machine> Transition<M> {
     pub fn target_state(&self) -> M {
         self.target.unwrap_or(self.from)
     }
+
+    /// Whether taking it leaves its state, running the source's exit and the target's entry
+    /// actions: only towards another state. A targetless transition, or one targeting its own
+    /// state, stays (XState v5's default, `reenter: false`).
+    pub fn changes_state(&self) -> bool {
+        self.target.is_some_and(|t| t != self.from)
+    }
 }
 
 impl<D, E> Debug for Guard<D, E> {
@@ -142,6 +149,31 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
     /// The candidate transitions for an event in this state, in the order they are tried.
     fn candidates(self, event: &Self::Event) -> &'static [Transition<Self>];
 
+    /// Every eventless (`#[always(…)]`) transition, grouped by source state, candidates in
+    /// written order. Their [`Transition::event`] is `""`.
+    const ALWAYS: &'static [Transition<Self>] = &[];
+
+    /// The eventless transitions of this state, in the order they are tried after each step.
+    fn always(self) -> &'static [Transition<Self>] {
+        let start = Self::ALWAYS.iter().position(|t| t.from == self);
+        let Some(start) = start else { return &[] };
+        let len = Self::ALWAYS[start..]
+            .iter()
+            .take_while(|t| t.from == self)
+            .count();
+        &Self::ALWAYS[start..start + len]
+    }
+
+    /// The actions run when a transition enters this state (`#[entry(…)]`), in written order.
+    fn entry(self) -> &'static [Assign<Self::Domain, Self::Event>] {
+        &[]
+    }
+
+    /// The actions run when a transition leaves this state (`#[exit(…)]`), in written order.
+    fn exit(self) -> &'static [Assign<Self::Domain, Self::Event>] {
+        &[]
+    }
+
     /// The state with this name.
     fn from_name(name: &str) -> Option<Self> {
         Self::STATES.iter().copied().find(|s| s.name() == name)
@@ -167,14 +199,20 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
         events
     }
 
-    /// The transition table as aligned text: `from | event | guard | target | assigns`.
+    /// The transition table as aligned text: `from | event | guard | target | assigns`;
+    /// eventless transitions follow, with the event `(always)`.
     fn transition_table() -> String {
         let rows: Vec<[String; 5]> = Self::TRANSITIONS
             .iter()
+            .chain(Self::ALWAYS)
             .map(|t| {
                 [
                     t.from.name().to_owned(),
-                    t.event.to_owned(),
+                    if t.event.is_empty() {
+                        "(always)".to_owned()
+                    } else {
+                        t.event.to_owned()
+                    },
                     if t.guards.is_empty() {
                         "-".to_owned()
                     } else {
@@ -226,8 +264,20 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
     fn mermaid() -> String {
         let mut out = String::from("stateDiagram-v2\n");
         let _ = writeln!(out, "    [*] --> {}", Self::INITIAL.name());
-        for t in Self::TRANSITIONS {
-            let mut label = t.event.to_owned();
+        for s in Self::STATES {
+            for (word, actions) in [("entry", s.entry()), ("exit", s.exit())] {
+                if !actions.is_empty() {
+                    let names: Vec<_> = actions.iter().map(|a| a.name).collect();
+                    let _ = writeln!(out, "    {} : {word} / {}", s.name(), names.join(", "));
+                }
+            }
+        }
+        for t in Self::TRANSITIONS.iter().chain(Self::ALWAYS) {
+            let mut label = if t.event.is_empty() {
+                "always".to_owned()
+            } else {
+                t.event.to_owned()
+            };
             if !t.guards.is_empty() {
                 let names: Vec<_> = t.guards.iter().map(Guard::label).collect();
                 let _ = write!(label, " [{}]", names.join(", "));

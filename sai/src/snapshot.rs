@@ -11,6 +11,11 @@ use crate::intent::{Intent, IntentMeta, Phase};
 use crate::machine::{Machine, Transition, UnknownState};
 use crate::rejection::{FailedGuard, Rejection};
 
+/// How many eventless (`always`) transitions one step may take before it is rejected as
+/// [`Rejection::AlwaysLoop`]: a bound on cycles through guarded `always` transitions, which
+/// the compiler cannot see (it rejects unguarded cycles).
+pub const MAX_ALWAYS_STEPS: usize = 100;
+
 /// An entity's state under a machine: the state, the context and the number of applied events.
 pub struct Snapshot<M: Machine> {
     /// The machine state.
@@ -81,14 +86,53 @@ impl<M: Machine> Snapshot<M> {
 
     /// Applies an event in place. On rejection the snapshot is unchanged: guards run before
     /// any assign, and assigns cannot fail.
+    ///
+    /// The transition runs, in XState's order, the source state's exit actions, its own
+    /// assigns and the target state's entry actions (exit and entry only when the state
+    /// changes). Then the eventless (`always`) transitions of each state reached are tried,
+    /// with the same event, until none applies; past [`MAX_ALWAYS_STEPS`] of them the step is
+    /// [`Rejection::AlwaysLoop`]. The version rises by one per event.
     pub fn apply(&mut self, event: &M::Event, meta: &IntentMeta<'_>) -> Result<(), Rejection> {
         let t = self.select(event, meta)?;
-        for a in t.assigns {
+        if M::ALWAYS.is_empty() {
+            self.take(t, event, meta);
+            self.version += 1;
+            return Ok(());
+        }
+        // `always` may fail half-way: work on a copy so that a rejection changes nothing.
+        let mut next = self.clone();
+        next.take(t, event, meta);
+        let mut steps = 0;
+        while let Some(a) = next.state.always().iter().find(|a| {
+            a.guards
+                .iter()
+                .all(|g| g.passes(&next.context, event, meta))
+        }) {
+            if steps == MAX_ALWAYS_STEPS {
+                return Err(Rejection::AlwaysLoop {
+                    state: self.state.name().to_owned(),
+                    event_type: event.event_type().to_owned(),
+                    steps,
+                });
+            }
+            steps += 1;
+            next.take(a, event, meta);
+        }
+        next.version += 1;
+        *self = next;
+        Ok(())
+    }
+
+    /// Takes one transition: exit actions, assigns, entry actions, new state.
+    fn take(&mut self, t: &Transition<M>, event: &M::Event, meta: &IntentMeta<'_>) {
+        let changes = t.changes_state();
+        let target = t.target_state();
+        let exit = if changes { self.state.exit() } else { &[] };
+        let entry = if changes { target.entry() } else { &[] };
+        for a in exit.iter().chain(t.assigns).chain(entry) {
             (a.apply)(&mut self.context, event, meta);
         }
-        self.state = t.target_state();
-        self.version += 1;
-        Ok(())
+        self.state = target;
     }
 
     /// The step: the next snapshot, or the rejection. `self` is left as it was.

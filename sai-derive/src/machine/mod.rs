@@ -140,11 +140,22 @@ fn generate(
     let name = ident.to_string();
 
     let mut rows = Vec::new();
+    let mut always_rows = Vec::new();
     let mut arms = Vec::new();
     for group in &model.groups {
         let from = &model.states[group.state].ident;
         let event_variant = &group.event;
         let event_name = event_variant.to_string();
+        let event_type = if group.always {
+            quote! { "" }
+        } else {
+            quote! { ::sai::__private::type_of_variant::<Self>(#event_name) }
+        };
+        let rows = if group.always {
+            &mut always_rows
+        } else {
+            &mut rows
+        };
         let start = rows.len();
         for row in &group.rows {
             let target = match row.target {
@@ -167,7 +178,7 @@ fn generate(
             rows.push(quote! {
                 ::sai::Transition {
                     from: Self::#from,
-                    event: ::sai::__private::type_of_variant::<Self>(#event_name),
+                    event: #event_type,
                     guards: &[#(#guards),*],
                     target: #target,
                     assigns: &[#(#assigns),*],
@@ -175,8 +186,42 @@ fn generate(
             });
         }
         let end = rows.len();
+        if group.always {
+            continue;
+        }
         let pattern = quote_spanned! {event_variant.span()=> #event::#event_variant { .. } };
         arms.push(quote! { (Self::#from, #pattern) => &TABLE[#start..#end], });
+    }
+
+    let actions = |which: &dyn Fn(&model::State) -> &Vec<model::Named>| {
+        let arms: Vec<TokenStream> = model
+            .states
+            .iter()
+            .filter(|s| !which(s).is_empty())
+            .map(|s| {
+                let state = &s.ident;
+                let list = which(s).iter().map(|a| {
+                    let (aname, expr) = (&a.name, &a.expr);
+                    let apply = quote_spanned! {expr.span()=> #expr };
+                    quote! { ::sai::Assign { name: #aname, apply: #apply } }
+                });
+                quote! { Self::#state => &[#(#list),*], }
+            })
+            .collect();
+        (!arms.is_empty()).then(|| quote! { match self { #(#arms)* _ => &[] } })
+    };
+    let mut entry_exit = TokenStream::new();
+    if let Some(body) = actions(&|s| &s.entry) {
+        entry_exit.extend(quote! {
+            #[allow(unreachable_patterns)]
+            fn entry(self) -> &'static [::sai::Assign<<Self as ::sai::Machine>::Domain, <Self as ::sai::Machine>::Event>] { #body }
+        });
+    }
+    if let Some(body) = actions(&|s| &s.exit) {
+        entry_exit.extend(quote! {
+            #[allow(unreachable_patterns)]
+            fn exit(self) -> &'static [::sai::Assign<<Self as ::sai::Machine>::Domain, <Self as ::sai::Machine>::Event>] { #body }
+        });
     }
 
     quote! {
@@ -190,6 +235,9 @@ fn generate(
                 const INITIAL: Self = Self::#initial;
                 const STATES: &'static [Self] = &[#(Self::#state_ids),*];
                 const TRANSITIONS: &'static [::sai::Transition<Self>] = &[#(#rows),*];
+                const ALWAYS: &'static [::sai::Transition<Self>] = &[#(#always_rows),*];
+
+                #entry_exit
 
                 fn name(self) -> &'static str {
                     match self { #(Self::#state_ids => #state_names),* }

@@ -9,6 +9,9 @@ use crate::diagnostics::{checkpoint, did_you_mean, error};
 pub struct State {
     pub ident: syn::Ident,
     pub is_final: bool,
+    /// `#[entry(…)]` and `#[exit(…)]` actions, in written order.
+    pub entry: Vec<Named>,
+    pub exit: Vec<Named>,
 }
 
 /// A named guard or assign expression.
@@ -49,6 +52,8 @@ pub struct Row {
 pub struct Group {
     pub state: usize,
     pub event: syn::Ident,
+    /// The state's eventless `#[always(…)]` candidates (`event` is a placeholder).
+    pub always: bool,
     pub rows: Vec<Row>,
 }
 
@@ -56,6 +61,13 @@ pub struct Model {
     pub states: Vec<State>,
     pub initial: usize,
     pub groups: Vec<Group>,
+}
+
+fn named(expr: &syn::Expr, what: &str) -> Named {
+    Named {
+        name: name_of(expr, what),
+        expr: expr.clone(),
+    }
 }
 
 fn name_of(expr: &syn::Expr, what: &str) -> String {
@@ -126,7 +138,32 @@ pub fn lower(
 
     let mut groups: Vec<Group> = Vec::new();
     for (si, state) in inputs.iter().enumerate() {
+        if state.initial.is_some() {
+            let what = if !state.always.is_empty() {
+                Some((
+                    "`#[always(…)]`",
+                    state.always[0].span,
+                    "an entity is created by its first event, and the step for it runs the `always` transitions of the state it reaches; move this check to the transitions leaving the initial state",
+                ))
+            } else {
+                state.entry_span.map(|s| ("`#[entry(…)]`", s, "XState would run it before any event, when the entity does not exist yet; give the field its starting value in the domain's `Default` instead"))
+            };
+            if let Some((attr, at, help)) = what {
+                errors.push(error(
+                    at,
+                    format!("the initial state `{}` cannot have {attr}", names[si]),
+                    help,
+                ));
+            }
+        }
         if state.final_state.is_some() {
+            for on in &state.always {
+                errors.push(error(
+                    on.span,
+                    format!("final state `{}` cannot have `always` transitions", names[si]),
+                    "an entity in a final state is done; remove this `#[always(…)]` or `#[final_state]`",
+                ));
+            }
             for on in &state.on {
                 errors.push(error(
                     on.span,
@@ -137,13 +174,13 @@ pub fn lower(
             continue;
         }
         let first_group = groups.len();
-        for on in &state.on {
+        for on in state.on.iter().chain(&state.always) {
             let Some(row) = errors.handle(lower_row(on, &names, &index_of)) else {
                 continue;
             };
             let existing = groups[first_group..]
                 .iter_mut()
-                .find(|g| g.event == on.event);
+                .find(|g| g.always == on.always && g.event == on.event);
             match existing {
                 Some(group) => {
                     // An earlier candidate whose guards are all among this one's passes
@@ -183,6 +220,7 @@ pub fn lower(
                 None => groups.push(Group {
                     state: si,
                     event: on.event.clone(),
+                    always: on.always,
                     rows: vec![row],
                 }),
             }
@@ -192,6 +230,52 @@ pub fn lower(
     // Reachability is only meaningful once every transition resolved; otherwise it would
     // repeat an error already reported as "unreachable state".
     let (mut errors, clean) = checkpoint(errors);
+    // A state whose first `always` candidate has no guard always takes it: following those
+    // edges round a loop never settles. (Guarded loops are bounded at run time.)
+    if clean && parsed_cleanly {
+        let next: Vec<Option<usize>> = (0..inputs.len())
+            .map(|s| {
+                groups
+                    .iter()
+                    .find(|g| g.always && g.state == s)
+                    .and_then(|g| g.rows.first())
+                    .filter(|r| r.guards.is_empty())
+                    .map(|r| r.target.unwrap_or(s))
+            })
+            .collect();
+        let mut reported = vec![false; inputs.len()];
+        for start in 0..inputs.len() {
+            let mut path = vec![start];
+            let mut at = start;
+            while let Some(n) = next[at] {
+                if let Some(pos) = path.iter().position(|&p| p == n) {
+                    let cycle = &path[pos..];
+                    if cycle.iter().all(|&c| !reported[c]) {
+                        let first = *cycle.iter().min().expect("a cycle has a state");
+                        for &c in cycle {
+                            reported[c] = true;
+                        }
+                        let mut route: Vec<&str> =
+                            cycle.iter().map(|&c| names[c].as_str()).collect();
+                        route.push(&names[cycle[0]]);
+                        let span = inputs[first]
+                            .always
+                            .first()
+                            .map_or(inputs[first].ident.span(), |a| a.span);
+                        errors.push(error(
+                            span,
+                            format!("`always` transitions loop forever: {}", route.join(" → ")),
+                            "none of them has a guard, so each is taken at once; add a guard that turns false once the loop has run (e.g. on a field its assign sets), or target a state outside the loop",
+                        ));
+                    }
+                    break;
+                }
+                path.push(n);
+                at = n;
+            }
+        }
+    }
+
     if let ([initial], true) = (initials.as_slice(), clean && parsed_cleanly) {
         let mut reached = vec![false; inputs.len()];
         let mut stack = vec![*initial];
@@ -223,6 +307,8 @@ pub fn lower(
             .map(|s| State {
                 ident: s.ident.clone(),
                 is_final: s.final_state.is_some(),
+                entry: s.entry.iter().map(|a| named(a, "action")).collect(),
+                exit: s.exit.iter().map(|a| named(a, "action")).collect(),
             })
             .collect(),
         initial: initials.first().copied().unwrap_or(0),

@@ -110,6 +110,13 @@ pub struct StateInput {
     pub initial: Option<Span>,
     pub final_state: Option<Span>,
     pub on: Vec<OnInput>,
+    /// `#[always(…)]` transitions, in written order.
+    pub always: Vec<OnInput>,
+    /// `#[entry(a, b)]` actions, and where the first `#[entry]` was written.
+    pub entry: Vec<syn::Expr>,
+    pub entry_span: Option<Span>,
+    /// `#[exit(a, b)]` actions.
+    pub exit: Vec<syn::Expr>,
 }
 
 /// `#[on(Event => Target, guard = g, reason = "…", guard = not(h), assign = a)]`.
@@ -120,6 +127,8 @@ pub struct OnInput {
     /// Every guard in written order; all must pass.
     pub guards: Vec<GuardInput>,
     pub assigns: Vec<syn::Expr>,
+    /// An eventless `#[always(…)]` transition (its `event` is a placeholder).
+    pub always: bool,
 }
 
 /// One guard: `f` or `not(f)`, with the `reason = "…"` written after it.
@@ -203,99 +212,149 @@ impl Parse for OnInput {
             target,
             guards: Vec::new(),
             assigns: Vec::new(),
+            always: false,
         };
-        // How many guards the last `guard = …` key wrote: a `reason` explains exactly one.
-        let mut last_guards = 0;
-        let mut last_key: Option<String> = None;
-        while !input.is_empty() {
+        parse_keys(input, &mut on, true)?;
+        Ok(on)
+    }
+}
+
+/// `#[always(Target, guard = g, assign = a)]`, or without `Target` for a targetless one.
+pub fn parse_always(input: ParseStream<'_>) -> syn::Result<OnInput> {
+    let span = input.span();
+    let target = if input.peek(syn::Ident) && !input.peek2(Token![=]) {
+        let target: syn::Ident = input.parse()?;
+        if input.peek(Token![::]) {
+            let path = parse_rest_of_path(target, input)?;
+            let state = path.segments.last().map(|s| s.ident.to_string());
+            return Err(syn::Error::new_spanned(
+                &path,
+                format!(
+                    "write the target state alone, without its enum\n\n= help: states are variants of this enum: write `{}`",
+                    state.unwrap_or_default()
+                ),
+            ));
+        }
+        Some(target)
+    } else {
+        None
+    };
+    let has_target = target.is_some();
+    let mut on = OnInput {
+        span,
+        event: syn::Ident::new("always", span),
+        target,
+        guards: Vec::new(),
+        assigns: Vec::new(),
+        always: true,
+    };
+    parse_keys(input, &mut on, has_target)?;
+    Ok(on)
+}
+
+/// The `key = value` pairs after an `#[on(…)]` event and target, or in `#[always(…)]`.
+fn parse_keys(input: ParseStream<'_>, on: &mut OnInput, comma_first: bool) -> syn::Result<()> {
+    let mut comma_first = comma_first;
+    // How many guards the last `guard = …` key wrote: a `reason` explains exactly one.
+    let mut last_guards = 0;
+    let mut last_key: Option<String> = None;
+    while !input.is_empty() {
+        if comma_first {
             input.parse::<Token![,]>().map_err(|e| {
                 syn::Error::new(
                     e.span(),
                     "expected `,` before the next key\n\n= help: write `#[on(Event => Target, guard = g, reason = \"…\", assign = [a, b])]`",
                 )
             })?;
-            if input.is_empty() {
-                break;
+        }
+        comma_first = true;
+        if input.is_empty() {
+            break;
+        }
+        let key: syn::Ident = input.parse()?;
+        if !input.peek(Token![=]) {
+            let help = if last_key.as_deref() == Some("assign") {
+                format!("several assigns go in brackets: `assign = [first, {key}]`")
+            } else {
+                "the keys are `guard`, `reason` and `assign`, each written `key = value`".to_owned()
+            };
+            return Err(syn::Error::new(
+                key.span(),
+                format!("expected `key = value`, found `{key}`\n\n= help: {help}"),
+            ));
+        }
+        input.parse::<Token![=]>()?;
+        last_key = Some(key.to_string());
+        if matches!(key.to_string().as_str(), "guard" | "assign") && input.peek(syn::LitStr) {
+            let lit: syn::LitStr = input.parse()?;
+            return Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "`{key}` takes a function, not a string\n\n= help: drop the quotes: `{key} = {}`",
+                    lit.value()
+                ),
+            ));
+        }
+        match key.to_string().as_str() {
+            "guard" if input.peek(syn::token::Bracket) => {
+                let content;
+                bracketed!(content in input);
+                let list = content.parse_terminated(syn::Expr::parse, Token![,])?;
+                last_guards = list.len();
+                on.guards
+                    .extend(list.into_iter().map(GuardInput::from_expr));
             }
-            let key: syn::Ident = input.parse()?;
-            if !input.peek(Token![=]) {
-                let help = if last_key.as_deref() == Some("assign") {
-                    format!("several assigns go in brackets: `assign = [first, {key}]`")
-                } else {
-                    "the keys are `guard`, `reason` and `assign`, each written `key = value`"
-                        .to_owned()
-                };
+            "guard" => {
+                last_guards = 1;
+                on.guards.push(GuardInput::from_expr(input.parse()?));
+            }
+            "reason" if on.always => {
+                let reason: syn::LitStr = input.parse()?;
                 return Err(syn::Error::new(
-                    key.span(),
-                    format!("expected `key = value`, found `{key}`\n\n= help: {help}"),
+                    reason.span(),
+                    "an `always` transition has no `reason`: when its guards fail it is simply not taken\n\n= help: remove `reason = …`",
                 ));
             }
-            input.parse::<Token![=]>()?;
-            last_key = Some(key.to_string());
-            if matches!(key.to_string().as_str(), "guard" | "assign") && input.peek(syn::LitStr) {
-                let lit: syn::LitStr = input.parse()?;
+            "reason" => {
+                let reason: syn::LitStr = input.parse()?;
+                let help = match (last_guards, on.guards.last()) {
+                    (_, None) => Some(
+                        "`reason` explains a failing guard, but this transition has none\n\n= help: add `guard = …` before it, or remove `reason`",
+                    ),
+                    (1, Some(g)) if g.reason.is_some() => Some(
+                        "this guard has a reason already\n\n= help: write one `reason = \"…\"` after each `guard = …`",
+                    ),
+                    (1, Some(_)) => None,
+                    _ => Some(
+                        "`reason` explains one guard, but the `guard = […]` before it lists several\n\n= help: write them as pairs: `guard = a, reason = \"…\", guard = b, reason = \"…\"`",
+                    ),
+                };
+                if let Some(message) = help {
+                    return Err(syn::Error::new(reason.span(), message));
+                }
+                if let Some(g) = on.guards.last_mut() {
+                    g.reason = Some(reason);
+                }
+            }
+            "assign" if input.peek(syn::token::Bracket) => {
+                let content;
+                bracketed!(content in input);
+                let list = content.parse_terminated(syn::Expr::parse, Token![,])?;
+                on.assigns.extend(list);
+            }
+            "assign" => on.assigns.push(input.parse()?),
+            other => {
                 return Err(syn::Error::new(
-                    lit.span(),
+                    key.span(),
                     format!(
-                        "`{key}` takes a function, not a string\n\n= help: drop the quotes: `{key} = {}`",
-                        lit.value()
+                        "unknown key `{other}` in `#[on(…)]`\n\n= help: {}the keys are `guard`, `reason` and `assign`",
+                        did_you_mean(other, ON_KEYS)
                     ),
                 ));
             }
-            match key.to_string().as_str() {
-                "guard" if input.peek(syn::token::Bracket) => {
-                    let content;
-                    bracketed!(content in input);
-                    let list = content.parse_terminated(syn::Expr::parse, Token![,])?;
-                    last_guards = list.len();
-                    on.guards
-                        .extend(list.into_iter().map(GuardInput::from_expr));
-                }
-                "guard" => {
-                    last_guards = 1;
-                    on.guards.push(GuardInput::from_expr(input.parse()?));
-                }
-                "reason" => {
-                    let reason: syn::LitStr = input.parse()?;
-                    let help = match (last_guards, on.guards.last()) {
-                        (_, None) => Some(
-                            "`reason` explains a failing guard, but this transition has none\n\n= help: add `guard = …` before it, or remove `reason`",
-                        ),
-                        (1, Some(g)) if g.reason.is_some() => Some(
-                            "this guard has a reason already\n\n= help: write one `reason = \"…\"` after each `guard = …`",
-                        ),
-                        (1, Some(_)) => None,
-                        _ => Some(
-                            "`reason` explains one guard, but the `guard = […]` before it lists several\n\n= help: write them as pairs: `guard = a, reason = \"…\", guard = b, reason = \"…\"`",
-                        ),
-                    };
-                    if let Some(message) = help {
-                        return Err(syn::Error::new(reason.span(), message));
-                    }
-                    if let Some(g) = on.guards.last_mut() {
-                        g.reason = Some(reason);
-                    }
-                }
-                "assign" if input.peek(syn::token::Bracket) => {
-                    let content;
-                    bracketed!(content in input);
-                    let list = content.parse_terminated(syn::Expr::parse, Token![,])?;
-                    on.assigns.extend(list);
-                }
-                "assign" => on.assigns.push(input.parse()?),
-                other => {
-                    return Err(syn::Error::new(
-                        key.span(),
-                        format!(
-                            "unknown key `{other}` in `#[on(…)]`\n\n= help: {}the keys are `guard`, `reason` and `assign`",
-                            did_you_mean(other, ON_KEYS)
-                        ),
-                    ));
-                }
-            }
         }
-        Ok(on)
     }
+    Ok(())
 }
 
 /// Reads the sai attributes off a variant and removes them, leaving the user's own.
@@ -308,6 +367,10 @@ pub fn take_state(
         initial: None,
         final_state: None,
         on: Vec::new(),
+        always: Vec::new(),
+        entry: Vec::new(),
+        entry_span: None,
+        exit: Vec::new(),
     };
     if !matches!(variant.fields, syn::Fields::Unit) {
         errors.push(error(
@@ -331,6 +394,33 @@ pub fn take_state(
         } else if path.is_ident("on") {
             match attr.parse_args::<OnInput>() {
                 Ok(on) => state.on.push(on),
+                Err(e) => errors.push(e.into()),
+            }
+        } else if path.is_ident("always") {
+            match attr.parse_args_with(parse_always) {
+                Ok(on) => state.always.push(on),
+                Err(e) => errors.push(e.into()),
+            }
+        } else if path.is_ident("entry") || path.is_ident("exit") {
+            let list = attr.parse_args_with(|input: ParseStream<'_>| {
+                if input.peek(syn::LitStr) {
+                    let lit: syn::LitStr = input.parse()?;
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        format!(
+                            "actions are functions, not strings\n\n= help: drop the quotes: `{}`",
+                            lit.value()
+                        ),
+                    ));
+                }
+                input.parse_terminated(syn::Expr::parse, Token![,])
+            });
+            match list {
+                Ok(list) if path.is_ident("entry") => {
+                    state.entry_span.get_or_insert(attr.meta.span());
+                    state.entry.extend(list);
+                }
+                Ok(list) => state.exit.extend(list),
                 Err(e) => errors.push(e.into()),
             }
         } else {
