@@ -807,3 +807,208 @@ fn entry_exit_and_always_show_in_the_table_and_the_diagram() {
     );
     assert_eq!(KettleMachine::Heating.accepted_events(), ["heat"]);
 }
+
+// Compound states: `#[parent(P)]` nests a state in `P`; an event is tried on the deepest state
+// first, then on its ancestors; entering a parent enters its initial child; the stored name is
+// the path.
+#[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[domain(name = "page", machine = PageMachine)]
+struct Page {
+    text: String,
+    keys: i64,
+    locked: bool,
+    log: String,
+}
+
+#[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum PageEvent {
+    Open,
+    Edit,
+    Type { text: String },
+    Lock,
+    Save,
+    Close,
+}
+
+fn page_log(p: &mut Page, what: &str) {
+    if !p.log.is_empty() {
+        p.log.push(',');
+    }
+    p.log.push_str(what);
+}
+fn enter_active(p: &mut Page, _: &PageEvent, _: &IntentMeta) {
+    page_log(p, "+active");
+}
+fn leave_active(p: &mut Page, _: &PageEvent, _: &IntentMeta) {
+    page_log(p, "-active");
+}
+fn enter_viewing(p: &mut Page, _: &PageEvent, _: &IntentMeta) {
+    page_log(p, "+viewing");
+}
+fn leave_viewing(p: &mut Page, _: &PageEvent, _: &IntentMeta) {
+    page_log(p, "-viewing");
+}
+fn enter_editing(p: &mut Page, _: &PageEvent, _: &IntentMeta) {
+    page_log(p, "+editing");
+}
+fn leave_editing(p: &mut Page, _: &PageEvent, _: &IntentMeta) {
+    page_log(p, "-editing");
+}
+fn type_text(p: &mut Page, e: &PageEvent, _: &IntentMeta) {
+    if let PageEvent::Type { text } = e {
+        p.text.push_str(text);
+    }
+    page_log(p, "type");
+}
+fn count_key(p: &mut Page, _: &PageEvent, _: &IntentMeta) {
+    p.keys += 1;
+    page_log(p, "count");
+}
+fn lock(p: &mut Page, _: &PageEvent, _: &IntentMeta) {
+    p.locked = true;
+}
+fn locked(p: &Page, _: &PageEvent, _: &IntentMeta) -> bool {
+    p.locked
+}
+
+#[machine(domain = Page, event = PageEvent)]
+enum PageMachine {
+    #[initial]
+    #[on(Open => Active)]
+    Closed,
+    #[entry(enter_active)]
+    #[exit(leave_active)]
+    #[on(Close => Closed)]
+    #[on(Type, assign = count_key)]
+    #[on(Lock, assign = lock)]
+    #[on(Save => Active)]
+    Active,
+    #[parent(Active)]
+    #[initial]
+    #[entry(enter_viewing)]
+    #[exit(leave_viewing)]
+    #[on(Edit => Editing)]
+    Viewing,
+    #[parent(Active)]
+    #[entry(enter_editing)]
+    #[exit(leave_editing)]
+    #[on(Type, guard = not(locked), assign = type_text)]
+    #[on(Save => Active)]
+    Editing,
+}
+
+fn page_step(s: &Snapshot<PageMachine>, event: PageEvent) -> Snapshot<PageMachine> {
+    let i = Intent::new(Uuid::now_v7(), "c", "u", 1, event, 0);
+    s.step_intent(&i, Phase::Optimistic).unwrap()
+}
+
+fn page_in(state: PageMachine) -> Snapshot<PageMachine> {
+    Snapshot {
+        state,
+        context: Page::default(),
+        version: 0,
+    }
+}
+
+#[test]
+fn entering_a_compound_state_enters_its_initial_child_outermost_first() {
+    let s = page_step(&Snapshot::initial(), PageEvent::Open);
+    assert_eq!(
+        (s.state, s.state.name(), s.context.log.as_str()),
+        (PageMachine::Viewing, "Active.Viewing", "+active,+viewing")
+    );
+    // Between siblings only the children are exited and entered; the parent stays.
+    let s = page_step(&s, PageEvent::Edit);
+    assert_eq!(
+        (s.state, s.context.log.as_str()),
+        (PageMachine::Editing, "+active,+viewing,-viewing,+editing")
+    );
+}
+
+#[test]
+fn an_event_is_tried_on_the_deepest_state_first_then_on_its_ancestors() {
+    let typed = |s: &Snapshot<PageMachine>| page_step(s, PageEvent::Type { text: "hi".into() });
+    // Editing handles `type` itself.
+    let s = typed(&page_in(PageMachine::Editing));
+    assert_eq!((s.context.text.as_str(), s.context.keys), ("hi", 0));
+    // Its guard fails once locked: the parent's `type` applies instead.
+    let s = typed(&page_step(&page_in(PageMachine::Editing), PageEvent::Lock));
+    assert_eq!((s.context.text.as_str(), s.context.keys), ("", 1));
+    // Viewing has no `type`: the parent's applies, and the state stays.
+    let s = typed(&page_in(PageMachine::Viewing));
+    assert_eq!((s.state, s.context.keys), (PageMachine::Viewing, 1));
+}
+
+#[test]
+fn a_parent_transition_applies_in_every_child_and_exits_innermost_first() {
+    for (child, exits) in [
+        (PageMachine::Viewing, "-viewing,-active"),
+        (PageMachine::Editing, "-editing,-active"),
+    ] {
+        let s = page_step(&page_in(child), PageEvent::Close);
+        assert_eq!(
+            (s.state, s.context.log.as_str()),
+            (PageMachine::Closed, exits)
+        );
+    }
+}
+
+#[test]
+fn a_child_targeting_its_parent_reenters_it_but_a_parent_targeting_itself_does_not() {
+    // Editing's own `save`: the parent is outside the source, so it is exited and re-entered
+    // (XState: the domain is the root).
+    let s = page_step(&page_in(PageMachine::Editing), PageEvent::Save);
+    assert_eq!(
+        (s.state, s.context.log.as_str()),
+        (PageMachine::Viewing, "-editing,-active,+active,+viewing")
+    );
+    // Active's own `save` (taken from Viewing): the target is the source, `reenter: false`,
+    // so only the child is exited and the initial child entered.
+    let s = page_step(&page_in(PageMachine::Viewing), PageEvent::Save);
+    assert_eq!(
+        (s.state, s.context.log.as_str()),
+        (PageMachine::Viewing, "-viewing,+viewing")
+    );
+}
+
+#[test]
+fn nested_states_are_stored_and_read_back_by_path() {
+    assert_eq!(
+        PageMachine::STATES
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>(),
+        ["Closed", "Active.Viewing", "Active.Editing"]
+    );
+    assert_eq!(
+        PageMachine::parse_state("Active.Editing"),
+        Ok(PageMachine::Editing)
+    );
+    assert!(PageMachine::parse_state("Active").is_err());
+    let json = serde_json::to_string(&page_in(PageMachine::Editing)).unwrap();
+    assert!(json.contains(r#""state":"Active.Editing""#), "{json}");
+    let back: Snapshot<PageMachine> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.state, PageMachine::Editing);
+    let mut events = PageMachine::Editing.accepted_events();
+    events.sort_unstable();
+    assert_eq!(events, ["close", "lock", "save", "type"]);
+    assert!(page_in(PageMachine::Viewing).can(
+        &PageEvent::Close,
+        &Intent::new(Uuid::now_v7(), "c", "u", 1, PageEvent::Close, 0).meta(Phase::Optimistic)
+    ));
+}
+
+#[test]
+fn compound_states_render_as_composite_states() {
+    let mermaid = PageMachine::mermaid();
+    for line in [
+        "    [*] --> Closed",
+        "    state Active {\n        [*] --> Viewing\n        Viewing\n        Editing\n    }",
+        "    Active --> Closed : close",
+        "    Editing --> Active : save",
+    ] {
+        assert!(mermaid.contains(line), "{line} in\n{mermaid}");
+    }
+    assert!(PageMachine::transition_table().contains("Active.Editing | save"));
+}

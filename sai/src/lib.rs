@@ -324,6 +324,7 @@ pub use sai_derive::Event;
 /// | `#[on(Event, …)]` | a targetless transition: the state stays, the assigns run, the version rises |
 /// | `#[always(Target, guard = g, assign = a)]` | an eventless transition (XState's `always`), tried after every step that reaches this state, in written order, until none applies; without `Target` it is targetless. Keys as in `#[on]` but no `reason` |
 /// | `#[entry(a, b)]` / `#[exit(a, b)]` | actions (`fn(&mut D, &E, &IntentMeta)`, with the triggering event) run when a transition enters / leaves the state. Not on the initial state's entry (there is no event before the first one; use the domain's `Default`) |
+/// | `#[parent(P)]` | the state is a child of the compound state `P`; exactly one of `P`'s children is `#[initial]` (the child entering `P` enters). An entity is always in an atomic state, stored by its path, `P.Child` |
 ///
 /// and inside `#[on(…)]`, after the event and target:
 ///
@@ -348,7 +349,10 @@ pub use sai_derive::Event;
 /// self transition stays, as XState v5's default `reenter: false`). Then the reached state's
 /// `#[always]` transitions are tried, with the same event, until none applies; a loop of
 /// unguarded ones is a compile error, and past [`MAX_ALWAYS_STEPS`] the step is the
-/// rejection `always_loop` and changes nothing. The snapshot's version rises by one per event. Otherwise the step is a [`Rejection`]:
+/// rejection `always_loop` and changes nothing. With compound states (`#[parent]`) an event is
+/// tried on the current state, then on each ancestor; exit actions run innermost first, entry
+/// actions outermost first, for the states below the transition's domain (XState v5: the
+/// source when the target is inside it, else their innermost common ancestor). The snapshot's version rises by one per event. Otherwise the step is a [`Rejection`]:
 /// `not_accepted` (no transition for the event), `guard_failed` (naming every failed guard
 /// with its reason) or `final_state`. A second machine over the same domain and events can be
 /// a stricter server machine; snapshots meet by state name ([`Snapshot::convert`]).

@@ -135,7 +135,8 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
     const NAME: &'static str;
     /// The initial state.
     const INITIAL: Self;
-    /// Every state, in declaration order.
+    /// Every atomic state (the states an entity can be in; compound states are their
+    /// ancestors), in declaration order.
     const STATES: &'static [Self];
     /// The transition table, grouped by source state and event, candidates in written order.
     const TRANSITIONS: &'static [Transition<Self>];
@@ -174,6 +175,44 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
         &[]
     }
 
+    /// The compound state this state is a child of (`#[parent(P)]`), if any.
+    fn parent(self) -> Option<Self> {
+        None
+    }
+
+    /// A compound state's initial child; `None` for an atomic state.
+    fn initial_child(self) -> Option<Self> {
+        None
+    }
+
+    /// The atomic state a transition targeting this state enters: itself, or for a compound
+    /// state its initial child's, recursively (XState: entering a parent enters its initial
+    /// child).
+    fn resolve(self) -> Self {
+        let mut at = self;
+        while let Some(child) = at.initial_child() {
+            at = child;
+        }
+        at
+    }
+
+    /// This state and its ancestors, innermost first: the order in which an event's
+    /// candidates are tried (XState v5: the deepest state first).
+    fn ancestry(self) -> Vec<Self> {
+        let mut chain = vec![self];
+        let mut at = self;
+        while let Some(p) = at.parent() {
+            chain.push(p);
+            at = p;
+        }
+        chain
+    }
+
+    /// Whether `self` is `other` or one of its descendants.
+    fn is_within(self, other: Self) -> bool {
+        self == other || self.ancestry().contains(&other)
+    }
+
     /// The state with this name.
     fn from_name(name: &str) -> Option<Self> {
         Self::STATES.iter().copied().find(|s| s.name() == name)
@@ -188,10 +227,12 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
         })
     }
 
-    /// The event type names this state has at least one transition for (guards not run).
+    /// The event type names this state (or an ancestor) has at least one transition for
+    /// (guards not run).
     fn accepted_events(self) -> Vec<&'static str> {
         let mut events: Vec<&'static str> = Vec::new();
-        for t in Self::TRANSITIONS.iter().filter(|t| t.from == self) {
+        let chain = self.ancestry();
+        for t in Self::TRANSITIONS.iter().filter(|t| chain.contains(&t.from)) {
             if !events.contains(&t.event) {
                 events.push(t.event);
             }
@@ -260,15 +301,60 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
         out
     }
 
-    /// A Mermaid `stateDiagram-v2` rendering of the machine.
-    fn mermaid() -> String {
-        let mut out = String::from("stateDiagram-v2\n");
-        let _ = writeln!(out, "    [*] --> {}", Self::INITIAL.name());
+    /// Every state, atomic and compound: [`STATES`](Self::STATES) with their ancestors, each
+    /// once, outermost ancestors before the states inside them.
+    fn all_states() -> Vec<Self> {
+        let mut all: Vec<Self> = Vec::new();
         for s in Self::STATES {
+            for a in s.ancestry().into_iter().rev() {
+                if !all.contains(&a) {
+                    all.push(a);
+                }
+            }
+        }
+        all
+    }
+
+    /// A Mermaid `stateDiagram-v2` rendering of the machine; compound states are composite
+    /// states. States are named by their own (last) name segment.
+    fn mermaid() -> String {
+        fn id<M: Machine>(s: M) -> &'static str {
+            s.name().rsplit('.').next().unwrap_or_default()
+        }
+        fn block<M: Machine>(out: &mut String, all: &[M], parent: M, depth: usize) {
+            let pad = "    ".repeat(depth);
+            let _ = writeln!(out, "{pad}state {} {{", id(parent));
+            if let Some(first) = parent.initial_child() {
+                let _ = writeln!(out, "{pad}    [*] --> {}", id(first));
+            }
+            for &c in all.iter().filter(|c| c.parent() == Some(parent)) {
+                if c.initial_child().is_some() {
+                    block(out, all, c, depth + 1);
+                } else {
+                    let _ = writeln!(out, "{pad}    {}", id(c));
+                }
+            }
+            let _ = writeln!(out, "{pad}}}");
+        }
+        let all = Self::all_states();
+        let mut out = String::from("stateDiagram-v2\n");
+        let top = Self::INITIAL
+            .ancestry()
+            .last()
+            .copied()
+            .unwrap_or(Self::INITIAL);
+        let _ = writeln!(out, "    [*] --> {}", id(top));
+        for &p in all
+            .iter()
+            .filter(|s| s.parent().is_none() && s.initial_child().is_some())
+        {
+            block(&mut out, &all, p, 1);
+        }
+        for &s in &all {
             for (word, actions) in [("entry", s.entry()), ("exit", s.exit())] {
                 if !actions.is_empty() {
                     let names: Vec<_> = actions.iter().map(|a| a.name).collect();
-                    let _ = writeln!(out, "    {} : {word} / {}", s.name(), names.join(", "));
+                    let _ = writeln!(out, "    {} : {word} / {}", id(s), names.join(", "));
                 }
             }
         }
@@ -289,13 +375,13 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
             let _ = writeln!(
                 out,
                 "    {} --> {} : {}",
-                t.from.name(),
-                t.target_state().name(),
+                id(t.from),
+                id(t.target_state()),
                 label
             );
         }
         for s in Self::STATES.iter().filter(|s| s.is_final()) {
-            let _ = writeln!(out, "    {} --> [*]", s.name());
+            let _ = writeln!(out, "    {} --> [*]", id(*s));
         }
         out
     }

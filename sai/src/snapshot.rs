@@ -48,8 +48,13 @@ impl<M: Machine> Snapshot<M> {
                 event_type: event.event_type().to_owned(),
             });
         }
-        let candidates = self.state.candidates(event);
         let mut failed = Vec::new();
+        // The deepest state first, then its ancestors (XState v5).
+        let candidates = self
+            .state
+            .ancestry()
+            .into_iter()
+            .flat_map(|s| s.candidates(event));
         for t in candidates {
             // Every guard runs (they are pure), so that a rejection names each failed one.
             let before = failed.len();
@@ -103,11 +108,17 @@ impl<M: Machine> Snapshot<M> {
         let mut next = self.clone();
         next.take(t, event, meta);
         let mut steps = 0;
-        while let Some(a) = next.state.always().iter().find(|a| {
-            a.guards
-                .iter()
-                .all(|g| g.passes(&next.context, event, meta))
-        }) {
+        while let Some(a) = next
+            .state
+            .ancestry()
+            .into_iter()
+            .flat_map(M::always)
+            .find(|a| {
+                a.guards
+                    .iter()
+                    .all(|g| g.passes(&next.context, event, meta))
+            })
+        {
             if steps == MAX_ALWAYS_STEPS {
                 return Err(Rejection::AlwaysLoop {
                     state: self.state.name().to_owned(),
@@ -123,16 +134,43 @@ impl<M: Machine> Snapshot<M> {
         Ok(())
     }
 
-    /// Takes one transition: exit actions, assigns, entry actions, new state.
+    /// Takes one transition: exit actions (innermost first), assigns, entry actions
+    /// (outermost first), new state. The states exited and entered are those below the
+    /// transition's domain, as in XState v5: the source itself when the target is the source
+    /// or inside it (`reenter: false`), else the innermost common ancestor (the root if none).
     fn take(&mut self, t: &Transition<M>, event: &M::Event, meta: &IntentMeta<'_>) {
-        let changes = t.changes_state();
-        let target = t.target_state();
-        let exit = if changes { self.state.exit() } else { &[] };
-        let entry = if changes { target.entry() } else { &[] };
-        for a in exit.iter().chain(t.assigns).chain(entry) {
+        let Some(target) = t.target else {
+            for a in t.assigns {
+                (a.apply)(&mut self.context, event, meta);
+            }
+            return;
+        };
+        let leaf = target.resolve();
+        let domain = if target.is_within(t.from) {
+            Some(t.from)
+        } else {
+            // The innermost proper ancestor of both the source and the target.
+            t.from
+                .ancestry()
+                .into_iter()
+                .skip(1)
+                .find(|a| *a != target && target.is_within(*a))
+        };
+        let below = |chain: Vec<M>| -> Vec<M> {
+            chain
+                .into_iter()
+                .take_while(|s| Some(*s) != domain)
+                .collect()
+        };
+        let exited = below(self.state.ancestry());
+        let mut entered = below(leaf.ancestry());
+        entered.reverse();
+        let exit = exited.iter().flat_map(|s| s.exit());
+        let entry = entered.iter().flat_map(|s| s.entry());
+        for a in exit.chain(t.assigns).chain(entry) {
             (a.apply)(&mut self.context, event, meta);
         }
-        self.state = target;
+        self.state = leaf;
     }
 
     /// The step: the next snapshot, or the rejection. `self` is left as it was.

@@ -123,8 +123,41 @@ fn generate(
     model: &Model,
 ) -> TokenStream {
     let ident = &item.ident;
-    let state_ids: Vec<_> = model.states.iter().map(|s| &s.ident).collect();
-    let state_names: Vec<String> = state_ids.iter().map(|i| i.to_string()).collect();
+    let all_ids: Vec<_> = model.states.iter().map(|s| &s.ident).collect();
+    let paths: Vec<&str> = model.states.iter().map(|s| s.path.as_str()).collect();
+    // The values an entity can be in: the atomic states (a compound one is never current).
+    let state_ids: Vec<_> = model
+        .states
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !model.states.iter().any(|c| c.parent == Some(*i)))
+        .map(|(_, s)| &s.ident)
+        .collect();
+    let link = |pick: &dyn Fn(&model::State) -> Option<usize>, method: TokenStream| {
+        let arms: Vec<TokenStream> = model
+            .states
+            .iter()
+            .filter_map(|s| {
+                let other = &model.states[pick(s)?].ident;
+                let state = &s.ident;
+                Some(quote! { Self::#state => ::sai::__private::Some(Self::#other), })
+            })
+            .collect();
+        if arms.is_empty() {
+            TokenStream::new()
+        } else {
+            quote! {
+                #[allow(unreachable_patterns)]
+                fn #method(self) -> ::sai::__private::Option<Self> {
+                    match self { #(#arms)* _ => ::sai::__private::None }
+                }
+            }
+        }
+    };
+    let hierarchy = [
+        link(&|s| s.parent, quote! { parent }),
+        link(&|s| s.initial_child, quote! { initial_child }),
+    ];
     let finals: Vec<_> = model
         .states
         .iter()
@@ -238,9 +271,10 @@ fn generate(
                 const ALWAYS: &'static [::sai::Transition<Self>] = &[#(#always_rows),*];
 
                 #entry_exit
+                #(#hierarchy)*
 
                 fn name(self) -> &'static str {
-                    match self { #(Self::#state_ids => #state_names),* }
+                    match self { #(Self::#all_ids => #paths),* }
                 }
 
                 fn is_final(self) -> bool {

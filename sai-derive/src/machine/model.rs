@@ -8,7 +8,11 @@ use crate::diagnostics::{checkpoint, did_you_mean, error};
 
 pub struct State {
     pub ident: syn::Ident,
+    /// The stored name: the path from the top-level state, `Parent.Child`.
+    pub path: String,
     pub is_final: bool,
+    pub parent: Option<usize>,
+    pub initial_child: Option<usize>,
     /// `#[entry(…)]` and `#[exit(…)]` actions, in written order.
     pub entry: Vec<Named>,
     pub exit: Vec<Named>,
@@ -97,8 +101,130 @@ pub fn lower(
     let names: Vec<String> = inputs.iter().map(|s| s.ident.to_string()).collect();
     let index_of = |ident: &syn::Ident| names.iter().position(|n| ident == n);
 
+    // The hierarchy: `#[parent(P)]` makes a state a child of the compound state `P`.
+    let mut parents: Vec<Option<usize>> = vec![None; inputs.len()];
+    for (i, state) in inputs.iter().enumerate() {
+        let Some(p) = &state.parent else { continue };
+        match index_of(p) {
+            Some(pi) if pi == i => errors.push(error(
+                p.span(),
+                format!("state `{}` cannot be its own parent", names[i]),
+                "name the compound state that contains it, or remove `#[parent(…)]`",
+            )),
+            Some(pi) => parents[i] = Some(pi),
+            None => errors.push(error(
+                p.span(),
+                format!("unknown parent state `{p}`"),
+                format!(
+                    "{}the states are `{}`",
+                    did_you_mean(&p.to_string(), names.iter().map(String::as_str)),
+                    names.join("`, `")
+                ),
+            )),
+        }
+    }
+    // A loop of parents would make every state in it its own ancestor.
+    for i in 0..inputs.len() {
+        let mut at = parents[i];
+        let mut steps = 0;
+        while let Some(p) = at {
+            steps += 1;
+            if p == i || steps > inputs.len() {
+                let p_ident = inputs[i].parent.as_ref().expect("has a parent");
+                errors.push(error(
+                    p_ident.span(),
+                    format!("the parents of `{}` loop back to it", names[i]),
+                    "compound states nest like a tree: one of them must be top-level",
+                ));
+                parents[i] = None;
+                break;
+            }
+            at = parents[p];
+        }
+    }
+    let has_children = |i: usize| parents.contains(&Some(i));
+    for (i, state) in inputs.iter().enumerate() {
+        if let (Some(span), true) = (state.final_state, has_children(i)) {
+            errors.push(error(
+                span,
+                format!("compound state `{}` cannot be final", names[i]),
+                "only an atomic, top-level state can be final; remove `#[final_state]` here",
+            ));
+        }
+        if let (Some(span), Some(p)) = (state.final_state, parents[i]) {
+            errors.push(error(
+                span,
+                format!("state `{}` inside `{}` cannot be final", names[i], names[p]),
+                "only a top-level state ends the entity (XState's nested final states and `onDone` are not supported); move it out of its parent",
+            ));
+        }
+    }
+    // Initial children: exactly one among the children of each compound state.
+    let mut initial_child: Vec<Option<usize>> = vec![None; inputs.len()];
+    for p in (0..inputs.len()).filter(|&p| has_children(p)) {
+        let children: Vec<usize> = (0..inputs.len())
+            .filter(|&c| parents[c] == Some(p))
+            .collect();
+        let marked: Vec<usize> = children
+            .iter()
+            .copied()
+            .filter(|&c| inputs[c].initial.is_some())
+            .collect();
+        match marked.as_slice() {
+            [] => errors.push(error(
+                inputs[p].ident.span(),
+                format!("compound state `{}` has no initial child", names[p]),
+                format!(
+                    "mark the child it enters first with `#[initial]`, e.g. on `{}`",
+                    names[children[0]]
+                ),
+            )),
+            [first, rest @ ..] => {
+                initial_child[p] = Some(*first);
+                for &c in rest {
+                    errors.push(error(
+                        inputs[c].initial.expect("filtered on initial"),
+                        format!("`{}` is marked `#[initial]`, but so is its sibling `{}`", names[c], names[*first]),
+                        format!("`{}` has exactly one initial child; remove one of the `#[initial]` attributes", names[p]),
+                    ));
+                }
+            }
+        }
+    }
+    let resolve = |mut s: usize| {
+        let mut steps = 0;
+        while let Some(c) = initial_child[s] {
+            s = c;
+            steps += 1;
+            if steps > inputs.len() {
+                break;
+            }
+        }
+        s
+    };
+    let ancestry = |s: usize| {
+        let mut chain = vec![s];
+        let mut at = s;
+        while let Some(p) = parents[at] {
+            if chain.contains(&p) {
+                break;
+            }
+            chain.push(p);
+            at = p;
+        }
+        chain
+    };
+    let paths: Vec<String> = (0..inputs.len())
+        .map(|s| {
+            let mut chain: Vec<&str> = ancestry(s).iter().map(|&a| names[a].as_str()).collect();
+            chain.reverse();
+            chain.join(".")
+        })
+        .collect();
+
     let initials: Vec<usize> = (0..inputs.len())
-        .filter(|&i| inputs[i].initial.is_some())
+        // A state with a `#[parent]` that did not resolve is not top-level either.
+        .filter(|&i| inputs[i].initial.is_some() && inputs[i].parent.is_none())
         .collect();
     match initials.as_slice() {
         [] if !inputs.is_empty() => errors.push(error(
@@ -136,9 +262,15 @@ pub fn lower(
         }
     }
 
+    // The states an entity is in before its first event: the initial state and, if it is
+    // compound, its initial descendants.
+    let initial_chain = initials
+        .first()
+        .map_or_else(Vec::new, |&i| ancestry(resolve(i)));
+
     let mut groups: Vec<Group> = Vec::new();
     for (si, state) in inputs.iter().enumerate() {
-        if state.initial.is_some() {
+        if initial_chain.contains(&si) {
             let what = if !state.always.is_empty() {
                 Some((
                     "`#[always(…)]`",
@@ -235,12 +367,15 @@ pub fn lower(
     if clean && parsed_cleanly {
         let next: Vec<Option<usize>> = (0..inputs.len())
             .map(|s| {
-                groups
-                    .iter()
-                    .find(|g| g.always && g.state == s)
+                if has_children(s) {
+                    return None;
+                }
+                ancestry(s)
+                    .into_iter()
+                    .find_map(|a| groups.iter().find(|g| g.always && g.state == a))
                     .and_then(|g| g.rows.first())
                     .filter(|r| r.guards.is_empty())
-                    .map(|r| r.target.unwrap_or(s))
+                    .map(|r| r.target.map_or(s, resolve))
             })
             .collect();
         let mut reported = vec![false; inputs.len()];
@@ -251,7 +386,11 @@ pub fn lower(
                 if let Some(pos) = path.iter().position(|&p| p == n) {
                     let cycle = &path[pos..];
                     if cycle.iter().all(|&c| !reported[c]) {
-                        let first = *cycle.iter().min().expect("a cycle has a state");
+                        let first = cycle
+                            .iter()
+                            .flat_map(|&c| ancestry(c))
+                            .find(|&a| !inputs[a].always.is_empty())
+                            .unwrap_or(cycle[0]);
                         for &c in cycle {
                             reported[c] = true;
                         }
@@ -278,11 +417,13 @@ pub fn lower(
 
     if let ([initial], true) = (initials.as_slice(), clean && parsed_cleanly) {
         let mut reached = vec![false; inputs.len()];
-        let mut stack = vec![*initial];
-        reached[*initial] = true;
+        let start = resolve(*initial);
+        let mut stack = vec![start];
+        reached[start] = true;
         while let Some(s) = stack.pop() {
-            for g in groups.iter().filter(|g| g.state == s) {
-                for t in g.rows.iter().filter_map(|r| r.target) {
+            let chain = ancestry(s);
+            for g in groups.iter().filter(|g| chain.contains(&g.state)) {
+                for t in g.rows.iter().filter_map(|r| r.target).map(resolve) {
                     if !reached[t] {
                         reached[t] = true;
                         stack.push(t);
@@ -290,8 +431,9 @@ pub fn lower(
                 }
             }
         }
+        // Only atomic states are ever current; a compound one is reached through them.
         for (i, r) in reached.iter().enumerate() {
-            if !r {
+            if !r && !has_children(i) {
                 errors.push(error(
                     inputs[i].ident.span(),
                     format!("state `{}` is unreachable from the initial state `{}`", names[i], names[*initial]),
@@ -304,14 +446,18 @@ pub fn lower(
     errors.finish_with(Model {
         states: inputs
             .iter()
-            .map(|s| State {
+            .enumerate()
+            .map(|(i, s)| State {
                 ident: s.ident.clone(),
+                path: paths[i].clone(),
                 is_final: s.final_state.is_some(),
+                parent: parents[i],
+                initial_child: initial_child[i],
                 entry: s.entry.iter().map(|a| named(a, "action")).collect(),
                 exit: s.exit.iter().map(|a| named(a, "action")).collect(),
             })
             .collect(),
-        initial: initials.first().copied().unwrap_or(0),
+        initial: initials.first().copied().map_or(0, resolve),
         groups,
     })
 }

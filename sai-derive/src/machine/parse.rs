@@ -109,6 +109,8 @@ pub struct StateInput {
     pub ident: syn::Ident,
     pub initial: Option<Span>,
     pub final_state: Option<Span>,
+    /// `#[parent(P)]`: the compound state this one is a child of.
+    pub parent: Option<syn::Ident>,
     pub on: Vec<OnInput>,
     /// `#[always(…)]` transitions, in written order.
     pub always: Vec<OnInput>,
@@ -366,6 +368,7 @@ pub fn take_state(
         ident: variant.ident.clone(),
         initial: None,
         final_state: None,
+        parent: None,
         on: Vec::new(),
         always: Vec::new(),
         entry: Vec::new(),
@@ -395,6 +398,15 @@ pub fn take_state(
             match attr.parse_args::<OnInput>() {
                 Ok(on) => state.on.push(on),
                 Err(e) => errors.push(e.into()),
+            }
+        } else if path.is_ident("parent") {
+            match attr.parse_args::<syn::Ident>() {
+                Ok(p) => state.parent = Some(p),
+                Err(_) => errors.push(error(
+                    attr.meta.span(),
+                    "expected one state name in `#[parent(…)]`",
+                    "write `#[parent(Active)]`: the compound state this state is a child of",
+                )),
             }
         } else if path.is_ident("always") {
             match attr.parse_args_with(parse_always) {
