@@ -1,6 +1,6 @@
 //! Prints what sai derives from the todo domain: the transition table, a Mermaid diagram,
 //! a replayed trace with one rejection, and the generated SQLite and PostgreSQL DDL; then the
-//! table, diagram and a trace of a small nested machine (compound states, entry/exit actions,
+//! table, diagram, XState config and a trace of a small nested machine (compound states, entry/exit actions,
 //! an `always` transition).
 //!
 //! Run it with `cargo run --example machine`.
@@ -136,6 +136,8 @@ fn main() {
     print!("{}", PlayerMachine::transition_table());
     println!();
     print!("{}", PlayerMachine::mermaid());
+    println!("\n== its XState v5 config (import it in Stately) ==\n");
+    println!("{:#}", PlayerMachine::xstate_config());
     println!();
     let mut player = Snapshot::<PlayerMachine>::initial();
     let entity = Uuid::now_v7();

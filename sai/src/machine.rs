@@ -301,6 +301,88 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
         out
     }
 
+    /// The machine as an XState v5 machine config (JSON), as Stately's editor imports it:
+    /// states keyed by name (compound states nest theirs under `states`, with `initial`),
+    /// `on` with each event's candidates in order, `always`, `entry` and `exit`, and final
+    /// states as `type: "final"`. Targets are absolute (`#Name.Parent.Child`). Guards and
+    /// actions are referenced by name: a candidate with several guards names them joined with
+    /// ` && `, a negated one as `not(name)`; an implementation (such as sai's differential
+    /// test) resolves those names. The context is left out: it is the domain's `Default`.
+    fn xstate_config() -> serde_json::Value {
+        use serde_json::{Map, Value, json};
+
+        fn id<M: Machine>(s: M) -> &'static str {
+            s.name().rsplit('.').next().unwrap_or_default()
+        }
+        fn transition<M: Machine>(t: &Transition<M>) -> Value {
+            let mut o = Map::new();
+            if let Some(target) = t.target {
+                o.insert(
+                    "target".into(),
+                    json!(format!("#{}.{}", M::NAME, target.name())),
+                );
+            }
+            if !t.guards.is_empty() {
+                let labels: Vec<String> = t.guards.iter().map(Guard::label).collect();
+                o.insert("guard".into(), json!(labels.join(" && ")));
+            }
+            if !t.assigns.is_empty() {
+                let names: Vec<&str> = t.assigns.iter().map(|a| a.name).collect();
+                o.insert("actions".into(), json!(names));
+            }
+            Value::Object(o)
+        }
+        fn node<M: Machine>(all: &[M], s: M) -> Value {
+            let mut n = Map::new();
+            if let Some(first) = s.initial_child() {
+                n.insert("initial".into(), json!(id(first)));
+                let children: Map<String, Value> = all
+                    .iter()
+                    .filter(|c| c.parent() == Some(s))
+                    .map(|&c| (id(c).to_owned(), node(all, c)))
+                    .collect();
+                n.insert("states".into(), Value::Object(children));
+            }
+            if s.is_final() {
+                n.insert("type".into(), json!("final"));
+            }
+            for (key, actions) in [("entry", s.entry()), ("exit", s.exit())] {
+                if !actions.is_empty() {
+                    let names: Vec<&str> = actions.iter().map(|a| a.name).collect();
+                    n.insert(key.into(), json!(names));
+                }
+            }
+            let mut on = Map::new();
+            for t in M::TRANSITIONS.iter().filter(|t| t.from == s) {
+                let list = on.entry(t.event).or_insert_with(|| json!([]));
+                if let Value::Array(list) = list {
+                    list.push(transition(t));
+                }
+            }
+            if !on.is_empty() {
+                n.insert("on".into(), Value::Object(on));
+            }
+            let always: Vec<Value> = s.always().iter().map(transition).collect();
+            if !always.is_empty() {
+                n.insert("always".into(), Value::Array(always));
+            }
+            Value::Object(n)
+        }
+
+        let all = Self::all_states();
+        let top = Self::INITIAL
+            .ancestry()
+            .last()
+            .copied()
+            .unwrap_or(Self::INITIAL);
+        let states: Map<String, Value> = all
+            .iter()
+            .filter(|s| s.parent().is_none())
+            .map(|&s| (id(s).to_owned(), node(&all, s)))
+            .collect();
+        json!({ "id": Self::NAME, "initial": id(top), "states": states })
+    }
+
     /// Every state, atomic and compound: [`STATES`](Self::STATES) with their ancestors, each
     /// once, outermost ancestors before the states inside them.
     fn all_states() -> Vec<Self> {
