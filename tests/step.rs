@@ -1012,3 +1012,83 @@ fn compound_states_render_as_composite_states() {
     }
     assert!(PageMachine::transition_table().contains("Active.Editing | save"));
 }
+
+// A stricter server without a second machine: `server_guard = …` is checked in the
+// authoritative phase only; the client's optimistic step takes it as passed.
+#[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[domain(name = "ticket", machine = TicketMachine)]
+struct Ticket {
+    seats: i64,
+}
+
+#[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum TicketEvent {
+    Book { seats: i64 },
+}
+
+fn some_seats(_: &Ticket, e: &TicketEvent, _: &IntentMeta) -> bool {
+    matches!(e, TicketEvent::Book { seats } if *seats > 0)
+}
+fn within_stock(_: &Ticket, e: &TicketEvent, _: &IntentMeta) -> bool {
+    matches!(e, TicketEvent::Book { seats } if *seats <= 4)
+}
+fn book(t: &mut Ticket, e: &TicketEvent, _: &IntentMeta) {
+    let TicketEvent::Book { seats } = e;
+    t.seats = *seats;
+}
+
+#[machine(domain = Ticket, event = TicketEvent)]
+enum TicketMachine {
+    #[initial]
+    #[on(Book => Booked, guard = some_seats, server_guard = within_stock, reason = "sold out", assign = book)]
+    Open,
+    Booked,
+}
+
+#[test]
+fn a_server_guard_is_checked_by_the_server_only() {
+    let book_six = Intent::new(
+        Uuid::now_v7(),
+        "c",
+        "u",
+        1,
+        TicketEvent::Book { seats: 6 },
+        0,
+    );
+    let s = Snapshot::<TicketMachine>::initial();
+    // The client predicts success: it cannot know the stock.
+    let predicted = s.step_intent(&book_six, Phase::Optimistic).unwrap();
+    assert_eq!(predicted.state, TicketMachine::Booked);
+    // The server decides with the same machine and rejects, naming the server guard.
+    let r = s.step_intent(&book_six, Phase::Authoritative).unwrap_err();
+    assert_eq!(
+        failed_guards(r),
+        [("within_stock".to_owned(), "sold out".to_owned())]
+    );
+    // Ordinary guards still run on both sides.
+    let none = Intent::new(
+        Uuid::now_v7(),
+        "c",
+        "u",
+        2,
+        TicketEvent::Book { seats: 0 },
+        0,
+    );
+    assert!(s.step_intent(&none, Phase::Optimistic).is_err());
+    let two = Intent::new(
+        Uuid::now_v7(),
+        "c",
+        "u",
+        3,
+        TicketEvent::Book { seats: 2 },
+        0,
+    );
+    assert_eq!(
+        s.step_intent(&two, Phase::Authoritative)
+            .unwrap()
+            .context
+            .seats,
+        2
+    );
+}

@@ -331,6 +331,7 @@ pub use sai_derive::Event;
 /// | key | meaning |
 /// |---|---|
 /// | `guard = f` | `fn(&D, &E, &IntentMeta) -> bool`, a path or a non-capturing closure. `guard = not(f)` inverts it. Repeat the key, or write `guard = [f, not(g)]`: the transition is taken only if every guard passes |
+/// | `server_guard = f` | a guard like `guard = f` (also `not(f)`), checked in the authoritative (server) phase only: the client's optimistic step takes it as passed. A stricter server without a second machine |
 /// | `reason = "…"` | right after a single guard: the human reason reported when that guard fails; default ``guard `f` failed`` (``guard `not(f)` failed``) |
 /// | `assign = f` or `assign = [f, g]` | `fn(&mut D, &E, &IntentMeta)`, paths or non-capturing closures, run in written order |
 ///
@@ -352,10 +353,15 @@ pub use sai_derive::Event;
 /// rejection `always_loop` and changes nothing. With compound states (`#[parent]`) an event is
 /// tried on the current state, then on each ancestor; exit actions run innermost first, entry
 /// actions outermost first, for the states below the transition's domain (XState v5: the
-/// source when the target is inside it, else their innermost common ancestor). The snapshot's version rises by one per event. Otherwise the step is a [`Rejection`]:
+/// source when the target is inside it, else their innermost common ancestor). The
+/// snapshot's version rises by one per event. Otherwise the step is a [`Rejection`]:
 /// `not_accepted` (no transition for the event), `guard_failed` (naming every failed guard
-/// with its reason) or `final_state`. A second machine over the same domain and events can be
-/// a stricter server machine; snapshots meet by state name ([`Snapshot::convert`]).
+/// with its reason), `final_state` or `always_loop`.
+///
+/// A stricter server, two ways: `server_guard = f` on the transitions the server checks
+/// further (one machine; the client predicts them as passing), or a second machine over the
+/// same domain and events when more than guards differ; snapshots meet by state name
+/// ([`Snapshot::convert`]), and any guard can read [`IntentMeta::phase`].
 ///
 /// # What it generates
 ///

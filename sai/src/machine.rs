@@ -20,13 +20,20 @@ pub struct Guard<D: 'static, E: 'static> {
     pub reason: &'static str,
     /// Whether the guard is written `not(name)`: it passes when the check returns `false`.
     pub negated: bool,
+    /// A server-only guard (`server_guard = …`): checked in the authoritative phase only; the
+    /// client's optimistic step takes it as passed.
+    pub server_only: bool,
     /// The check.
     pub check: GuardFn<D, E>,
 }
 
 impl<D, E> Guard<D, E> {
-    /// Whether the guard passes: the check's answer, inverted for `not(…)`.
+    /// Whether the guard passes: the check's answer, inverted for `not(…)`; a server-only
+    /// guard passes unchecked in the optimistic phase.
     pub fn passes(&self, context: &D, event: &E, meta: &IntentMeta<'_>) -> bool {
+        if self.server_only && meta.phase == crate::intent::Phase::Optimistic {
+            return true;
+        }
         (self.check)(context, event, meta) != self.negated
     }
 

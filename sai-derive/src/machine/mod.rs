@@ -199,9 +199,18 @@ fn generate(
                 None => quote! { ::sai::__private::None },
             };
             let guards = row.guards.iter().map(|g| {
-                let (gname, expr, reason, negated) = (&g.name, &g.expr, &g.reason, g.negated);
+                let (gname, expr, reason) = (&g.name, &g.expr, &g.reason);
+                let (negated, server_only) = (g.negated, g.server_only);
                 let check = quote_spanned! {expr.span()=> #expr };
-                quote! { ::sai::Guard { name: #gname, reason: #reason, negated: #negated, check: #check } }
+                quote! {
+                    ::sai::Guard {
+                        name: #gname,
+                        reason: #reason,
+                        negated: #negated,
+                        server_only: #server_only,
+                        check: #check,
+                    }
+                }
             });
             let assigns = row.assigns.iter().map(|a| {
                 let (aname, expr) = (&a.name, &a.expr);

@@ -29,6 +29,7 @@ pub struct GuardSpec {
     pub name: String,
     pub expr: syn::Expr,
     pub negated: bool,
+    pub server_only: bool,
     pub reason: String,
 }
 
@@ -36,8 +37,13 @@ impl GuardSpec {
     /// The guard as written, for comparing candidates: `not(f)` or `f`.
     fn text(&self) -> String {
         let expr = self.expr.to_token_stream().to_string();
-        if self.negated {
+        let expr = if self.negated {
             format!("not({expr})")
+        } else {
+            expr
+        };
+        if self.server_only {
+            format!("server_guard = {expr}")
         } else {
             expr
         }
@@ -502,6 +508,7 @@ fn lower_row(
                 name,
                 expr: g.expr.clone(),
                 negated: g.negated,
+                server_only: g.server_only,
             }
         })
         .collect();

@@ -9,7 +9,7 @@ use syn::{Token, bracketed};
 use crate::diagnostics::{did_you_mean, error};
 
 /// The keys `#[on(…)]` accepts after its event and target.
-const ON_KEYS: [&str; 3] = ["guard", "reason", "assign"];
+const ON_KEYS: [&str; 4] = ["guard", "server_guard", "reason", "assign"];
 
 /// `first::rest::…`, with `first` already read: for a hint about a qualified name.
 fn parse_rest_of_path(first: syn::Ident, input: ParseStream<'_>) -> syn::Result<syn::Path> {
@@ -137,6 +137,8 @@ pub struct OnInput {
 pub struct GuardInput {
     pub expr: syn::Expr,
     pub negated: bool,
+    /// Written `server_guard = …`: checked by the server only.
+    pub server_only: bool,
     pub reason: Option<syn::LitStr>,
 }
 
@@ -150,12 +152,14 @@ impl GuardInput {
             return Self {
                 expr: call.args[0].clone(),
                 negated: true,
+                server_only: false,
                 reason: None,
             };
         }
         Self {
             expr,
             negated: false,
+            server_only: false,
             reason: None,
         }
     }
@@ -278,7 +282,7 @@ fn parse_keys(input: ParseStream<'_>, on: &mut OnInput, comma_first: bool) -> sy
             let help = if last_key.as_deref() == Some("assign") {
                 format!("several assigns go in brackets: `assign = [first, {key}]`")
             } else {
-                "the keys are `guard`, `reason` and `assign`, each written `key = value`".to_owned()
+                "the keys are `guard`, `server_guard`, `reason` and `assign`, each written `key = value`".to_owned()
             };
             return Err(syn::Error::new(
                 key.span(),
@@ -287,7 +291,11 @@ fn parse_keys(input: ParseStream<'_>, on: &mut OnInput, comma_first: bool) -> sy
         }
         input.parse::<Token![=]>()?;
         last_key = Some(key.to_string());
-        if matches!(key.to_string().as_str(), "guard" | "assign") && input.peek(syn::LitStr) {
+        if matches!(
+            key.to_string().as_str(),
+            "guard" | "server_guard" | "assign"
+        ) && input.peek(syn::LitStr)
+        {
             let lit: syn::LitStr = input.parse()?;
             return Err(syn::Error::new(
                 lit.span(),
@@ -298,6 +306,18 @@ fn parse_keys(input: ParseStream<'_>, on: &mut OnInput, comma_first: bool) -> sy
             ));
         }
         match key.to_string().as_str() {
+            "server_guard" if on.always => {
+                return Err(syn::Error::new(
+                    key.span(),
+                    "an `always` transition cannot have a `server_guard`\n\n= help: client and server would take different eventless paths; use `guard = …`",
+                ));
+            }
+            "server_guard" => {
+                last_guards = 1;
+                let mut guard = GuardInput::from_expr(input.parse()?);
+                guard.server_only = true;
+                on.guards.push(guard);
+            }
             "guard" if input.peek(syn::token::Bracket) => {
                 let content;
                 bracketed!(content in input);
@@ -349,7 +369,7 @@ fn parse_keys(input: ParseStream<'_>, on: &mut OnInput, comma_first: bool) -> sy
                 return Err(syn::Error::new(
                     key.span(),
                     format!(
-                        "unknown key `{other}` in `#[on(…)]`\n\n= help: {}the keys are `guard`, `reason` and `assign`",
+                        "unknown key `{other}` in `#[on(…)]`\n\n= help: {}the keys are `guard`, `server_guard`, `reason` and `assign`",
                         did_you_mean(other, ON_KEYS)
                     ),
                 ));
