@@ -524,3 +524,571 @@ fn domain_metadata_is_generated() {
     );
     assert_eq!(Counter::NAME, "counter");
 }
+
+// Guard lists and `not(…)`: every guard of a candidate must pass, and a rejection names each
+// one that failed with its own reason.
+#[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[domain(name = "vault", machine = VaultMachine)]
+struct Vault {
+    code: String,
+    jammed: bool,
+}
+
+#[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum VaultEvent {
+    Open { code: String },
+    Force,
+    Jam,
+}
+
+fn right_code(v: &Vault, e: &VaultEvent, _: &IntentMeta) -> bool {
+    matches!(e, VaultEvent::Open { code } if *code == v.code)
+}
+fn jammed(v: &Vault, _: &VaultEvent, _: &IntentMeta) -> bool {
+    v.jammed
+}
+fn jam(v: &mut Vault, _: &VaultEvent, _: &IntentMeta) {
+    v.jammed = true;
+}
+
+#[machine(domain = Vault, event = VaultEvent)]
+enum VaultMachine {
+    #[initial]
+    #[on(Open => Opened, guard = right_code, reason = "wrong code", guard = not(jammed), reason = "the lock is jammed")]
+    #[on(Force => Opened, guard = [jammed, not(right_code)])]
+    #[on(Jam, assign = jam)]
+    Closed,
+    #[on(Jam => Closed, assign = jam)]
+    Opened,
+}
+
+fn vault_step(
+    s: &Snapshot<VaultMachine>,
+    event: VaultEvent,
+) -> Result<Snapshot<VaultMachine>, Rejection> {
+    let i = Intent::new(Uuid::now_v7(), "c", "u", 1, event, 0);
+    s.step_intent(&i, Phase::Authoritative)
+}
+
+fn failed_guards(r: Rejection) -> Vec<(String, String)> {
+    let Rejection::GuardFailed { guards, .. } = r else {
+        panic!("{r:?}")
+    };
+    guards.into_iter().map(|g| (g.guard, g.reason)).collect()
+}
+
+fn vault(code: &str, jammed: bool) -> Snapshot<VaultMachine> {
+    Snapshot {
+        state: VaultMachine::Closed,
+        context: Vault {
+            code: code.into(),
+            jammed,
+        },
+        version: 0,
+    }
+}
+
+fn open(code: &str) -> VaultEvent {
+    VaultEvent::Open { code: code.into() }
+}
+
+#[test]
+fn a_guard_list_passes_only_when_every_guard_passes() {
+    let s = vault_step(&vault("1234", false), open("1234")).unwrap();
+    assert_eq!(s.state, VaultMachine::Opened);
+    // Right code, but jammed: the negated guard fails alone.
+    let r = vault_step(&vault("1234", true), open("1234")).unwrap_err();
+    assert_eq!(
+        failed_guards(r),
+        [("not(jammed)".into(), "the lock is jammed".into())]
+    );
+}
+
+#[test]
+fn every_failed_guard_of_a_list_is_reported_with_its_own_reason_in_order() {
+    let r = vault_step(&vault("1234", true), open("0000")).unwrap_err();
+    assert_eq!(
+        failed_guards(r),
+        [
+            ("right_code".into(), "wrong code".into()),
+            ("not(jammed)".into(), "the lock is jammed".into())
+        ]
+    );
+}
+
+#[test]
+fn not_inverts_a_guard_in_a_bracketed_list_with_generated_reasons() {
+    assert_eq!(
+        vault_step(&vault("", true), VaultEvent::Force)
+            .unwrap()
+            .state,
+        VaultMachine::Opened
+    );
+    let r = vault_step(&vault("", false), VaultEvent::Force).unwrap_err();
+    assert_eq!(
+        failed_guards(r),
+        [("jammed".into(), "guard `jammed` failed".into())]
+    );
+    // `not(right_code)` passes: a `Force` event carries no code.
+    let s = vault_step(&vault("", false), VaultEvent::Jam).unwrap();
+    assert!(s.context.jammed);
+    assert_eq!(
+        vault_step(&s, VaultEvent::Force).unwrap().state,
+        VaultMachine::Opened
+    );
+}
+
+#[test]
+fn guard_lists_show_in_the_table_and_the_diagram() {
+    let table = VaultMachine::transition_table();
+    assert!(table.contains("right_code, not(jammed)"), "{table}");
+    assert!(table.contains("jammed, not(right_code)"), "{table}");
+    assert!(
+        VaultMachine::mermaid().contains("Closed --> Opened : open [right_code, not(jammed)]"),
+        "{}",
+        VaultMachine::mermaid()
+    );
+}
+
+// Entry and exit actions, and eventless `always` transitions: XState's order (exit, the
+// transition's assigns, entry), and `always` tried after every step until none applies.
+#[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[domain(name = "kettle", machine = KettleMachine)]
+struct Kettle {
+    temp: i64,
+    log: String,
+}
+
+#[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum KettleEvent {
+    Heat { by: i64 },
+    Pour,
+    Spin,
+}
+
+fn note(k: &mut Kettle, what: &str) {
+    if !k.log.is_empty() {
+        k.log.push(',');
+    }
+    k.log.push_str(what);
+}
+fn heat(k: &mut Kettle, e: &KettleEvent, _: &IntentMeta) {
+    if let KettleEvent::Heat { by } = e {
+        k.temp += by;
+    }
+    note(k, "heat");
+}
+fn pour(k: &mut Kettle, _: &KettleEvent, _: &IntentMeta) {
+    k.temp = 0;
+    note(k, "pour");
+}
+fn enter_heating(k: &mut Kettle, _: &KettleEvent, _: &IntentMeta) {
+    note(k, "+heating");
+}
+fn leave_heating(k: &mut Kettle, _: &KettleEvent, _: &IntentMeta) {
+    note(k, "-heating");
+}
+fn enter_boiling(k: &mut Kettle, _: &KettleEvent, _: &IntentMeta) {
+    note(k, "+boiling");
+}
+fn hot(k: &Kettle, _: &KettleEvent, _: &IntentMeta) -> bool {
+    k.temp >= 100
+}
+fn warm(k: &Kettle, _: &KettleEvent, _: &IntentMeta) -> bool {
+    k.temp > 0
+}
+
+#[machine(domain = Kettle, event = KettleEvent)]
+enum KettleMachine {
+    #[initial]
+    #[on(Heat => Heating, assign = heat)]
+    Cold,
+    #[entry(enter_heating)]
+    #[exit(leave_heating)]
+    #[always(Boiling, guard = hot)]
+    #[always(Cold, guard = not(warm))]
+    #[on(Heat, assign = heat)]
+    Heating,
+    #[entry(enter_boiling)]
+    #[on(Pour => Cold, assign = pour)]
+    #[on(Spin => Spinning)]
+    Boiling,
+    // A loop through guarded `always` transitions: only the run-time bound stops it.
+    #[always(Whirling, guard = warm)]
+    Spinning,
+    #[always(Spinning, guard = warm)]
+    Whirling,
+}
+
+fn kettle_step(
+    s: &Snapshot<KettleMachine>,
+    event: KettleEvent,
+) -> Result<Snapshot<KettleMachine>, Rejection> {
+    let i = Intent::new(Uuid::now_v7(), "c", "u", 1, event, 0);
+    s.step_intent(&i, Phase::Optimistic)
+}
+
+#[test]
+fn entering_a_state_runs_the_transition_assigns_then_its_entry_actions() {
+    let s = kettle_step(&Snapshot::initial(), KettleEvent::Heat { by: 50 }).unwrap();
+    assert_eq!(
+        (s.state, s.context.log.as_str(), s.version),
+        (KettleMachine::Heating, "heat,+heating", 1)
+    );
+}
+
+#[test]
+fn always_runs_after_a_targetless_step_with_exit_before_entry() {
+    let s = kettle_step(&Snapshot::initial(), KettleEvent::Heat { by: 50 }).unwrap();
+    // Targetless: no exit or entry of its own; then `always` (hot) leaves for Boiling.
+    let s = kettle_step(&s, KettleEvent::Heat { by: 60 }).unwrap();
+    assert_eq!(
+        (s.state, s.context.log.as_str(), s.version),
+        (
+            KettleMachine::Boiling,
+            "heat,+heating,heat,-heating,+boiling",
+            2
+        )
+    );
+    let s = kettle_step(&s, KettleEvent::Pour).unwrap();
+    assert_eq!((s.state, s.context.temp), (KettleMachine::Cold, 0));
+}
+
+#[test]
+fn always_candidates_are_tried_in_written_order_and_may_lead_back() {
+    // Not hot, not warm: the second `always` takes the kettle straight back to Cold.
+    let s = kettle_step(&Snapshot::initial(), KettleEvent::Heat { by: -5 }).unwrap();
+    assert_eq!(
+        (s.state, s.context.log.as_str(), s.version),
+        (KettleMachine::Cold, "heat,+heating,-heating", 1)
+    );
+}
+
+#[test]
+fn a_guarded_always_loop_is_a_rejection_that_changes_nothing() {
+    let s = kettle_step(&Snapshot::initial(), KettleEvent::Heat { by: 150 }).unwrap();
+    assert_eq!(s.state, KettleMachine::Boiling);
+    let r = kettle_step(&s, KettleEvent::Spin).unwrap_err();
+    assert_eq!(
+        r,
+        Rejection::AlwaysLoop {
+            state: "Boiling".into(),
+            event_type: "spin".into(),
+            steps: sai::MAX_ALWAYS_STEPS,
+        }
+    );
+    assert_eq!((r.code(), r.state()), ("always_loop", Some("Boiling")));
+    let mut same = s.clone();
+    let spin = Intent::new(Uuid::now_v7(), "c", "u", 2, KettleEvent::Spin, 0);
+    assert!(
+        same.apply(&spin.event, &spin.meta(Phase::Optimistic))
+            .is_err()
+    );
+    assert_eq!(same, s);
+}
+
+#[test]
+fn entry_exit_and_always_show_in_the_table_and_the_diagram() {
+    let mermaid = KettleMachine::mermaid();
+    for line in [
+        "Heating : entry / enter_heating",
+        "Heating : exit / leave_heating",
+        "Heating --> Boiling : always [hot]",
+        "Heating --> Cold : always [not(warm)]",
+    ] {
+        assert!(mermaid.contains(line), "{line} in\n{mermaid}");
+    }
+    assert!(
+        KettleMachine::transition_table().contains("(always)"),
+        "{}",
+        KettleMachine::transition_table()
+    );
+    assert_eq!(KettleMachine::Heating.accepted_events(), ["heat"]);
+}
+
+// Compound states: `#[parent(P)]` nests a state in `P`; an event is tried on the deepest state
+// first, then on its ancestors; entering a parent enters its initial child; the stored name is
+// the path.
+#[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[domain(name = "page", machine = PageMachine)]
+struct Page {
+    text: String,
+    keys: i64,
+    locked: bool,
+    log: String,
+}
+
+#[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum PageEvent {
+    Open,
+    Edit,
+    Type { text: String },
+    Lock,
+    Save,
+    Close,
+}
+
+fn page_log(p: &mut Page, what: &str) {
+    if !p.log.is_empty() {
+        p.log.push(',');
+    }
+    p.log.push_str(what);
+}
+fn enter_active(p: &mut Page, _: &PageEvent, _: &IntentMeta) {
+    page_log(p, "+active");
+}
+fn leave_active(p: &mut Page, _: &PageEvent, _: &IntentMeta) {
+    page_log(p, "-active");
+}
+fn enter_viewing(p: &mut Page, _: &PageEvent, _: &IntentMeta) {
+    page_log(p, "+viewing");
+}
+fn leave_viewing(p: &mut Page, _: &PageEvent, _: &IntentMeta) {
+    page_log(p, "-viewing");
+}
+fn enter_editing(p: &mut Page, _: &PageEvent, _: &IntentMeta) {
+    page_log(p, "+editing");
+}
+fn leave_editing(p: &mut Page, _: &PageEvent, _: &IntentMeta) {
+    page_log(p, "-editing");
+}
+fn type_text(p: &mut Page, e: &PageEvent, _: &IntentMeta) {
+    if let PageEvent::Type { text } = e {
+        p.text.push_str(text);
+    }
+    page_log(p, "type");
+}
+fn count_key(p: &mut Page, _: &PageEvent, _: &IntentMeta) {
+    p.keys += 1;
+    page_log(p, "count");
+}
+fn lock(p: &mut Page, _: &PageEvent, _: &IntentMeta) {
+    p.locked = true;
+}
+fn locked(p: &Page, _: &PageEvent, _: &IntentMeta) -> bool {
+    p.locked
+}
+
+#[machine(domain = Page, event = PageEvent)]
+enum PageMachine {
+    #[initial]
+    #[on(Open => Active)]
+    Closed,
+    #[entry(enter_active)]
+    #[exit(leave_active)]
+    #[on(Close => Closed)]
+    #[on(Type, assign = count_key)]
+    #[on(Lock, assign = lock)]
+    #[on(Save => Active)]
+    Active,
+    #[parent(Active)]
+    #[initial]
+    #[entry(enter_viewing)]
+    #[exit(leave_viewing)]
+    #[on(Edit => Editing)]
+    Viewing,
+    #[parent(Active)]
+    #[entry(enter_editing)]
+    #[exit(leave_editing)]
+    #[on(Type, guard = not(locked), assign = type_text)]
+    #[on(Save => Active)]
+    Editing,
+}
+
+fn page_step(s: &Snapshot<PageMachine>, event: PageEvent) -> Snapshot<PageMachine> {
+    let i = Intent::new(Uuid::now_v7(), "c", "u", 1, event, 0);
+    s.step_intent(&i, Phase::Optimistic).unwrap()
+}
+
+fn page_in(state: PageMachine) -> Snapshot<PageMachine> {
+    Snapshot {
+        state,
+        context: Page::default(),
+        version: 0,
+    }
+}
+
+#[test]
+fn entering_a_compound_state_enters_its_initial_child_outermost_first() {
+    let s = page_step(&Snapshot::initial(), PageEvent::Open);
+    assert_eq!(
+        (s.state, s.state.name(), s.context.log.as_str()),
+        (PageMachine::Viewing, "Active.Viewing", "+active,+viewing")
+    );
+    // Between siblings only the children are exited and entered; the parent stays.
+    let s = page_step(&s, PageEvent::Edit);
+    assert_eq!(
+        (s.state, s.context.log.as_str()),
+        (PageMachine::Editing, "+active,+viewing,-viewing,+editing")
+    );
+}
+
+#[test]
+fn an_event_is_tried_on_the_deepest_state_first_then_on_its_ancestors() {
+    let typed = |s: &Snapshot<PageMachine>| page_step(s, PageEvent::Type { text: "hi".into() });
+    // Editing handles `type` itself.
+    let s = typed(&page_in(PageMachine::Editing));
+    assert_eq!((s.context.text.as_str(), s.context.keys), ("hi", 0));
+    // Its guard fails once locked: the parent's `type` applies instead.
+    let s = typed(&page_step(&page_in(PageMachine::Editing), PageEvent::Lock));
+    assert_eq!((s.context.text.as_str(), s.context.keys), ("", 1));
+    // Viewing has no `type`: the parent's applies, and the state stays.
+    let s = typed(&page_in(PageMachine::Viewing));
+    assert_eq!((s.state, s.context.keys), (PageMachine::Viewing, 1));
+}
+
+#[test]
+fn a_parent_transition_applies_in_every_child_and_exits_innermost_first() {
+    for (child, exits) in [
+        (PageMachine::Viewing, "-viewing,-active"),
+        (PageMachine::Editing, "-editing,-active"),
+    ] {
+        let s = page_step(&page_in(child), PageEvent::Close);
+        assert_eq!(
+            (s.state, s.context.log.as_str()),
+            (PageMachine::Closed, exits)
+        );
+    }
+}
+
+#[test]
+fn a_child_targeting_its_parent_reenters_it_but_a_parent_targeting_itself_does_not() {
+    // Editing's own `save`: the parent is outside the source, so it is exited and re-entered
+    // (XState: the domain is the root).
+    let s = page_step(&page_in(PageMachine::Editing), PageEvent::Save);
+    assert_eq!(
+        (s.state, s.context.log.as_str()),
+        (PageMachine::Viewing, "-editing,-active,+active,+viewing")
+    );
+    // Active's own `save` (taken from Viewing): the target is the source, `reenter: false`,
+    // so only the child is exited and the initial child entered.
+    let s = page_step(&page_in(PageMachine::Viewing), PageEvent::Save);
+    assert_eq!(
+        (s.state, s.context.log.as_str()),
+        (PageMachine::Viewing, "-viewing,+viewing")
+    );
+}
+
+#[test]
+fn nested_states_are_stored_and_read_back_by_path() {
+    assert_eq!(
+        PageMachine::STATES
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>(),
+        ["Closed", "Active.Viewing", "Active.Editing"]
+    );
+    assert_eq!(
+        PageMachine::parse_state("Active.Editing"),
+        Ok(PageMachine::Editing)
+    );
+    assert!(PageMachine::parse_state("Active").is_err());
+    let json = serde_json::to_string(&page_in(PageMachine::Editing)).unwrap();
+    assert!(json.contains(r#""state":"Active.Editing""#), "{json}");
+    let back: Snapshot<PageMachine> = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.state, PageMachine::Editing);
+    let mut events = PageMachine::Editing.accepted_events();
+    events.sort_unstable();
+    assert_eq!(events, ["close", "lock", "save", "type"]);
+    assert!(page_in(PageMachine::Viewing).can(
+        &PageEvent::Close,
+        &Intent::new(Uuid::now_v7(), "c", "u", 1, PageEvent::Close, 0).meta(Phase::Optimistic)
+    ));
+}
+
+#[test]
+fn compound_states_render_as_composite_states() {
+    let mermaid = PageMachine::mermaid();
+    for line in [
+        "    [*] --> Closed",
+        "    state Active {\n        [*] --> Viewing\n        Viewing\n        Editing\n    }",
+        "    Active --> Closed : close",
+        "    Editing --> Active : save",
+    ] {
+        assert!(mermaid.contains(line), "{line} in\n{mermaid}");
+    }
+    assert!(PageMachine::transition_table().contains("Active.Editing | save"));
+}
+
+// A stricter server without a second machine: `server_guard = …` is checked in the
+// authoritative phase only; the client's optimistic step takes it as passed.
+#[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[domain(name = "ticket", machine = TicketMachine)]
+struct Ticket {
+    seats: i64,
+}
+
+#[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum TicketEvent {
+    Book { seats: i64 },
+}
+
+fn some_seats(_: &Ticket, e: &TicketEvent, _: &IntentMeta) -> bool {
+    matches!(e, TicketEvent::Book { seats } if *seats > 0)
+}
+fn within_stock(_: &Ticket, e: &TicketEvent, _: &IntentMeta) -> bool {
+    matches!(e, TicketEvent::Book { seats } if *seats <= 4)
+}
+fn book(t: &mut Ticket, e: &TicketEvent, _: &IntentMeta) {
+    let TicketEvent::Book { seats } = e;
+    t.seats = *seats;
+}
+
+#[machine(domain = Ticket, event = TicketEvent)]
+enum TicketMachine {
+    #[initial]
+    #[on(Book => Booked, guard = some_seats, server_guard = within_stock, reason = "sold out", assign = book)]
+    Open,
+    Booked,
+}
+
+#[test]
+fn a_server_guard_is_checked_by_the_server_only() {
+    let book_six = Intent::new(
+        Uuid::now_v7(),
+        "c",
+        "u",
+        1,
+        TicketEvent::Book { seats: 6 },
+        0,
+    );
+    let s = Snapshot::<TicketMachine>::initial();
+    // The client predicts success: it cannot know the stock.
+    let predicted = s.step_intent(&book_six, Phase::Optimistic).unwrap();
+    assert_eq!(predicted.state, TicketMachine::Booked);
+    // The server decides with the same machine and rejects, naming the server guard.
+    let r = s.step_intent(&book_six, Phase::Authoritative).unwrap_err();
+    assert_eq!(
+        failed_guards(r),
+        [("within_stock".to_owned(), "sold out".to_owned())]
+    );
+    // Ordinary guards still run on both sides.
+    let none = Intent::new(
+        Uuid::now_v7(),
+        "c",
+        "u",
+        2,
+        TicketEvent::Book { seats: 0 },
+        0,
+    );
+    assert!(s.step_intent(&none, Phase::Optimistic).is_err());
+    let two = Intent::new(
+        Uuid::now_v7(),
+        "c",
+        "u",
+        3,
+        TicketEvent::Book { seats: 2 },
+        0,
+    );
+    assert_eq!(
+        s.step_intent(&two, Phase::Authoritative)
+            .unwrap()
+            .context
+            .seats,
+        2
+    );
+}

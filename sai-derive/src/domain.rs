@@ -132,7 +132,7 @@ fn validate(input: DomainInput) -> darling::Result<Model> {
             format!("domain name `{}` is not a safe SQL identifier: {why}", name.0),
             format!(
                 "use lower-case snake case of at most {MAX_DOMAIN_NAME} bytes, e.g. `#[domain(name = \"{}\")]`",
-                suggest(&name.0)
+                suggest(&name.0, MAX_DOMAIN_NAME)
             ),
         ));
     }
@@ -206,7 +206,7 @@ fn validate_field(f: FieldInput) -> darling::Result<Field> {
             format!("column name `{column}` is not a safe SQL identifier: {why}"),
             format!(
                 "rename the column with `#[domain(column = \"{}\")]` (lower-case snake case)",
-                suggest(&column)
+                suggest(&column, MAX_IDENT)
             ),
         ));
     }
@@ -261,7 +261,8 @@ fn generate(m: &Model) -> TokenStream {
         let (fid, ty) = (&f.ident, &f.ty);
         if f.json {
             let err = column_error(&f.column);
-            quote! { ::sai::__private::json_to_sql(&self.#fid).map_err(#err)? }
+            let encode = quote_spanned! {ty.span()=> ::sai::__private::json_to_sql::<#ty> };
+            quote! { #encode(&self.#fid).map_err(#err)? }
         } else {
             quote_spanned! {ty.span()=> <#ty as ::sai::ColumnValue>::to_sql(&self.#fid) }
         }
@@ -273,7 +274,8 @@ fn generate(m: &Model) -> TokenStream {
         let (fid, ty) = (&f.ident, &f.ty);
         let err = column_error(&f.column);
         if f.json {
-            quote! { #fid: ::sai::__private::json_from_sql::<#ty>(#cell).map_err(#err)? }
+            let decode = quote_spanned! {ty.span()=> ::sai::__private::json_from_sql::<#ty> };
+            quote! { #fid: #decode(#cell).map_err(#err)? }
         } else {
             quote! { #fid: <#ty as ::sai::ColumnValue>::from_sql(#cell).map_err(#err)? }
         }

@@ -30,14 +30,55 @@ pub fn expand(input: TokenStream) -> TokenStream {
     };
     match validate(&input) {
         Ok(variants) => generate(&input.ident, &variants),
-        Err(e) => e.write_errors(),
+        Err(e) => {
+            let errors = e.write_errors();
+            let stub = stub(&input);
+            quote! { #errors #stub }
+        }
     }
+}
+
+/// After an error: an `Event` impl that names the variants as written, so that a machine
+/// over this enum sees no second error.
+fn stub(input: &syn::DeriveInput) -> TokenStream {
+    let syn::Data::Enum(data) = &input.data else {
+        return TokenStream::new();
+    };
+    // serde rejects these too and then emits no impl, which the stub's supertraits need.
+    let serde_fails = data
+        .variants
+        .iter()
+        .any(|v| matches!(v.fields, syn::Fields::Unnamed(_)))
+        || {
+            let mut ignored = darling::Error::accumulator();
+            let serde = serde_container(&input.attrs, &mut ignored);
+            let parse_failed = ignored.finish().is_err();
+            parse_failed
+                || serde
+                    .rename_all
+                    .is_some_and(|(rule, _)| RenameRule::parse(&rule).is_none())
+        };
+    if serde_fails || !input.generics.params.is_empty() {
+        return TokenStream::new();
+    }
+    let variants: Vec<Variant> = data
+        .variants
+        .iter()
+        .map(|v| Variant {
+            ident: v.ident.clone(),
+            wire: v.ident.to_string(),
+            version: 1,
+        })
+        .collect();
+    generate(&input.ident, &variants)
 }
 
 /// serde's container attributes we depend on.
 #[derive(Default)]
 struct SerdeContainer {
     tag: Option<(String, Span)>,
+    content: Option<Span>,
+    untagged: Option<Span>,
     rename_all: Option<(String, Span)>,
 }
 
@@ -51,6 +92,11 @@ fn serde_container(
             if meta.path.is_ident("tag") {
                 let lit: syn::LitStr = meta.value()?.parse()?;
                 out.tag = Some((lit.value(), lit.span()));
+            } else if meta.path.is_ident("content") {
+                let lit: syn::LitStr = meta.value()?.parse()?;
+                out.content = Some(lit.span());
+            } else if meta.path.is_ident("untagged") {
+                out.untagged = Some(meta.path.span());
             } else if meta.path.is_ident("rename_all") {
                 if meta.input.peek(syn::token::Paren) {
                     return Err(meta.error(
@@ -117,7 +163,27 @@ fn validate(input: &syn::DeriveInput) -> darling::Result<Vec<Variant>> {
             "events are stored and decoded by name; remove the type parameters",
         ));
     }
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("event")) {
+        errors.push(error(
+            attr.meta.span(),
+            "`#[event(…)]` goes on a variant, not on the enum",
+            "a version belongs to one event's payload: write `#[event(version = 2)]` above the variant whose fields changed",
+        ));
+    }
     let serde = serde_container(&input.attrs, &mut errors);
+    if let Some(span) = serde.content {
+        errors.push(error(
+            span,
+            format!("event enum `{ident}` is adjacently tagged"),
+            "remove `content = …`: sai's wire form keeps the fields beside the tag, `{\"type\":\"CREATE\",\"title\":…}`, as XState events look",
+        ));
+    } else if let Some(span) = serde.untagged {
+        errors.push(error(
+            span,
+            format!("event enum `{ident}` is untagged"),
+            "replace `untagged` with `tag = \"type\"`: events are decoded by their `type`, `{\"type\":\"CREATE\",…}`",
+        ));
+    }
     match &serde.tag {
         Some((tag, _)) if tag == "type" => {}
         Some((tag, span)) => errors.push(error(
@@ -125,6 +191,7 @@ fn validate(input: &syn::DeriveInput) -> darling::Result<Vec<Variant>> {
             format!("events must be tagged with `type`, found `{tag}`"),
             "use `#[serde(tag = \"type\")]`: the wire form is `{\"type\":\"CREATE\",…}`, as XState events look",
         )),
+        None if serde.untagged.is_some() => {}
         None => errors.push(error(
             ident.span(),
             format!("event enum `{ident}` is not internally tagged"),

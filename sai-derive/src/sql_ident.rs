@@ -54,8 +54,8 @@ pub fn snake_case(ident: &str) -> String {
     out
 }
 
-/// A safe identifier close to `name`: `"Text Body"` → `text_body`.
-pub fn suggest(name: &str) -> String {
+/// A safe identifier of at most `max` bytes close to `name`: `"Text Body"` → `text_body`.
+pub fn suggest(name: &str, max: usize) -> String {
     let mut out = String::new();
     for c in snake_case(name).chars() {
         let c = if c.is_ascii_alphanumeric() {
@@ -68,9 +68,11 @@ pub fn suggest(name: &str) -> String {
         }
     }
     let out = out.trim_matches('_');
-    match out.chars().next() {
+    let out = match out.chars().next() {
         Some(c) if c.is_ascii_digit() => format!("_{out}"),
         Some(_) => out.to_owned(),
         None => "name".to_owned(),
-    }
+    };
+    // ASCII only by now, so any byte index is a char boundary.
+    out[..out.len().min(max)].trim_end_matches('_').to_owned()
 }

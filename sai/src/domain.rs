@@ -24,6 +24,11 @@ pub struct ColumnDef {
 ///
 /// The struct is the entity's *context* (XState's word): the typed fields that the machine's
 /// assigns change and that projections store, one column each.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a sai domain",
+    label = "not `#[derive(sai::Domain)]`",
+    note = "add `#[derive(sai::Domain)]` to the struct `{Self}`"
+)]
 pub trait Domain: Clone + Default + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The domain name, which prefixes every table (`{NAME}_projection`, ...).
     const NAME: &'static str;

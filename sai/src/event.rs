@@ -9,6 +9,11 @@ use serde::{Serialize, de::DeserializeOwned};
 ///
 /// The enum must be serde-tagged with `#[serde(tag = "type")]`; the derive reads serde's
 /// `rename_all` / `rename` so that [`Event::TYPES`] are exactly the wire tags.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a sai event enum",
+    label = "not `#[derive(sai::Event)]`",
+    note = "add `#[derive(sai::Event)]` and `#[serde(tag = \"type\")]` to the enum `{Self}`"
+)]
 pub trait Event: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static {
     /// Wire type names (`"CREATE"`), one per variant, in declaration order.
     const TYPES: &'static [&'static str];
@@ -36,13 +41,16 @@ pub trait Event: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 's
     }
 }
 
-/// The wire type name of a variant, resolved at compile time (used by `#[machine]` tables).
+/// The wire type name of a variant of machine `M`'s event, resolved at compile time (used by
+/// `#[machine]` tables). Bound on the machine rather than the event, so that an event type
+/// that is not an [`Event`] is reported once, where the machine names it.
 #[doc(hidden)]
-pub const fn type_of_variant<E: Event>(variant: &str) -> &'static str {
+pub const fn type_of_variant<M: crate::machine::Machine>(variant: &str) -> &'static str {
+    let (variants, types) = (<M::Event as Event>::VARIANTS, <M::Event as Event>::TYPES);
     let mut i = 0;
-    while i < E::VARIANTS.len() {
-        if str_eq(E::VARIANTS[i], variant) {
-            return E::TYPES[i];
+    while i < variants.len() {
+        if str_eq(variants[i], variant) {
+            return types[i];
         }
         i += 1;
     }

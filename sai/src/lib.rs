@@ -121,7 +121,7 @@ pub use event::Event;
 pub use intent::{DecodeError, Intent, IntentMeta, Phase, RawIntent, Timestamp};
 pub use machine::{Assign, AssignFn, Guard, GuardFn, Machine, Transition, UnknownState};
 pub use rejection::{FailedGuard, Rejection};
-pub use snapshot::{Replay, Snapshot, replay};
+pub use snapshot::{MAX_ALWAYS_STEPS, Replay, Snapshot, replay};
 pub use value::{ColumnType, ColumnValue, SqlValue, ValueError};
 
 /// Makes a struct with named fields a domain: an entity whose fields are the typed columns of
@@ -245,9 +245,12 @@ pub use sai_derive::Domain;
 ///
 /// # Compile errors
 ///
-/// Not an enum; a generic enum; no `tag`, or a tag other than `type`; an unknown `rename_all`
-/// rule; separate serialize/deserialize renames (`rename(serialize = …)`); an enum without
-/// variants; a tuple variant; `version = 0`; two variants with one type name.
+/// Not an enum; a generic enum; no `tag`, or a tag other than `type`; adjacent tagging
+/// (`content = …`) or `untagged`; an unknown `rename_all` rule; separate serialize/deserialize
+/// renames (`rename(serialize = …)`); an enum without variants; a tuple variant; `version = 0`;
+/// `#[event(…)]` on the enum rather than on a variant; two variants with one type name. After
+/// an error the enum still implements [`Event`](trait@Event), so a machine over it reports
+/// nothing more.
 /// `tests/ui/event_*.rs` shows them.
 pub use sai_derive::Event;
 
@@ -323,13 +326,17 @@ pub use sai_derive::Event;
 /// | `#[final_state]` | a final state: it accepts no more events (XState's `type: 'final'`) and has no `#[on]` |
 /// | `#[on(Event => Target, …)]` | a transition on the event variant `Event` to the state `Target`; several per state |
 /// | `#[on(Event, …)]` | a targetless transition: the state stays, the assigns run, the version rises |
+/// | `#[always(Target, guard = g, assign = a)]` | an eventless transition (XState's `always`), tried after every step that reaches this state, in written order, until none applies; without `Target` it is targetless. Keys as in `#[on]` but no `reason` |
+/// | `#[entry(a, b)]` / `#[exit(a, b)]` | actions (`fn(&mut D, &E, &IntentMeta)`, with the triggering event) run when a transition enters / leaves the state. Not on the initial state's entry (there is no event before the first one; use the domain's `Default`) |
+/// | `#[parent(P)]` | the state is a child of the compound state `P`; exactly one of `P`'s children is `#[initial]` (the child entering `P` enters). An entity is always in an atomic state, stored by its path, `P.Child` |
 ///
 /// and inside `#[on(…)]`, after the event and target:
 ///
 /// | key | meaning |
 /// |---|---|
-/// | `guard = f` | at most one: `fn(&D, &E, &IntentMeta) -> bool`, a path or a non-capturing closure. The transition is taken only if it returns `true` |
-/// | `reason = "…"` | only with a guard: the human reason reported when the guard fails; default ``guard `f` failed`` |
+/// | `guard = f` | `fn(&D, &E, &IntentMeta) -> bool`, a path or a non-capturing closure. `guard = not(f)` inverts it. Repeat the key, or write `guard = [f, not(g)]`: the transition is taken only if every guard passes |
+/// | `server_guard = f` | a guard like `guard = f` (also `not(f)`), checked in the authoritative (server) phase only: the client's optimistic step takes it as passed. A stricter server without a second machine |
+/// | `reason = "…"` | right after a single guard: the human reason reported when that guard fails; default ``guard `f` failed`` (``guard `not(f)` failed``) |
 /// | `assign = f` or `assign = [f, g]` | `fn(&mut D, &E, &IntentMeta)`, paths or non-capturing closures, run in written order |
 ///
 /// Guards and assigns are pure and synchronous: the time, the user, the entity's owner
@@ -341,11 +348,24 @@ pub use sai_derive::Event;
 /// # Semantics
 ///
 /// The deterministic subset of XState v5. The candidates for an event in a state are tried in
-/// written order, and the first whose guard passes (or that has none) is taken; its assigns
-/// run in order; the snapshot's version rises by one. Otherwise the step is a [`Rejection`]:
+/// written order, and the first whose guards all pass (or that has none) is taken. Taking it
+/// runs, in XState's order, the source state's `#[exit]` actions, the transition's assigns and
+/// the target's `#[entry]` actions (exit and entry only if the state changes: a targetless or
+/// self transition stays, as XState v5's default `reenter: false`). Then the reached state's
+/// `#[always]` transitions are tried, with the same event, until none applies; a loop of
+/// unguarded ones is a compile error, and past [`MAX_ALWAYS_STEPS`] the step is the
+/// rejection `always_loop` and changes nothing. With compound states (`#[parent]`) an event is
+/// tried on the current state, then on each ancestor; exit actions run innermost first, entry
+/// actions outermost first, for the states below the transition's domain (XState v5: the
+/// source when the target is inside it, else their innermost common ancestor). The
+/// snapshot's version rises by one per event. Otherwise the step is a [`Rejection`]:
 /// `not_accepted` (no transition for the event), `guard_failed` (naming every failed guard
-/// with its reason) or `final_state`. A second machine over the same domain and events can be
-/// a stricter server machine; snapshots meet by state name ([`Snapshot::convert`]).
+/// with its reason), `final_state` or `always_loop`.
+///
+/// A stricter server, two ways: `server_guard = f` on the transitions the server checks
+/// further (one machine; the client predicts them as passing), or a second machine over the
+/// same domain and events when more than guards differ; snapshots meet by state name
+/// ([`Snapshot::convert`]), and any guard can read [`IntentMeta::phase`].
 ///
 /// # What it generates
 ///
@@ -356,12 +376,17 @@ pub use sai_derive::Event;
 ///
 /// # Compile errors
 ///
-/// All in one pass, each on the offending token with a hint: a missing `domain` or `event`; not
-/// an enum, or a generic one; a state with data; no `#[initial]`, or two; transitions on a
-/// final state; an unknown event variant or target state ("did you mean …"); an unknown key
-/// in `#[on]`, two guards, or a `reason` without a guard; a candidate after an unguarded one
-/// for the same event (it can never be taken); a state unreachable from the initial state; a
-/// guard or assign with the wrong signature. `tests/ui/machine_*.rs` shows them.
+/// All in one pass, each on the offending token with a hint: a missing `domain` or `event`, or
+/// an unknown key in `#[machine(…)]` (the others are still read); not an enum, or a generic
+/// one; a state with data; no `#[initial]`, or two; a state both `#[initial]` and
+/// `#[final_state]`; transitions on a final state; an unknown event variant or target state
+/// ("did you mean …"), or one written with its enum (`Event::Open`); `->` for `=>`; an unknown
+/// key in `#[on]` ("did you mean …"), a quoted guard or assign, `assign = a, b` for
+/// `assign = [a, b]`, a `reason` without a guard, after a list of guards or given twice; a
+/// candidate that can never be taken (after an unguarded one for the same event, or after one
+/// whose guards are all among its own); a state unreachable from the initial state; a guard or
+/// assign with the wrong signature; an event type that is not an [`Event`](trait@Event).
+/// `tests/ui/machine_*.rs` shows them.
 pub use sai_derive::machine;
 
 pub use uuid::Uuid;

@@ -14,12 +14,37 @@ pub type AssignFn<D, E> = for<'a> fn(&mut D, &E, &IntentMeta<'a>);
 
 /// A named guard with the reason reported when it fails.
 pub struct Guard<D: 'static, E: 'static> {
-    /// The guard's name as written in `#[on(…, guard = name)]`.
+    /// The guard's name as written in `#[on(…, guard = name)]` (without `not(…)`).
     pub name: &'static str,
     /// Human-readable reason for a rejection (`reason = "…"`), or a generated one.
     pub reason: &'static str,
+    /// Whether the guard is written `not(name)`: it passes when the check returns `false`.
+    pub negated: bool,
+    /// A server-only guard (`server_guard = …`): checked in the authoritative phase only; the
+    /// client's optimistic step takes it as passed.
+    pub server_only: bool,
     /// The check.
     pub check: GuardFn<D, E>,
+}
+
+impl<D, E> Guard<D, E> {
+    /// Whether the guard passes: the check's answer, inverted for `not(…)`; a server-only
+    /// guard passes unchecked in the optimistic phase.
+    pub fn passes(&self, context: &D, event: &E, meta: &IntentMeta<'_>) -> bool {
+        if self.server_only && meta.phase == crate::intent::Phase::Optimistic {
+            return true;
+        }
+        (self.check)(context, event, meta) != self.negated
+    }
+
+    /// The guard as written: `name` or `not(name)`.
+    pub fn label(&self) -> String {
+        if self.negated {
+            format!("not({})", self.name)
+        } else {
+            self.name.to_owned()
+        }
+    }
 }
 
 /// A named assign action.
@@ -36,8 +61,9 @@ pub struct Transition<M: Machine> {
     pub from: M,
     /// The event's wire type name.
     pub event: &'static str,
-    /// Optional guard; the first candidate whose guard passes wins.
-    pub guard: Option<Guard<M::Domain, M::Event>>,
+    /// The guards, all of which must pass (none: always taken); the first candidate whose
+    /// guards all pass wins.
+    pub guards: &'static [Guard<M::Domain, M::Event>],
     /// The target state; `None` for a targetless transition (state kept, assigns run).
     pub target: Option<M>,
     /// Assigns, run in written order.
@@ -48,6 +74,13 @@ impl<M: Machine> Transition<M> {
     /// The state after this transition.
     pub fn target_state(&self) -> M {
         self.target.unwrap_or(self.from)
+    }
+
+    /// Whether taking it leaves its state, running the source's exit and the target's entry
+    /// actions: only towards another state. A targetless transition, or one targeting its own
+    /// state, stays (XState v5's default, `reenter: false`).
+    pub fn changes_state(&self) -> bool {
+        self.target.is_some_and(|t| t != self.from)
     }
 }
 
@@ -71,7 +104,10 @@ impl<M: Machine> Debug for Transition<M> {
         f.debug_struct("Transition")
             .field("from", &self.from.name())
             .field("event", &self.event)
-            .field("guard", &self.guard.as_ref().map(|g| g.name))
+            .field(
+                "guards",
+                &self.guards.iter().map(Guard::label).collect::<Vec<_>>(),
+            )
             .field("target", &self.target.map(Machine::name))
             .field(
                 "assigns",
@@ -106,7 +142,8 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
     const NAME: &'static str;
     /// The initial state.
     const INITIAL: Self;
-    /// Every state, in declaration order.
+    /// Every atomic state (the states an entity can be in; compound states are their
+    /// ancestors), in declaration order.
     const STATES: &'static [Self];
     /// The transition table, grouped by source state and event, candidates in written order.
     const TRANSITIONS: &'static [Transition<Self>];
@@ -119,6 +156,69 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
 
     /// The candidate transitions for an event in this state, in the order they are tried.
     fn candidates(self, event: &Self::Event) -> &'static [Transition<Self>];
+
+    /// Every eventless (`#[always(…)]`) transition, grouped by source state, candidates in
+    /// written order. Their [`Transition::event`] is `""`.
+    const ALWAYS: &'static [Transition<Self>] = &[];
+
+    /// The eventless transitions of this state, in the order they are tried after each step.
+    fn always(self) -> &'static [Transition<Self>] {
+        let start = Self::ALWAYS.iter().position(|t| t.from == self);
+        let Some(start) = start else { return &[] };
+        let len = Self::ALWAYS[start..]
+            .iter()
+            .take_while(|t| t.from == self)
+            .count();
+        &Self::ALWAYS[start..start + len]
+    }
+
+    /// The actions run when a transition enters this state (`#[entry(…)]`), in written order.
+    fn entry(self) -> &'static [Assign<Self::Domain, Self::Event>] {
+        &[]
+    }
+
+    /// The actions run when a transition leaves this state (`#[exit(…)]`), in written order.
+    fn exit(self) -> &'static [Assign<Self::Domain, Self::Event>] {
+        &[]
+    }
+
+    /// The compound state this state is a child of (`#[parent(P)]`), if any.
+    fn parent(self) -> Option<Self> {
+        None
+    }
+
+    /// A compound state's initial child; `None` for an atomic state.
+    fn initial_child(self) -> Option<Self> {
+        None
+    }
+
+    /// The atomic state a transition targeting this state enters: itself, or for a compound
+    /// state its initial child's, recursively (XState: entering a parent enters its initial
+    /// child).
+    fn resolve(self) -> Self {
+        let mut at = self;
+        while let Some(child) = at.initial_child() {
+            at = child;
+        }
+        at
+    }
+
+    /// This state and its ancestors, innermost first: the order in which an event's
+    /// candidates are tried (XState v5: the deepest state first).
+    fn ancestry(self) -> Vec<Self> {
+        let mut chain = vec![self];
+        let mut at = self;
+        while let Some(p) = at.parent() {
+            chain.push(p);
+            at = p;
+        }
+        chain
+    }
+
+    /// Whether `self` is `other` or one of its descendants.
+    fn is_within(self, other: Self) -> bool {
+        self == other || self.ancestry().contains(&other)
+    }
 
     /// The state with this name.
     fn from_name(name: &str) -> Option<Self> {
@@ -134,10 +234,12 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
         })
     }
 
-    /// The event type names this state has at least one transition for (guards not run).
+    /// The event type names this state (or an ancestor) has at least one transition for
+    /// (guards not run).
     fn accepted_events(self) -> Vec<&'static str> {
         let mut events: Vec<&'static str> = Vec::new();
-        for t in Self::TRANSITIONS.iter().filter(|t| t.from == self) {
+        let chain = self.ancestry();
+        for t in Self::TRANSITIONS.iter().filter(|t| chain.contains(&t.from)) {
             if !events.contains(&t.event) {
                 events.push(t.event);
             }
@@ -145,17 +247,29 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
         events
     }
 
-    /// The transition table as aligned text: `from | event | guard | target | assigns`.
+    /// The transition table as aligned text: `from | event | guard | target | assigns`;
+    /// eventless transitions follow, with the event `(always)`.
     fn transition_table() -> String {
         let rows: Vec<[String; 5]> = Self::TRANSITIONS
             .iter()
+            .chain(Self::ALWAYS)
             .map(|t| {
                 [
                     t.from.name().to_owned(),
-                    t.event.to_owned(),
-                    t.guard
-                        .as_ref()
-                        .map_or("-".to_owned(), |g| g.name.to_owned()),
+                    if t.event.is_empty() {
+                        "(always)".to_owned()
+                    } else {
+                        t.event.to_owned()
+                    },
+                    if t.guards.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        t.guards
+                            .iter()
+                            .map(Guard::label)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    },
                     t.target
                         .map_or_else(|| "(stays)".to_owned(), |s| s.name().to_owned()),
                     if t.assigns.is_empty() {
@@ -194,14 +308,154 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
         out
     }
 
-    /// A Mermaid `stateDiagram-v2` rendering of the machine.
+    /// The machine as an XState v5 machine config (JSON), as Stately's editor imports it:
+    /// states keyed by name (compound states nest theirs under `states`, with `initial`),
+    /// `on` with each event's candidates in order, `always`, `entry` and `exit`, and final
+    /// states as `type: "final"`. Targets are absolute (`#Name.Parent.Child`). Guards and
+    /// actions are referenced by name: a candidate with several guards names them joined with
+    /// ` && `, a negated one as `not(name)`; an implementation (such as sai's differential
+    /// test) resolves those names. The context is left out: it is the domain's `Default`.
+    fn xstate_config() -> serde_json::Value {
+        use serde_json::{Map, Value, json};
+
+        fn id<M: Machine>(s: M) -> &'static str {
+            s.name().rsplit('.').next().unwrap_or_default()
+        }
+        fn transition<M: Machine>(t: &Transition<M>) -> Value {
+            let mut o = Map::new();
+            if let Some(target) = t.target {
+                o.insert(
+                    "target".into(),
+                    json!(format!("#{}.{}", M::NAME, target.name())),
+                );
+            }
+            if !t.guards.is_empty() {
+                let labels: Vec<String> = t.guards.iter().map(Guard::label).collect();
+                o.insert("guard".into(), json!(labels.join(" && ")));
+            }
+            if !t.assigns.is_empty() {
+                let names: Vec<&str> = t.assigns.iter().map(|a| a.name).collect();
+                o.insert("actions".into(), json!(names));
+            }
+            Value::Object(o)
+        }
+        fn node<M: Machine>(all: &[M], s: M) -> Value {
+            let mut n = Map::new();
+            if let Some(first) = s.initial_child() {
+                n.insert("initial".into(), json!(id(first)));
+                let children: Map<String, Value> = all
+                    .iter()
+                    .filter(|c| c.parent() == Some(s))
+                    .map(|&c| (id(c).to_owned(), node(all, c)))
+                    .collect();
+                n.insert("states".into(), Value::Object(children));
+            }
+            if s.is_final() {
+                n.insert("type".into(), json!("final"));
+            }
+            for (key, actions) in [("entry", s.entry()), ("exit", s.exit())] {
+                if !actions.is_empty() {
+                    let names: Vec<&str> = actions.iter().map(|a| a.name).collect();
+                    n.insert(key.into(), json!(names));
+                }
+            }
+            let mut on = Map::new();
+            for t in M::TRANSITIONS.iter().filter(|t| t.from == s) {
+                let list = on.entry(t.event).or_insert_with(|| json!([]));
+                if let Value::Array(list) = list {
+                    list.push(transition(t));
+                }
+            }
+            if !on.is_empty() {
+                n.insert("on".into(), Value::Object(on));
+            }
+            let always: Vec<Value> = s.always().iter().map(transition).collect();
+            if !always.is_empty() {
+                n.insert("always".into(), Value::Array(always));
+            }
+            Value::Object(n)
+        }
+
+        let all = Self::all_states();
+        let top = Self::INITIAL
+            .ancestry()
+            .last()
+            .copied()
+            .unwrap_or(Self::INITIAL);
+        let states: Map<String, Value> = all
+            .iter()
+            .filter(|s| s.parent().is_none())
+            .map(|&s| (id(s).to_owned(), node(&all, s)))
+            .collect();
+        json!({ "id": Self::NAME, "initial": id(top), "states": states })
+    }
+
+    /// Every state, atomic and compound: [`STATES`](Self::STATES) with their ancestors, each
+    /// once, outermost ancestors before the states inside them.
+    fn all_states() -> Vec<Self> {
+        let mut all: Vec<Self> = Vec::new();
+        for s in Self::STATES {
+            for a in s.ancestry().into_iter().rev() {
+                if !all.contains(&a) {
+                    all.push(a);
+                }
+            }
+        }
+        all
+    }
+
+    /// A Mermaid `stateDiagram-v2` rendering of the machine; compound states are composite
+    /// states. States are named by their own (last) name segment.
     fn mermaid() -> String {
+        fn id<M: Machine>(s: M) -> &'static str {
+            s.name().rsplit('.').next().unwrap_or_default()
+        }
+        fn block<M: Machine>(out: &mut String, all: &[M], parent: M, depth: usize) {
+            let pad = "    ".repeat(depth);
+            let _ = writeln!(out, "{pad}state {} {{", id(parent));
+            if let Some(first) = parent.initial_child() {
+                let _ = writeln!(out, "{pad}    [*] --> {}", id(first));
+            }
+            for &c in all.iter().filter(|c| c.parent() == Some(parent)) {
+                if c.initial_child().is_some() {
+                    block(out, all, c, depth + 1);
+                } else {
+                    let _ = writeln!(out, "{pad}    {}", id(c));
+                }
+            }
+            let _ = writeln!(out, "{pad}}}");
+        }
+        let all = Self::all_states();
         let mut out = String::from("stateDiagram-v2\n");
-        let _ = writeln!(out, "    [*] --> {}", Self::INITIAL.name());
-        for t in Self::TRANSITIONS {
-            let mut label = t.event.to_owned();
-            if let Some(g) = &t.guard {
-                let _ = write!(label, " [{}]", g.name);
+        let top = Self::INITIAL
+            .ancestry()
+            .last()
+            .copied()
+            .unwrap_or(Self::INITIAL);
+        let _ = writeln!(out, "    [*] --> {}", id(top));
+        for &p in all
+            .iter()
+            .filter(|s| s.parent().is_none() && s.initial_child().is_some())
+        {
+            block(&mut out, &all, p, 1);
+        }
+        for &s in &all {
+            for (word, actions) in [("entry", s.entry()), ("exit", s.exit())] {
+                if !actions.is_empty() {
+                    let names: Vec<_> = actions.iter().map(|a| a.name).collect();
+                    let _ = writeln!(out, "    {} : {word} / {}", id(s), names.join(", "));
+                }
+            }
+        }
+        for t in Self::TRANSITIONS.iter().chain(Self::ALWAYS) {
+            let mut label = if t.event.is_empty() {
+                "always".to_owned()
+            } else {
+                t.event.to_owned()
+            };
+            if !t.guards.is_empty() {
+                let names: Vec<_> = t.guards.iter().map(Guard::label).collect();
+                let _ = write!(label, " [{}]", names.join(", "));
             }
             if !t.assigns.is_empty() {
                 let names: Vec<_> = t.assigns.iter().map(|a| a.name).collect();
@@ -210,13 +464,13 @@ pub trait Machine: Copy + Eq + Hash + Debug + Send + Sync + 'static {
             let _ = writeln!(
                 out,
                 "    {} --> {} : {}",
-                t.from.name(),
-                t.target_state().name(),
+                id(t.from),
+                id(t.target_state()),
                 label
             );
         }
         for s in Self::STATES.iter().filter(|s| s.is_final()) {
-            let _ = writeln!(out, "    {} --> [*]", s.name());
+            let _ = writeln!(out, "    {} --> [*]", id(*s));
         }
         out
     }

@@ -69,6 +69,20 @@ pub enum Rejection {
         /// What was wrong.
         detail: String,
     },
+    /// The machine's eventless (`always`) transitions kept firing past
+    /// [`MAX_ALWAYS_STEPS`](crate::MAX_ALWAYS_STEPS) after the event: a cycle through guarded
+    /// `always` transitions that the compiler could not see. The step changed nothing.
+    #[error(
+        "{event_type} rejected: `always` transitions from state {state} did not settle after {steps} steps"
+    )]
+    AlwaysLoop {
+        /// The state the entity was in before the event.
+        state: String,
+        /// The event's type name.
+        event_type: String,
+        /// How many `always` transitions were taken before giving up.
+        steps: usize,
+    },
     /// The entity belongs to another user, and the server lets only its owner change it.
     #[error("{event_type} rejected: the entity belongs to another user than {user_id}")]
     NotOwner {
@@ -117,6 +131,8 @@ impl Rejection {
             Rejection::NotOwner { .. } => "not_owner",
             Rejection::StepPanicked { .. } => "step_panicked",
             Rejection::UnstorableValue { .. } => "unstorable_value",
+
+            Rejection::AlwaysLoop { .. } => "always_loop",
         }
     }
 
@@ -130,7 +146,8 @@ impl Rejection {
         match self {
             Rejection::NotAccepted { state, .. }
             | Rejection::GuardFailed { state, .. }
-            | Rejection::FinalState { state, .. } => Some(state),
+            | Rejection::FinalState { state, .. }
+            | Rejection::AlwaysLoop { state, .. } => Some(state),
             _ => None,
         }
     }

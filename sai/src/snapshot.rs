@@ -11,6 +11,11 @@ use crate::intent::{Intent, IntentMeta, Phase};
 use crate::machine::{Machine, Transition, UnknownState};
 use crate::rejection::{FailedGuard, Rejection};
 
+/// How many eventless (`always`) transitions one step may take before it is rejected as
+/// [`Rejection::AlwaysLoop`]: a bound on cycles through guarded `always` transitions, which
+/// the compiler cannot see (it rejects unguarded cycles).
+pub const MAX_ALWAYS_STEPS: usize = 100;
+
 /// An entity's state under a machine: the state, the context and the number of applied events.
 pub struct Snapshot<M: Machine> {
     /// The machine state.
@@ -43,15 +48,26 @@ impl<M: Machine> Snapshot<M> {
                 event_type: event.event_type().to_owned(),
             });
         }
-        let candidates = self.state.candidates(event);
         let mut failed = Vec::new();
+        // The deepest state first, then its ancestors (XState v5).
+        let candidates = self
+            .state
+            .ancestry()
+            .into_iter()
+            .flat_map(|s| s.candidates(event));
         for t in candidates {
-            match &t.guard {
-                Some(g) if !(g.check)(&self.context, event, meta) => failed.push(FailedGuard {
-                    guard: g.name.to_owned(),
-                    reason: g.reason.to_owned(),
-                }),
-                _ => return Ok(t),
+            // Every guard runs (they are pure), so that a rejection names each failed one.
+            let before = failed.len();
+            for g in t.guards {
+                if !g.passes(&self.context, event, meta) {
+                    failed.push(FailedGuard {
+                        guard: g.label(),
+                        reason: g.reason.to_owned(),
+                    });
+                }
+            }
+            if failed.len() == before {
+                return Ok(t);
             }
         }
         Err(if failed.is_empty() {
@@ -75,14 +91,86 @@ impl<M: Machine> Snapshot<M> {
 
     /// Applies an event in place. On rejection the snapshot is unchanged: guards run before
     /// any assign, and assigns cannot fail.
+    ///
+    /// The transition runs, in XState's order, the source state's exit actions, its own
+    /// assigns and the target state's entry actions (exit and entry only when the state
+    /// changes). Then the eventless (`always`) transitions of each state reached are tried,
+    /// with the same event, until none applies; past [`MAX_ALWAYS_STEPS`] of them the step is
+    /// [`Rejection::AlwaysLoop`]. The version rises by one per event.
     pub fn apply(&mut self, event: &M::Event, meta: &IntentMeta<'_>) -> Result<(), Rejection> {
         let t = self.select(event, meta)?;
-        for a in t.assigns {
+        if M::ALWAYS.is_empty() {
+            self.take(t, event, meta);
+            self.version += 1;
+            return Ok(());
+        }
+        // `always` may fail half-way: work on a copy so that a rejection changes nothing.
+        let mut next = self.clone();
+        next.take(t, event, meta);
+        let mut steps = 0;
+        while let Some(a) = next
+            .state
+            .ancestry()
+            .into_iter()
+            .flat_map(M::always)
+            .find(|a| {
+                a.guards
+                    .iter()
+                    .all(|g| g.passes(&next.context, event, meta))
+            })
+        {
+            if steps == MAX_ALWAYS_STEPS {
+                return Err(Rejection::AlwaysLoop {
+                    state: self.state.name().to_owned(),
+                    event_type: event.event_type().to_owned(),
+                    steps,
+                });
+            }
+            steps += 1;
+            next.take(a, event, meta);
+        }
+        next.version += 1;
+        *self = next;
+        Ok(())
+    }
+
+    /// Takes one transition: exit actions (innermost first), assigns, entry actions
+    /// (outermost first), new state. The states exited and entered are those below the
+    /// transition's domain, as in XState v5: the source itself when the target is the source
+    /// or inside it (`reenter: false`), else the innermost common ancestor (the root if none).
+    fn take(&mut self, t: &Transition<M>, event: &M::Event, meta: &IntentMeta<'_>) {
+        let Some(target) = t.target else {
+            for a in t.assigns {
+                (a.apply)(&mut self.context, event, meta);
+            }
+            return;
+        };
+        let leaf = target.resolve();
+        let domain = if target.is_within(t.from) {
+            Some(t.from)
+        } else {
+            // The innermost proper ancestor of both the source and the target.
+            t.from
+                .ancestry()
+                .into_iter()
+                .skip(1)
+                .find(|a| *a != target && target.is_within(*a))
+        };
+        let below = |chain: Vec<M>| -> Vec<M> {
+            chain
+                .into_iter()
+                .take_while(|s| Some(*s) != domain)
+                .collect()
+        };
+        let exited = below(self.state.ancestry());
+        let mut entered = below(leaf.ancestry());
+        entered.reverse();
+        let exit = exited.iter().flat_map(|s| s.exit());
+        let entry = entered.iter().flat_map(|s| s.entry());
+        for a in exit.chain(t.assigns).chain(entry) {
             (a.apply)(&mut self.context, event, meta);
         }
-        self.state = t.target_state();
-        self.version += 1;
-        Ok(())
+        self.state = leaf;
     }
 
     /// The step: the next snapshot, or the rejection. `self` is left as it was.

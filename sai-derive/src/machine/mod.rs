@@ -3,8 +3,6 @@
 mod model;
 mod parse;
 
-use darling::FromMeta;
-use darling::ast::NestedMeta;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -32,21 +30,15 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         }
     };
     let mut errors = darling::Error::accumulator();
-    let args = NestedMeta::parse_meta_list(args)
-        .map_err(darling::Error::from)
-        .and_then(|list| MachineArgs::from_list(&list));
-    let args = errors.handle(args).unwrap_or(MachineArgs {
-        domain: None,
-        event: None,
-    });
-    if args.domain.is_none() {
+    let args = MachineArgs::parse(args, &mut errors);
+    if args.domain.is_none() && !args.unknown_key {
         errors.push(error(
             proc_macro2::Span::call_site(),
             "missing `domain = …` in `#[machine(…)]`",
             "name the `#[derive(Domain)]` struct this machine changes: `#[machine(domain = Todo, event = TodoEvent)]`",
         ));
     }
-    if args.event.is_none() {
+    if args.event.is_none() && !args.unknown_key {
         errors.push(error(
             proc_macro2::Span::call_site(),
             "missing `event = …` in `#[machine(…)]`",
@@ -79,6 +71,7 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             MachineArgs {
                 domain: Some(domain),
                 event: Some(event),
+                ..
             },
             Some(model),
             None,
@@ -90,6 +83,7 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             MachineArgs {
                 domain: Some(domain),
                 event,
+                ..
             },
             _,
             errors,
@@ -129,8 +123,41 @@ fn generate(
     model: &Model,
 ) -> TokenStream {
     let ident = &item.ident;
-    let state_ids: Vec<_> = model.states.iter().map(|s| &s.ident).collect();
-    let state_names: Vec<String> = state_ids.iter().map(|i| i.to_string()).collect();
+    let all_ids: Vec<_> = model.states.iter().map(|s| &s.ident).collect();
+    let paths: Vec<&str> = model.states.iter().map(|s| s.path.as_str()).collect();
+    // The values an entity can be in: the atomic states (a compound one is never current).
+    let state_ids: Vec<_> = model
+        .states
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !model.states.iter().any(|c| c.parent == Some(*i)))
+        .map(|(_, s)| &s.ident)
+        .collect();
+    let link = |pick: &dyn Fn(&model::State) -> Option<usize>, method: TokenStream| {
+        let arms: Vec<TokenStream> = model
+            .states
+            .iter()
+            .filter_map(|s| {
+                let other = &model.states[pick(s)?].ident;
+                let state = &s.ident;
+                Some(quote! { Self::#state => ::sai::__private::Some(Self::#other), })
+            })
+            .collect();
+        if arms.is_empty() {
+            TokenStream::new()
+        } else {
+            quote! {
+                #[allow(unreachable_patterns)]
+                fn #method(self) -> ::sai::__private::Option<Self> {
+                    match self { #(#arms)* _ => ::sai::__private::None }
+                }
+            }
+        }
+    };
+    let hierarchy = [
+        link(&|s| s.parent, quote! { parent }),
+        link(&|s| s.initial_child, quote! { initial_child }),
+    ];
     let finals: Vec<_> = model
         .states
         .iter()
@@ -146,11 +173,22 @@ fn generate(
     let name = ident.to_string();
 
     let mut rows = Vec::new();
+    let mut always_rows = Vec::new();
     let mut arms = Vec::new();
     for group in &model.groups {
         let from = &model.states[group.state].ident;
         let event_variant = &group.event;
         let event_name = event_variant.to_string();
+        let event_type = if group.always {
+            quote! { "" }
+        } else {
+            quote! { ::sai::__private::type_of_variant::<Self>(#event_name) }
+        };
+        let rows = if group.always {
+            &mut always_rows
+        } else {
+            &mut rows
+        };
         let start = rows.len();
         for row in &group.rows {
             let target = match row.target {
@@ -160,14 +198,20 @@ fn generate(
                 }
                 None => quote! { ::sai::__private::None },
             };
-            let guard = match &row.guard {
-                Some(g) => {
-                    let (gname, expr, reason) = (&g.name, &g.expr, &row.reason);
-                    let check = quote_spanned! {expr.span()=> #expr };
-                    quote! { ::sai::__private::Some(::sai::Guard { name: #gname, reason: #reason, check: #check }) }
+            let guards = row.guards.iter().map(|g| {
+                let (gname, expr, reason) = (&g.name, &g.expr, &g.reason);
+                let (negated, server_only) = (g.negated, g.server_only);
+                let check = quote_spanned! {expr.span()=> #expr };
+                quote! {
+                    ::sai::Guard {
+                        name: #gname,
+                        reason: #reason,
+                        negated: #negated,
+                        server_only: #server_only,
+                        check: #check,
+                    }
                 }
-                None => quote! { ::sai::__private::None },
-            };
+            });
             let assigns = row.assigns.iter().map(|a| {
                 let (aname, expr) = (&a.name, &a.expr);
                 let apply = quote_spanned! {expr.span()=> #expr };
@@ -176,16 +220,50 @@ fn generate(
             rows.push(quote! {
                 ::sai::Transition {
                     from: Self::#from,
-                    event: ::sai::__private::type_of_variant::<#event>(#event_name),
-                    guard: #guard,
+                    event: #event_type,
+                    guards: &[#(#guards),*],
                     target: #target,
                     assigns: &[#(#assigns),*],
                 }
             });
         }
         let end = rows.len();
+        if group.always {
+            continue;
+        }
         let pattern = quote_spanned! {event_variant.span()=> #event::#event_variant { .. } };
         arms.push(quote! { (Self::#from, #pattern) => &TABLE[#start..#end], });
+    }
+
+    let actions = |which: &dyn Fn(&model::State) -> &Vec<model::Named>| {
+        let arms: Vec<TokenStream> = model
+            .states
+            .iter()
+            .filter(|s| !which(s).is_empty())
+            .map(|s| {
+                let state = &s.ident;
+                let list = which(s).iter().map(|a| {
+                    let (aname, expr) = (&a.name, &a.expr);
+                    let apply = quote_spanned! {expr.span()=> #expr };
+                    quote! { ::sai::Assign { name: #aname, apply: #apply } }
+                });
+                quote! { Self::#state => &[#(#list),*], }
+            })
+            .collect();
+        (!arms.is_empty()).then(|| quote! { match self { #(#arms)* _ => &[] } })
+    };
+    let mut entry_exit = TokenStream::new();
+    if let Some(body) = actions(&|s| &s.entry) {
+        entry_exit.extend(quote! {
+            #[allow(unreachable_patterns)]
+            fn entry(self) -> &'static [::sai::Assign<<Self as ::sai::Machine>::Domain, <Self as ::sai::Machine>::Event>] { #body }
+        });
+    }
+    if let Some(body) = actions(&|s| &s.exit) {
+        entry_exit.extend(quote! {
+            #[allow(unreachable_patterns)]
+            fn exit(self) -> &'static [::sai::Assign<<Self as ::sai::Machine>::Domain, <Self as ::sai::Machine>::Event>] { #body }
+        });
     }
 
     quote! {
@@ -199,9 +277,13 @@ fn generate(
                 const INITIAL: Self = Self::#initial;
                 const STATES: &'static [Self] = &[#(Self::#state_ids),*];
                 const TRANSITIONS: &'static [::sai::Transition<Self>] = &[#(#rows),*];
+                const ALWAYS: &'static [::sai::Transition<Self>] = &[#(#always_rows),*];
+
+                #entry_exit
+                #(#hierarchy)*
 
                 fn name(self) -> &'static str {
-                    match self { #(Self::#state_ids => #state_names),* }
+                    match self { #(Self::#all_ids => #paths),* }
                 }
 
                 fn is_final(self) -> bool {
@@ -230,10 +312,16 @@ fn stub(
     events: &[syn::Ident],
 ) -> TokenStream {
     let ident = &item.ident;
-    let first = item.variants.first().map(|v| &v.ident);
-    let initial = match first {
+    // Only unit variants can be named as values; a data-carrying one is already reported.
+    let units: Vec<&syn::Ident> = item
+        .variants
+        .iter()
+        .filter(|v| matches!(v.fields, syn::Fields::Unit))
+        .map(|v| &v.ident)
+        .collect();
+    let initial = match units.first() {
         Some(v) => quote! { Self::#v },
-        None => quote! { ::core::unreachable!() },
+        None => quote! { ::core::panic!("a machine with no states has no initial state") },
     };
     let (event, check) = match event {
         Some(event) => {
@@ -250,7 +338,7 @@ fn stub(
         }
         None => (quote! { ::sai::__private::NoEvent }, TokenStream::new()),
     };
-    let state_ids = item.variants.iter().map(|v| &v.ident);
+    let state_ids = units.iter();
     quote! {
         const _: () = {
             #check
@@ -265,7 +353,7 @@ fn stub(
                 fn name(self) -> &'static str { "" }
                 fn is_final(self) -> bool { false }
                 fn candidates(self, _: &#event) -> &'static [::sai::Transition<Self>] {
-                    let _ = [#(Self::#state_ids),*];
+                    let _: &[Self] = &[#(Self::#state_ids),*];
                     &[]
                 }
             }

@@ -1,0 +1,18 @@
+use sai::{Domain, Event, machine};
+use serde::{Deserialize, Serialize};
+
+include!("shared/door.rs");
+
+fn unlocked(_: &Door, _: &DoorEvent, _: &sai::IntentMeta) -> bool {
+    true
+}
+
+#[machine(domain = Door, event = DoorEvent)]
+enum DoorMachine {
+    #[initial]
+    #[on(Open => Opened, gaurd = unlocked)]
+    Closed,
+    #[on(Close => Closed)]
+    Opened,
+}
+fn main() {}

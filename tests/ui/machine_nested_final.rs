@@ -1,0 +1,21 @@
+use sai::{Domain, Event, machine};
+use serde::{Deserialize, Serialize};
+
+include!("shared/door.rs");
+
+#[machine(domain = Door, event = DoorEvent)]
+enum DoorMachine {
+    #[initial]
+    #[on(Open => Open)]
+    Shut,
+    #[on(Close => Shut)]
+    Open,
+    #[parent(Open)]
+    #[initial]
+    #[on(Lock => Jammed)]
+    Ajar,
+    #[parent(Open)]
+    #[final_state]
+    Jammed,
+}
+fn main() {}

@@ -1,0 +1,18 @@
+use sai::{Domain, Event, machine};
+use serde::{Deserialize, Serialize};
+
+include!("shared/door.rs");
+
+#[machine(domain = Door, event = DoorEvent)]
+enum DoorMachine {
+    #[initial]
+    #[on(Open => Open)]
+    Shut,
+    #[on(Close => Shut)]
+    Open,
+    #[parent(Open)]
+    Ajar,
+    #[parent(Open)]
+    Wide,
+}
+fn main() {}

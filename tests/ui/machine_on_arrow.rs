@@ -1,0 +1,14 @@
+use sai::{Domain, Event, machine};
+use serde::{Deserialize, Serialize};
+
+include!("shared/door.rs");
+
+#[machine(domain = Door, event = DoorEvent)]
+enum DoorMachine {
+    #[initial]
+    #[on(Open -> Opened)]
+    Closed,
+    #[on(Close => Closed)]
+    Opened,
+}
+fn main() {}

@@ -1,0 +1,17 @@
+use sai::{Domain, Event, machine};
+use serde::{Deserialize, Serialize};
+
+include!("shared/door.rs");
+
+#[machine(domain = Door, event = DoorEvent)]
+enum DoorMachine {
+    #[initial]
+    #[on(Open => Open)]
+    Shut,
+    #[on(Close => Shut)]
+    Open,
+    #[parent(Opn)]
+    #[initial]
+    Ajar,
+}
+fn main() {}
