@@ -256,7 +256,9 @@ impl ClientStore {
     }
 
     /// Clears a rejection so it is no longer listed; `false` if there is no such rejection.
-    pub(crate) fn clear_rejection<D: Domain>(&self, intent_id: Uuid) -> Result<bool> {
+    /// Unlike [`EventSourcedActor::clear_rejection`](super::EventSourcedActor::clear_rejection)
+    /// it needs no handle on the entity, which may be gone (its creation was rejected).
+    pub fn clear_rejection<D: Domain>(&self, intent_id: Uuid) -> Result<bool> {
         let rejections = &self.registered::<D>()?.rejections;
         self.write(|tx, _| rejections.clear_rejection(tx, intent_id))
     }
