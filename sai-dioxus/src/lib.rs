@@ -22,7 +22,6 @@
 //! use sai::Uuid;
 //! use sai_dioxus::{RejectionScope, SaiClient, SaiProvider, use_actor, use_projections, use_rejections};
 //! # #[path = "../../examples/todo_domain.rs"]
-//! # #[allow(dead_code)]
 //! # mod todo_domain;
 //! use todo_domain::{Todo, TodoEvent};
 //!
@@ -85,6 +84,11 @@ mod projection;
 mod provider;
 mod rejections;
 mod status;
+
+// The examples' todo domain, for the unit tests.
+#[cfg(test)]
+#[path = "../../examples/todo_domain.rs"]
+mod todo_domain;
 
 pub use actor::{PendingIntents, UseActor, use_actor};
 pub use client::{RoundOutcome, SaiClient};

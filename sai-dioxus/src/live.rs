@@ -137,3 +137,108 @@ pub(crate) async fn off_ui<R: Send + 'static>(job: impl FnOnce() -> R + Send + '
         Err(_) => job(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use sai::client::{ClientIdentity, EventSourcedActor};
+
+    use super::*;
+    use crate::todo_domain::{Todo, TodoEvent};
+
+    /// What the hook's listeners hold while they exist: its count is one plus theirs.
+    static MARKER: std::sync::LazyLock<Arc<()>> = std::sync::LazyLock::new(|| Arc::new(()));
+
+    /// Shared with the test: the switch that mounts the hook.
+    #[derive(Clone)]
+    struct Fixture {
+        shown: Rc<RefCell<Option<Signal<bool>>>>,
+    }
+
+    #[component]
+    fn Root(client: SaiClient) -> Element {
+        let fixture = use_context::<Fixture>();
+        let shown = use_signal(|| true);
+        use_hook(|| *fixture.shown.borrow_mut() = Some(shown));
+        rsx! {
+            crate::SaiProvider { client,
+                if shown() { Watcher {} }
+            }
+        }
+    }
+
+    #[component]
+    fn Watcher() -> Element {
+        let marker = Arc::clone(&MARKER);
+        let logged = use_live::<Todo, _>(
+            First::Inline,
+            move |_| {
+                let _held = &marker;
+                true
+            },
+            |store| Ok(store.logged_intents::<Todo>()?.len()),
+        );
+        rsx! { p { "logged: {logged}" } }
+    }
+
+    #[tokio::test]
+    async fn an_unmounted_hook_leaves_no_listener_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ClientStore::builder()
+            .domain::<Todo>()
+            .open(dir.path().join("device.db"))
+            .unwrap();
+        let me = ClientIdentity::new("laptop", "alice");
+        let client = SaiClient::new(store.clone(), me.clone());
+        let fixture = Fixture {
+            shown: Rc::default(),
+        };
+        let mut dom = VirtualDom::new_with_props(
+            Root,
+            RootProps {
+                client: client.clone(),
+            },
+        )
+        .with_root_context(fixture.clone());
+        dom.rebuild_in_place();
+        assert!(dioxus_ssr::render(&dom).contains("logged: 0"));
+        assert_eq!(
+            Arc::strong_count(&MARKER),
+            2,
+            "the listeners hold the marker"
+        );
+        assert_eq!(client.notices().listeners(), 1);
+
+        // Mounted, the hook follows a send.
+        let todo = EventSourcedActor::<Todo>::create(&store, me).unwrap();
+        todo.send(TodoEvent::Create {
+            title: "Milk".into(),
+        })
+        .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !dioxus_ssr::render(&dom).contains("logged: 1") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the hook never saw the send"
+            );
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(20), dom.wait_for_work())
+                .await;
+            dom.render_immediate(&mut dioxus_core::NoOpMutations);
+        }
+
+        // Unmounted: its store watcher and notice listener are gone with it.
+        let mut shown = fixture.shown.borrow().expect("Root rendered");
+        dom.in_runtime(|| shown.set(false));
+        dom.render_immediate(&mut dioxus_core::NoOpMutations);
+        assert!(!dioxus_ssr::render(&dom).contains("logged"));
+        assert_eq!(client.notices().listeners(), 0);
+        assert_eq!(
+            Arc::strong_count(&MARKER),
+            1,
+            "the store must no longer hold the hook's listener"
+        );
+        // A later send finds no listener of the dropped component to call.
+        todo.send(TodoEvent::Toggle).unwrap();
+    }
+}

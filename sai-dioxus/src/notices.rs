@@ -39,6 +39,12 @@ impl Notices {
         }
     }
 
+    /// How many listeners are registered (tests check that dropped hooks leave none).
+    #[cfg(test)]
+    pub(crate) fn listeners(&self) -> usize {
+        lock(&self.inner.listeners).len()
+    }
+
     /// Tells every listener.
     pub(crate) fn tell(&self, notice: &Notice) {
         for f in lock(&self.inner.listeners).values() {

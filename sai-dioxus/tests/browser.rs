@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{Value, json};
 
+// The test uses only part of the app module the example shares.
 #[path = "../examples/support/todo_app.rs"]
 #[allow(dead_code)]
 mod todo_app;

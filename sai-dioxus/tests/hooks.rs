@@ -19,7 +19,6 @@ use sai_dioxus::{
 };
 
 #[path = "../../examples/todo_domain.rs"]
-#[allow(dead_code)]
 mod todo_domain;
 use todo_domain::{StrictTodoMachine, Todo, TodoEvent};
 
@@ -35,6 +34,7 @@ struct Probe {
     renders: Rc<RefCell<HashMap<Uuid, usize>>>,
     actor: Rc<RefCell<Option<UseActor<Todo>>>>,
     rejections: Rc<RefCell<Option<UseRejections<Todo>>>>,
+    clicks: Rc<RefCell<Option<Signal<u32>>>>,
 }
 
 impl Probe {
@@ -48,6 +48,7 @@ fn Root(client: SaiClient, watched: Option<Uuid>) -> Element {
     rsx! {
         SaiProvider { client,
             Status {}
+            Clicks {}
             Rejections {}
             List {}
             if let Some(id) = watched { ActorView { id } }
@@ -61,6 +62,14 @@ fn Status() -> Element {
     let s = status.read();
     let failing = s.failing();
     rsx! { p { "status: {s.pending} pending, failing={failing}" } }
+}
+
+/// Purely local UI state, to see whether the UI thread is free.
+#[component]
+fn Clicks() -> Element {
+    let clicks = use_signal(|| 0u32);
+    use_hook(|| *consume_context::<Probe>().clicks.borrow_mut() = Some(clicks));
+    rsx! { p { "clicks: {clicks}" } }
 }
 
 #[component]
@@ -385,5 +394,46 @@ async fn a_rejection_is_shown_until_cleared_and_survives_a_restart() -> Result<(
         })
         .await;
     assert!(store.rejections::<Todo>()?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_ui_keeps_rendering_while_another_writer_holds_the_store() -> Result<(), AnyError> {
+    let dir = tempfile::tempdir()?;
+    let store = device(dir.path(), "laptop.db")?;
+    create(&store, "laptop", "Buy milk")?;
+    let client = SaiClient::new(store.clone(), alice("laptop"));
+    let mut screen = Screen::new(&client, None);
+    screen.until_shows("status: 1 pending, failing=false").await;
+
+    // A long write on the store's connection (a sync layer's transaction, say).
+    let (locked, is_locked) = std::sync::mpsc::channel();
+    let released = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (store, released) = (store.clone(), released.clone());
+        std::thread::spawn(move || {
+            store.transaction(|_| {
+                locked.send(()).expect("the test waits");
+                std::thread::sleep(Duration::from_millis(500));
+                released.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok::<_, rusqlite::Error>(())
+            })
+        })
+    };
+    is_locked.recv()?;
+
+    // The status hook must re-read now; its read waits for the lock, off the UI thread.
+    client.record_round(Err("timeout"));
+    let mut clicks = screen.probe.clicks.borrow().expect("Clicks rendered");
+    screen.dom.in_runtime(|| clicks += 1);
+    screen.until_shows("clicks: 1").await;
+    assert!(
+        !released.load(std::sync::atomic::Ordering::SeqCst),
+        "the UI rendered a local change only after the writer let go of the store"
+    );
+
+    screen.until_shows("status: 1 pending, failing=true").await;
+    assert!(released.load(std::sync::atomic::Ordering::SeqCst));
+    writer.join().expect("the writer finished")?;
     Ok(())
 }

@@ -20,7 +20,6 @@ use sai_dioxus::{
 };
 
 #[path = "../../../examples/todo_domain.rs"]
-#[allow(dead_code)]
 mod todo_domain;
 pub use todo_domain::{StrictTodoMachine, Todo, TodoEvent, TodoMachine};
 
