@@ -4,7 +4,8 @@ use dioxus::prelude::*;
 
 use crate::client::SaiClient;
 
-/// Makes `client` available to every hook in `children`.
+/// Makes `client` available to every hook in `children`. A hook over a domain the store
+/// did not register panics on its first render (a programming error, found at once).
 ///
 /// ```ignore
 /// rsx! { SaiProvider { client: client.clone(), TodoList {} } }

@@ -1,4 +1,4 @@
-//! The todo app's components and its liveview server, shared by `examples/todo.rs` and the
+//! The todo app's components and its liveview server, shared by `examples/dioxus_todo.rs` and the
 //! browser test. The components use only `sai-dioxus` hooks and plain elements, so the same
 //! `App` runs under any Dioxus renderer (liveview here, desktop with `dioxus::launch`).
 
@@ -181,10 +181,13 @@ fn TodoRow(id: Uuid) -> Element {
     let doomed = pending
         .iter()
         .any(|p| matches!(p.status, PendingStatus::PredictedToFail(_)));
-    let (badge_class, badge) = match (doomed, pending.len()) {
-        (true, _) => ("badge doomed", "will be refused".to_owned()),
-        (false, 0) => ("badge synced", "synced".to_owned()),
-        (false, n) => ("badge pending", format!("pending ({n})")),
+    // The pending list is read off the UI thread after the first frame; until it arrives,
+    // the projection's own flag says whether anything waits for the server.
+    let (badge_class, badge) = match (doomed, pending.len(), todo.optimistic) {
+        (true, _, _) => ("badge doomed", "will be refused".to_owned()),
+        (false, 0, false) => ("badge synced", "synced".to_owned()),
+        (false, 0, true) => ("badge pending", "pending".to_owned()),
+        (false, n, _) => ("badge pending", format!("pending ({n})")),
     };
     let t = todo.context();
     let hours = t.estimate.map_or(String::new(), |h| format!("{h} h"));

@@ -1,6 +1,6 @@
 //! The todo domain as a Dioxus app, served as liveview on 127.0.0.1 (no wasm toolchain):
 //!
-//!     cargo run -p sai-dioxus --example todo
+//!     cargo run -p sai-dioxus --example dioxus_todo
 //!
 //! One device (a SQLite file) syncs with an in-process server (another SQLite file, deciding
 //! with `StrictTodoMachine`, which refuses estimates above 40 hours) through
