@@ -1,7 +1,7 @@
 //! The todo app in a real browser: headless Debian chromium driven over WebDriver
 //! (chromedriver) against the liveview server on 127.0.0.1. Clicks through: add a todo, go
-//! offline, set an estimate the server refuses, go online, read the refusal, dismiss it; and
-//! saves a screenshot of the refusal.
+//! offline, set an estimate the server refuses, go online, read the refusal, add a todo
+//! offline (shown pending), dismiss the refusal, go online; and saves a screenshot.
 //!
 //! Needs `SAI_TEST_CHROMEDRIVER` (the chromedriver binary; `.ci/run` installs Debian's
 //! `chromium` and `chromium-driver` and sets it). `SAI_TEST_CHROMIUM` names the browser
@@ -82,6 +82,15 @@ fn the_app_clicks_through_add_offline_edit_rejection_dismiss() -> Result<(), Any
     driver.wait_for("the estimate to roll back", |d| {
         Ok(d.text_of("li.todo .estimate")?.is_empty() && d.exists("li.todo .badge.synced")?)
     })?;
+    // Offline again, a second todo waits for the server beside the refusal: the screenshot.
+    driver.click("#toggle-online")?;
+    driver.wait_text("offline")?;
+    driver.type_into("#new-title", "Walk the dog")?;
+    driver.click("#add")?;
+    driver.wait_for("the new todo to show as pending", |d| {
+        d.exists("li.todo:nth-child(2) .badge.pending")
+    })?;
+    driver.wait_text("1 pending")?;
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sai-dioxus-todo.png");
     std::fs::write(&shot, driver.screenshot()?)?;
     println!("screenshot: {}", shot.display());
@@ -89,12 +98,14 @@ fn the_app_clicks_through_add_offline_edit_rejection_dismiss() -> Result<(), Any
     // Dismissed: gone from the page and from the store.
     driver.click(".rejection .dismiss")?;
     driver.wait_for("the message to go", |d| Ok(!d.exists(".rejection")?))?;
-    assert!(
-        app.client
-            .store()
-            .rejections::<todo_app::Todo>()?
-            .is_empty()
-    );
+    let store = app.client.store();
+    assert!(store.rejections::<todo_app::Todo>()?.is_empty());
+
+    // Online: the second todo syncs too.
+    driver.click("#toggle-online")?;
+    driver.wait_for("both todos to sync", |d| {
+        Ok(d.find_all("li.todo .badge.synced")?.len() == 2)
+    })?;
     println!("browser click-through took {:?}", started.elapsed());
     Ok(())
 }

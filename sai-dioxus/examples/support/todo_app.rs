@@ -103,7 +103,7 @@ fn StatusBar() -> Element {
     let last = match &status.last_round {
         None => "no sync yet".to_owned(),
         Some(r) if r.error.is_some() => "last sync failed".to_owned(),
-        Some(_) => "synced".to_owned(),
+        Some(_) => "last sync ok".to_owned(),
     };
     rsx! {
         div { class: "status",
