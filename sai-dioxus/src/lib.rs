@@ -1,4 +1,4 @@
-//! Dioxus hooks for [sai](sai): components that show event-sourced, offline-first entities
+//! Dioxus hooks for [`sai`]: components that show event-sourced, offline-first entities
 //! and re-render when the data they show changes — after a local send, a reconciliation, or
 //! a download committed by another connection.
 //!
