@@ -285,7 +285,7 @@ async fn a_download_committed_by_another_connection_reaches_the_component() -> R
     // The phone edits; the laptop's sync connection downloads; the laptop's screen follows.
     let phone_actor = EventSourcedActor::<Todo>::open(&phone, alice("phone"), milk)?;
     let mut latencies = Vec::new();
-    for round in 1..=40 {
+    for round in 1..=200 {
         let title = format!("Buy milk #{round}");
         phone_actor.send(TodoEvent::Rename {
             title: title.clone(),
