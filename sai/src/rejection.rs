@@ -131,7 +131,6 @@ impl Rejection {
             Rejection::NotOwner { .. } => "not_owner",
             Rejection::StepPanicked { .. } => "step_panicked",
             Rejection::UnstorableValue { .. } => "unstorable_value",
-
             Rejection::AlwaysLoop { .. } => "always_loop",
         }
     }

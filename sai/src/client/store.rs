@@ -256,10 +256,12 @@ impl ClientStore {
     }
 
     /// Clears a rejection so it is no longer listed; `false` if there is no such rejection.
+    /// Unlike [`EventSourcedActor::clear_rejection`](super::EventSourcedActor::clear_rejection)
+    /// it needs no handle on the entity, which may be gone (its creation was rejected).
     /// Rejections someone listens for are surfaced first, in the same transaction: one that
     /// arrived through another connection and was not reconciled yet still reaches its
     /// listeners once, before it is cleared.
-    pub(crate) fn clear_rejection<D: Domain>(&self, intent_id: Uuid) -> Result<bool> {
+    pub fn clear_rejection<D: Domain>(&self, intent_id: Uuid) -> Result<bool> {
         let rejections = &self.registered::<D>()?.rejections;
         let (surfaced, cleared) = self.write(|tx, _| {
             let surfaced = self.take_surfaceable::<D>(tx)?;
