@@ -149,8 +149,10 @@ fn a_cleared_intent_keeps_the_later_ones_waiting_for_their_own_effect() {
     assert_eq!(logged(&store), 0);
 }
 
+/// The projection row records which decisions it includes (`decided`): it settles them on
+/// its own, before the acknowledgement arrives.
 #[test]
-fn a_projection_ahead_of_the_acknowledgement_keeps_the_intents_pending() {
+fn a_projection_that_records_its_decisions_settles_them_before_the_acknowledgement() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("c.db"));
     let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
@@ -159,7 +161,43 @@ fn a_projection_ahead_of_the_acknowledgement_keeps_the_intents_pending() {
     let mut server = Server::default();
     let decisions = server.decide(&store, usize::MAX);
 
-    deliver_rows_only(&store, &decisions);
+    deliver_rows_only(&store, &decisions[..1]);
+    assert_eq!(
+        logged(&store),
+        1,
+        "the first row includes the first decision only"
+    );
+    deliver_rows_only(&store, &decisions[1..]);
+    assert_eq!(logged(&store), 0);
+    deliver_ack_only(&store, &decisions);
+    let p = actor.projection().unwrap().unwrap();
+    assert_eq!(p.state(), TodoMachine::Done);
+    assert!(!p.optimistic);
+}
+
+/// A row written before the server recorded decisions (`decided` empty) falls back on the
+/// version rule: without the acknowledgement, nothing is settled.
+#[test]
+fn a_projection_without_decisions_ahead_of_the_acknowledgement_keeps_the_intents_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    actor.send(create("Milk")).unwrap();
+    actor.send(TodoEvent::Toggle).unwrap();
+    let mut server = Server::default();
+    let decisions = server.decide(&store, usize::MAX);
+    let Decision::Processed {
+        intent,
+        snapshot,
+        owner,
+        ..
+    } = decisions[1].clone()
+    else {
+        panic!("{decisions:?}")
+    };
+    store
+        .apply_server_data(|tx| write_projection(tx, intent.entity_id, &snapshot, &owner, "{}"))
+        .unwrap();
     assert_eq!(
         logged(&store),
         2,
@@ -474,14 +512,12 @@ fn another_connections_writes_are_never_hidden_by_the_decoded_log_cache() {
     );
 }
 
-/// Issue #10, item 6 (open): the server rejected this device's intent and accepted another
+/// Issue #10, item 6: the server rejected this device's intent and accepted another
 /// device's change to the same entity; the three synced rows (projection, acknowledgement,
 /// rejection) arrive one at a time, in every order. Until the rejection row is there the
-/// intent must stay in the log. Fails today in the orders that bring the projection and the
-/// acknowledgement first: the version rule takes the other device's change for this
-/// intent's effect. Exact once the server records which decisions a projection includes.
+/// intent stays in the log: the projection's `decided` column says it was rejected, so the
+/// other device's change is not taken for its effect.
 #[test]
-#[ignore = "issue #10 item 6: needs the server to record which decisions a projection includes"]
 fn an_intent_stays_until_its_own_decision_arrives_whatever_the_order_of_the_tables() {
     let orders: [[usize; 3]; 6] = [
         [0, 1, 2],
@@ -521,6 +557,7 @@ fn an_intent_stays_until_its_own_decision_arrives_whatever_the_order_of_the_tabl
             intent: foreign,
             snapshot,
             owner,
+            decided,
         } = theirs
         else {
             panic!("{theirs:?}")
@@ -529,7 +566,7 @@ fn an_intent_stays_until_its_own_decision_arrives_whatever_the_order_of_the_tabl
         for table in order {
             store
                 .apply_server_data(|tx| match table {
-                    0 => write_projection(tx, foreign.entity_id, &snapshot, &owner),
+                    0 => write_projection(tx, foreign.entity_id, &snapshot, &owner, &decided),
                     1 => write_ack(tx, &intent.client_id, intent.seq),
                     _ => write_rejection(tx, &intent, &rejection),
                 })
@@ -545,5 +582,63 @@ fn an_intent_stays_until_its_own_decision_arrives_whatever_the_order_of_the_tabl
     assert!(
         wrong.is_empty(),
         "left the log before its rejection: {wrong:?}"
+    );
+}
+
+/// Issue #10, item 6: another device's change moves the projection after this device's
+/// intent was rejected; the projection and the acknowledgement arrive, the rejection row
+/// last. The intent stays in the log, shown as rejected and not applied (the projection says
+/// the server rejected it); it leaves the log, surfaced once, when its row arrives.
+#[test]
+fn a_rejected_intent_is_not_replayed_while_its_rejection_row_is_on_its_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    actor.send(create("Plan")).unwrap();
+    let mut server = Server::default();
+    deliver(&store, &server.decide(&store, usize::MAX));
+    // Over the server's 40-hour cap: the server rejects it, the client machine does not.
+    actor
+        .send(TodoEvent::Estimate { hours: Some(80.0) })
+        .unwrap();
+    let ours = server.decide(&store, usize::MAX);
+    let Decision::Rejected { intent, rejection } = ours[0].clone() else {
+        panic!("{ours:?}")
+    };
+    let theirs = server.apply_foreign(Intent::new(
+        actor.entity_id(),
+        "laptop",
+        "alice",
+        1,
+        TodoEvent::Rename {
+            title: "Plan it".into(),
+        },
+        0,
+    ));
+    store
+        .apply_server_data(|tx| {
+            write_decision(tx, &theirs)?;
+            write_ack(tx, &intent.client_id, intent.seq)
+        })
+        .unwrap();
+    let pending = actor.pending_intents().unwrap();
+    assert_eq!(pending.len(), 1, "left the log before its rejection row");
+    assert_eq!(pending[0].intent.id, intent.id);
+    assert_eq!(pending[0].status, PendingStatus::Rejected);
+    let shown = actor.projection().unwrap().unwrap();
+    assert_eq!(shown.context().title, "Plan it");
+    assert_eq!(
+        shown.context().estimate,
+        None,
+        "the rejected estimate is replayed"
+    );
+    store
+        .apply_server_data(|tx| write_rejection(tx, &intent, &rejection))
+        .unwrap();
+    assert_eq!(logged(&store), 0);
+    assert_eq!(actor.rejections().unwrap().len(), 1);
+    assert_eq!(
+        actor.projection().unwrap().unwrap().context().estimate,
+        None
     );
 }

@@ -281,11 +281,12 @@ async fn postgres_ddl_executes_idempotently() {
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
+    assert_eq!(types[4], ("decided".into(), "text".into(), "NO".into()));
     assert_eq!(
-        types[6],
+        types[7],
         ("estimate".into(), "double precision".into(), "YES".into())
     );
-    assert_eq!(types[5], ("completed".into(), "bigint".into(), "NO".into()));
+    assert_eq!(types[6], ("completed".into(), "bigint".into(), "NO".into()));
     // The unique (client_id, seq) constraint is real: a duplicate upload cannot be stored twice.
     client
         .execute(

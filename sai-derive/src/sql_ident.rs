@@ -3,7 +3,14 @@
 /// Column names the runtime uses in projection tables: a copy of
 /// `sai::schema::RESERVED_COLUMNS`, which a sai unit test reads from this file and compares.
 /// Keep it a `&[&str]` literal of plain string literals.
-pub const RESERVED_COLUMNS: &[&str] = &["id", "state", "version", "owner_id", "updated_at"];
+pub const RESERVED_COLUMNS: &[&str] = &[
+    "id",
+    "state",
+    "version",
+    "owner_id",
+    "decided",
+    "updated_at",
+];
 
 /// PostgreSQL truncates identifiers past 63 bytes.
 pub const MAX_IDENT: usize = 63;

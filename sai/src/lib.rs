@@ -97,6 +97,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The core's modules are private: each of their items has one path, at the crate root.
+mod decided;
 mod domain;
 mod event;
 mod intent;

@@ -29,11 +29,13 @@ pub fn open(path: &std::path::Path) -> ClientStore {
 /// One decision of the server.
 #[derive(Clone, Debug)]
 pub enum Decision {
-    /// Accepted: the projection after it.
+    /// Accepted: the projection after it, with the decisions that row includes (its
+    /// `decided` column, as the server writes it in the same transaction).
     Processed {
         intent: IntentOf<Todo>,
         snapshot: Snapshot<StrictTodoMachine>,
         owner: String,
+        decided: String,
     },
     /// Rejected, with why.
     Rejected {
@@ -121,6 +123,7 @@ impl Server {
                     version: a.version,
                 },
                 owner: owners[&a.intent.entity_id].clone(),
+                decided: String::new(),
             })
             .chain(decisions.rejected.iter().map(|r| Decision::Rejected {
                 intent: typed[&r.intent.id].clone(),
@@ -131,6 +134,42 @@ impl Server {
             let (a, b) = (a.intent(), b.intent());
             (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq))
         });
+        // Each accepted intent's row carries the decisions made on its entity up to it, in
+        // decision order, as the server's row after that decision would (a rejection counts
+        // once the entity has a row).
+        let mut maps: HashMap<Uuid, serde_json::Map<String, serde_json::Value>> = HashMap::new();
+        for d in &mut out {
+            let entity = d.intent().entity_id;
+            let exists = self.projections.contains_key(&entity) || maps.contains_key(&entity);
+            let map = match maps.entry(entity) {
+                std::collections::hash_map::Entry::Occupied(m) => m.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    let stored = self
+                        .projections
+                        .get(&entity)
+                        .map(|p| serde_json::from_str(&p.decided).expect("decided"))
+                        .unwrap_or_default();
+                    if !exists && matches!(d, Decision::Rejected { .. }) {
+                        continue;
+                    }
+                    slot.insert(stored)
+                }
+            };
+            let (client, seq) = (d.intent().client_id.clone(), d.intent().seq);
+            let by = map
+                .entry(client)
+                .or_insert_with(|| serde_json::json!({"through": 0, "rejected": []}));
+            by["through"] = seq.into();
+            match d {
+                Decision::Rejected { .. } => by["rejected"]
+                    .as_array_mut()
+                    .expect("rejected list")
+                    .push(seq.into()),
+                Decision::Processed { decided, .. } => {
+                    *decided = serde_json::Value::Object(map.clone()).to_string();
+                }
+            }
+        }
         for p in decisions.projections {
             self.projections.insert(
                 p.id,
@@ -138,6 +177,7 @@ impl Server {
                     state: p.state.to_owned(),
                     version: p.version,
                     owner_id: p.owner_id,
+                    decided: p.decided,
                     fields: p.fields,
                 },
             );
@@ -155,14 +195,16 @@ pub fn write_projection(
     entity: Uuid,
     snapshot: &Snapshot<StrictTodoMachine>,
     owner: &str,
+    decided: &str,
 ) -> rusqlite::Result<()> {
     let fields = snapshot.context.to_row().expect("encode");
     let names: Vec<String> = Todo::COLUMNS.iter().map(|c| c.name.to_owned()).collect();
     let sql = format!(
-        "INSERT OR REPLACE INTO todo_projection (id, state, version, owner_id, updated_at, {}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, {})",
+        "INSERT OR REPLACE INTO todo_projection \
+         (id, state, version, owner_id, updated_at, decided, {}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, {})",
         names.join(", "),
-        (6..6 + names.len())
+        (7..7 + names.len())
             .map(|i| format!("?{i}"))
             .collect::<Vec<_>>()
             .join(", ")
@@ -173,6 +215,7 @@ pub fn write_projection(
         Box::new(snapshot.version as i64),
         Box::new(owner.to_owned()),
         Box::new(1_700_000_000_000i64),
+        Box::new(decided.to_owned()),
     ];
     for f in fields {
         values.push(Box::new(f));
@@ -230,7 +273,8 @@ pub fn write_decision(conn: &Connection, d: &Decision) -> rusqlite::Result<()> {
             intent,
             snapshot,
             owner,
-        } => write_projection(conn, intent.entity_id, snapshot, owner),
+            decided,
+        } => write_projection(conn, intent.entity_id, snapshot, owner, decided),
         Decision::Rejected { intent, rejection } => write_rejection(conn, intent, rejection),
     }
 }

@@ -1110,3 +1110,76 @@ pub async fn another_intent_under_a_decided_sequence_number_is_refused_as_taken<
     assert_eq!((again.inserted, again.duplicates), (0, 2));
     assert_eq!(scalar(&b, PENDING).await, 0);
 }
+
+/// The `decided` column of an entity's projection row in the server's database, as JSON.
+async fn decided_of<B: Backend>(b: &B, entity: Uuid) -> Option<serde_json::Value> {
+    let rows = b
+        .query(&format!(
+            "SELECT decided FROM todo_projection WHERE id = '{entity}'"
+        ))
+        .await;
+    rows.into_iter().next().map(|row| match &row[0] {
+        SqlValue::Text(text) => serde_json::from_str(text).expect("decided is JSON"),
+        other => panic!("decided reads as {other:?}"),
+    })
+}
+
+/// Issue #10 item 6: a projection row records every decision on its entity (accepted and
+/// rejected, by client) in the decision's transaction; a rejected creation writes no row;
+/// `rebuild_projections` recomputes the column from the archived and rejected intents.
+pub async fn projection_rows_record_their_decisions_and_a_rebuild_keeps_them<B: Backend>(b: B) {
+    let (e1, e2) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut p = queued(
+        &b,
+        &[
+            intent(e1, "c1", ALICE, 1, create("one")),
+            // Created already: rejected, on an entity with a row.
+            intent(e1, "c1", ALICE, 2, create("again")),
+            // Not created: a rejected creation, no row.
+            intent(e2, "c1", ALICE, 3, TodoEvent::Toggle),
+        ],
+    )
+    .await;
+    let first = p.process_pending().await;
+    assert_eq!((first.accepted, first.rejected), (1, 2));
+    let expected = serde_json::json!({"c1": {"through": 2, "rejected": [2]}});
+    assert_eq!(decided_of(&b, e1).await, Some(expected));
+    assert_eq!(decided_of(&b, e2).await, None);
+
+    // Another client's acceptance keeps the first client's decisions.
+    upload(
+        p.store_mut(),
+        ALICE,
+        &[intent(e1, "c2", ALICE, 1, TodoEvent::Toggle)],
+    )
+    .await;
+    assert_eq!(p.process_pending().await.accepted, 1);
+    let expected = serde_json::json!({
+        "c1": {"through": 2, "rejected": [2]},
+        "c2": {"through": 1, "rejected": []},
+    });
+    assert_eq!(decided_of(&b, e1).await, Some(expected.clone()));
+
+    // A rejection alone rewrites the row: same state and version, one more decision.
+    const HEAD: &str = "SELECT state, version, owner_id FROM todo_projection";
+    let head = b.query(HEAD).await;
+    upload(
+        p.store_mut(),
+        ALICE,
+        &[intent(e1, "c2", ALICE, 2, create("again"))],
+    )
+    .await;
+    assert_eq!(p.process_pending().await.rejected, 1);
+    assert_eq!(b.query(HEAD).await, head);
+    let expected = serde_json::json!({
+        "c1": {"through": 2, "rejected": [2]},
+        "c2": {"through": 2, "rejected": [2]},
+    });
+    assert_eq!(decided_of(&b, e1).await, Some(expected.clone()));
+
+    // Lost (or written before the column existed): the rebuild recomputes it.
+    b.execute("UPDATE todo_projection SET decided = '{}'").await;
+    assert_eq!(p.rebuild_projections().await.expect("rebuild"), 1);
+    assert_eq!(decided_of(&b, e1).await, Some(expected));
+    assert_eq!(decided_of(&b, e2).await, None);
+}

@@ -59,6 +59,7 @@ suite!(
     behaviour::another_intent_under_a_decided_sequence_number_is_refused_as_taken,
     behaviour::a_client_that_cannot_progress_does_not_starve_the_others,
     behaviour::an_unreadable_projection_stops_its_entity_not_the_batch,
+    behaviour::projection_rows_record_their_decisions_and_a_rebuild_keeps_them,
     concurrency::four_workers_decide_each_intent_exactly_once,
     hardening::poison_intents_leave_every_other_client_decided,
     hardening::a_killed_connection_mid_batch_with_poison_is_retried_not_rejected,

@@ -22,39 +22,41 @@
 //! # When an intent leaves the log
 //!
 //! The server decides a client's intents in sequence order and, in the same transaction as
-//! each decision (projection row written, or rejection row written), sets
-//! `{name}_client_acks.last_seq` for that client to the decided sequence number. An intent
-//! `(client, seq)` of entity `e` is removed from `{name}_intent_events_local` only when its
-//! decision is visible locally:
+//! each decision, sets `{name}_client_acks.last_seq` for that client to the decided sequence
+//! number and writes the decision: a rejection row, and the entity's projection row (on
+//! acceptance, and on a rejection when the entity exists, with the same state and fields).
+//! The projection row's `decided` column records which decisions it includes: a JSON object
+//! mapping each client id with a decision on the entity to
+//! `{"through": <its last decided seq on the entity>, "rejected": [<its rejected seqs>]}`.
 //!
-//! * the synced rejection row (`{name}_intent_events_rejected.id` = the intent id) is there,
-//!   or
-//! * the acknowledgement covers it (`last_seq >= seq`) **and** the synced projection of `e`
-//!   has moved past the version the intent was applied on: an accepted intent raises the
-//!   version by one, so an unmoved projection means its effect has not arrived yet; and
-//!   the intent is no longer in the device's upload queue, if it has one (PowerSync's
-//!   `ps_crud`): before the server stored it, the acknowledgement is another intent's.
+//! An intent `(client, seq)` of entity `e` is removed from `{name}_intent_events_local` only
+//! when its decision is visible locally, never on a guess, whatever order the synced tables
+//! arrive in:
 //!
-//! "The version the intent was applied on" is a lower bound kept per intent in
-//! `base_version`: the server projection version the client saw when it wrote the intent,
-//! raised while walking one client's intents on the entity in sequence order — every earlier
-//! intent of that client known to be accepted adds one, and one that is acknowledged but not
-//! yet visible is assumed accepted (holding later ones back until it is settled). Bounds
-//! learnt from cleared intents are written back to the remaining rows, so they survive the
-//! deletion.
+//! * the synced rejection row (`{name}_intent_events_rejected.id` = the intent id) is there:
+//!   it leaves (and the rejection is surfaced, below); or
+//! * the synced projection of `e` has `decided[client].through >= seq`:
+//!   * `seq` is in `decided[client].rejected`: it was rejected and its rejection row has not
+//!     arrived. It stays in the log, reported as [`PendingStatus::Rejected`], and is **not**
+//!     replayed onto the projection (its effect is not the server's); its row clears it;
+//!   * otherwise it was accepted and this projection includes its effect: it leaves.
 //!
-//! A sync layer that applies a server transaction atomically (PowerSync checkpoints) makes
-//! the second rule exact; when rows arrive out of step, the rule holds an acknowledged
-//! intent back until the projection (or the rejection) arrives, so the user never sees an
-//! action vanish and reappear. Everything else stays pending.
+//! Everything else stays pending and is replayed. A projection that does not name the
+//! client, or names it with a lower `through`, does not include the intent's decision, even
+//! when the acknowledgement covers it (the projection is older than the acknowledgement);
+//! such an acknowledged intent is reported as [`PendingStatus::Acknowledged`]. An intent
+//! still in the device's upload queue (PowerSync's `ps_crud`) is never taken for decided:
+//! the server has not stored it, so a decision under its number is another intent's.
 //!
-//! **Known limit (issue #10, item 6, open).** One out-of-step order is not exact: the
-//! acknowledgement and a projection that another device's change moved arrive, and this
-//! intent's rejection row has not. The version rule cannot tell the other device's change
-//! from this intent's effect, so the intent leaves the log as if accepted; its rejection
-//! still reaches the listeners once when its row arrives (surfacing does not need the log
-//! row). Making this exact needs the server to record which decisions a projection includes
-//! (a schema change), not done yet.
+//! **Rows written before the `decided` column existed** (the column empty, `'{}'` or `NULL`:
+//! a projection never carries an empty map once a decision wrote it) keep the earlier rule:
+//! the intent leaves when the acknowledgement covers it (`last_seq >= seq`) and the
+//! projection has moved past the version the intent was applied on (`base_version`, a lower
+//! bound raised while walking one client's intents in sequence order — every earlier intent
+//! known to be accepted adds one, one acknowledged but not visible is assumed accepted).
+//! That rule is exact only when the sync layer applies a server transaction atomically; so
+//! after upgrading a server, add the column and run `EventProcessor::rebuild_projections`
+//! once: it recomputes the column of every row from the archived and rejected intents.
 //!
 //! The remaining intents are replayed with the client machine (optimistic phase) on top of
 //! the server projection. One the machine rejects there stays pending — the server decides —
@@ -178,12 +180,15 @@
 //! assert_eq!(task.state()?, TaskMachine::Open);
 //!
 //! // The sync layer writes the server's decision (projection + acknowledgement, one server
-//! // transaction) into the synced tables; the intent leaves the log only now.
+//! // transaction) into the synced tables; the intent leaves the log only now: the projection
+//! // row says it includes laptop-1's intent 1.
 //! let seq = task.pending_intents()?[0].intent.seq as i64;
 //! store.apply_server_data(|tx| {
 //!     tx.execute(
-//!         "INSERT INTO task_projection (id, state, version, owner_id, updated_at, title, done) \
-//!          VALUES (?1, 'Open', 1, 'alice', 0, 'Write docs', 0)",
+//!         "INSERT INTO task_projection \
+//!          (id, state, version, owner_id, decided, updated_at, title, done) \
+//!          VALUES (?1, 'Open', 1, 'alice', '{\"laptop-1\":{\"through\":1,\"rejected\":[]}}', \
+//!          0, 'Write docs', 0)",
 //!         [id.to_string()],
 //!     )?;
 //!     tx.execute(

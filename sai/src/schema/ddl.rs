@@ -37,7 +37,11 @@ pub(super) fn create_table(dialect: Dialect, t: &TableDef) -> String {
             } else {
                 " NOT NULL"
             };
-            format!("    {} {ty}{constraint}", quote(c.name))
+            let default = c
+                .default
+                .map(|d| format!(" DEFAULT {d}"))
+                .unwrap_or_default();
+            format!("    {} {ty}{constraint}{default}", quote(c.name))
         })
         .collect();
     for cols in &t.unique {

@@ -32,7 +32,14 @@ pub(crate) use ddl::quote;
 ///
 /// `#[derive(Domain)]` rejects them with its own copy (the derive cannot depend on sai); a
 /// unit test below fails when the two lists differ.
-pub const RESERVED_COLUMNS: &[&str] = &["id", "state", "version", "owner_id", "updated_at"];
+pub const RESERVED_COLUMNS: &[&str] = &[
+    "id",
+    "state",
+    "version",
+    "owner_id",
+    "decided",
+    "updated_at",
+];
 
 /// Which database holds a table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -167,6 +174,8 @@ pub struct Column {
     pub ty: ColumnType,
     /// Whether `NULL` is allowed.
     pub nullable: bool,
+    /// The SQL literal a row takes when an insert leaves the column out, if any.
+    pub default: Option<&'static str>,
 }
 
 impl Column {
@@ -175,6 +184,7 @@ impl Column {
             name,
             ty,
             nullable: false,
+            default: None,
         }
     }
 
@@ -183,6 +193,7 @@ impl Column {
             name,
             ty,
             nullable: true,
+            default: None,
         }
     }
 }
@@ -247,6 +258,14 @@ const PROJECTION_HEAD: &[Column] = &[
     Column::required("state", Text),
     Column::required("version", Integer),
     Column::required("owner_id", Text),
+    // Which decisions the row includes (see `crate::decided`): the client's exact rule for
+    // when an intent leaves its log. Rows written without it read as none.
+    Column {
+        name: "decided",
+        ty: Text,
+        nullable: false,
+        default: Some("'{}'"),
+    },
 ];
 
 /// The tables of one domain, given its name and field columns.
@@ -271,6 +290,7 @@ pub fn table(domain: &'static str, fields: &[ColumnDef], role: TableRole) -> Tab
             name: f.name,
             ty: f.ty,
             nullable: f.nullable,
+            default: None,
         }));
         cols.push(Column::required("updated_at", Integer));
         cols

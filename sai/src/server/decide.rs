@@ -8,6 +8,7 @@ use std::panic::AssertUnwindSafe;
 
 use uuid::Uuid;
 
+use crate::decided::{self, DecidedMap};
 use crate::domain::Domain;
 use crate::intent::{Phase, RawIntent};
 use crate::machine::Machine;
@@ -45,6 +46,8 @@ impl Writers {
 struct Entity<M: Machine> {
     snapshot: Snapshot<M>,
     owner: Option<String>,
+    /// Which decisions its row includes; every decision on an entity with a row adds one.
+    decided: DecidedMap,
     changed: bool,
 }
 
@@ -174,6 +177,7 @@ fn try_decide<M: Machine>(
                     if entity.owner.is_none() {
                         entity.owner = Some(raw.user_id.clone());
                     }
+                    decided::record(&mut entity.decided, &raw.client_id, raw.seq, false);
                     entity.changed = true;
                     out.accepted.push(AcceptedIntent {
                         state: entity.snapshot.state.name(),
@@ -182,14 +186,23 @@ fn try_decide<M: Machine>(
                         intent: raw,
                     });
                 }
-                Err(rejection) => out.rejected.push(RejectedIntent {
-                    code: rejection.code(),
-                    message: without_nul(rejection.message()),
-                    reason: serde_json::to_string(&rejection)
-                        .unwrap_or_else(|_| format!("{{\"code\":\"{}\"}}", rejection.code())),
-                    state: Some(state_before),
-                    intent: raw,
-                }),
+                Err(rejection) => {
+                    // The row (if the entity has one) records the rejection too, so a device
+                    // holding the row knows the intent is decided and its effect is not
+                    // there. A rejected creation has no row: its rejection row is its signal.
+                    if entity.owner.is_some() {
+                        decided::record(&mut entity.decided, &raw.client_id, raw.seq, true);
+                        entity.changed = true;
+                    }
+                    out.rejected.push(RejectedIntent {
+                        code: rejection.code(),
+                        message: without_nul(rejection.message()),
+                        reason: serde_json::to_string(&rejection)
+                            .unwrap_or_else(|_| format!("{{\"code\":\"{}\"}}", rejection.code())),
+                        state: Some(state_before),
+                        intent: raw,
+                    })
+                }
             }
         }
         if let Some(client_id) = advanced {
@@ -218,6 +231,7 @@ fn try_decide<M: Machine>(
             state: entity.snapshot.state.name(),
             version: entity.snapshot.version,
             owner_id: entity.owner.unwrap_or_default(),
+            decided: decided::render(&entity.decided),
             fields,
         });
     }
@@ -283,9 +297,14 @@ fn load<M: Machine>(id: Uuid, stored: Option<StoredProjection>) -> Result<Entity
         return Ok(Entity {
             snapshot: Snapshot::initial(),
             owner: None,
+            decided: DecidedMap::new(),
             changed: false,
         });
     };
+    let decided = decided::parse(&p.decided).map_err(|e| DecideError::UnreadableProjection {
+        entity: id,
+        detail: format!("column `decided` does not read: {e}"),
+    })?;
     let state = M::parse_state(&p.state)
         .map_err(|source| DecideError::UnknownState { entity: id, source })?;
     let context = <M::Domain as Domain>::from_row(p.fields)
@@ -297,6 +316,7 @@ fn load<M: Machine>(id: Uuid, stored: Option<StoredProjection>) -> Result<Entity
             version: p.version,
         },
         owner: Some(p.owner_id),
+        decided,
         changed: false,
     })
 }

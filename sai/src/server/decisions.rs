@@ -47,6 +47,9 @@ pub struct ProjectionWrite {
     pub version: u64,
     /// The owner: kept when the row exists, the creating intent's user otherwise.
     pub owner_id: String,
+    /// Which decisions the row includes, as the `decided` column's JSON: by client id, the
+    /// last sequence number decided on the entity and the ones rejected.
+    pub decided: String,
     /// The field cells in [`Domain::COLUMNS`](crate::Domain::COLUMNS) order.
     pub fields: Vec<SqlValue>,
 }

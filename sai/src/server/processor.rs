@@ -488,6 +488,7 @@ fn rebuilt<D: Domain, M: Machine<Domain = D>>(
                 state: state.name(),
                 version: a.version,
                 owner_id: a.owner_id,
+                decided: a.decided,
                 fields,
             })
         })

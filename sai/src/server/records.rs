@@ -20,6 +20,9 @@ pub struct StoredProjection {
     pub version: u64,
     /// The user whose intent created the entity.
     pub owner_id: String,
+    /// Which decisions the row includes: the `decided` column's JSON (by client id, the last
+    /// sequence number decided on the entity and the ones rejected).
+    pub decided: String,
     /// The field cells.
     pub fields: Vec<SqlValue>,
 }
@@ -55,4 +58,7 @@ pub struct ArchivedSnapshot {
     pub context: String,
     /// The user whose intent created the entity.
     pub owner_id: String,
+    /// Which decisions the rebuilt row includes, as the `decided` column's JSON, recomputed
+    /// from the archived and rejected intents.
+    pub decided: String,
 }

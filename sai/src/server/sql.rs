@@ -2,7 +2,11 @@
 //! the same on SQLite and PostgreSQL, and the conversions between stored integers and
 //! sequence numbers.
 
+use std::collections::HashMap;
+
 use uuid::Uuid;
+
+use crate::decided::{self, DecidedMap};
 
 use crate::domain::Domain;
 use crate::schema::{Column, TableRole, intent_column_list, table};
@@ -78,6 +82,41 @@ pub(crate) fn latest_archived_sql(processed: &str) -> String {
     )
 }
 
+/// Every decision a rebuilt projection row includes, as `entity_id, client_id, seq,
+/// rejected (0/1)` rows: each client's last accepted seq per entity, and every rejected
+/// intent. The same SQL on both dialects; folded by [`decided_by_entity`].
+pub(crate) fn decisions_sql(processed: &str, rejected: &str) -> String {
+    format!(
+        "SELECT \"entity_id\", \"client_id\", MAX(\"seq\"), 0 FROM {processed} \
+           GROUP BY \"entity_id\", \"client_id\" \
+         UNION ALL SELECT \"entity_id\", \"client_id\", \"seq\", 1 FROM {rejected}"
+    )
+}
+
+/// Folds [`decisions_sql`] rows into each archived snapshot's `decided` column. Rejections on
+/// entities the archive does not hold (rejected creations) have no row to go to.
+pub(crate) fn attach_decided(
+    archived: &mut [ArchivedSnapshot],
+    rows: impl IntoIterator<Item = (String, String, i64, i64)>,
+) -> Result<(), StoreError> {
+    let mut by_entity: HashMap<String, DecidedMap> = HashMap::new();
+    for (entity, client, seq, rejected) in rows {
+        let seq = to_u64(seq, "decided seq")?;
+        decided::record(
+            by_entity.entry(entity).or_default(),
+            &client,
+            seq,
+            rejected != 0,
+        );
+    }
+    for a in archived {
+        if let Some(map) = by_entity.get(&a.entity_id.to_string()) {
+            a.decided = decided::render(map);
+        }
+    }
+    Ok(())
+}
+
 /// Removes the projections of entities the archive does not know.
 pub(crate) fn delete_unarchived_sql(projection: &str, processed: &str) -> String {
     format!("DELETE FROM {projection} WHERE \"id\" NOT IN (SELECT \"entity_id\" FROM {processed})")
@@ -98,6 +137,7 @@ pub(crate) fn archived_snapshot(
         version: to_u64(version, "archived version")?,
         context,
         owner_id,
+        decided: decided::EMPTY.to_owned(),
     })
 }
 
@@ -123,21 +163,25 @@ pub(crate) fn to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(v).map_err(|_| StoreError::Malformed(format!("{what} is negative ({v})")))
 }
 
-/// Reads `state, version, owner_id, fields…` cells into a [`StoredProjection`].
+/// Reads `state, version, owner_id, decided, fields…` cells into a [`StoredProjection`].
 pub(crate) fn stored_projection(cells: Vec<SqlValue>) -> Result<StoredProjection, StoreError> {
     let mut it = cells.into_iter();
-    let (state, version, owner) = (it.next(), it.next(), it.next());
-    match (state, version, owner) {
-        (Some(SqlValue::Text(state)), Some(SqlValue::Integer(v)), Some(SqlValue::Text(owner))) => {
-            Ok(StoredProjection {
-                state,
-                version: to_u64(v, "projection version")?,
-                owner_id: owner,
-                fields: it.collect(),
-            })
-        }
+    let (state, version, owner, decided) = (it.next(), it.next(), it.next(), it.next());
+    match (state, version, owner, decided) {
+        (
+            Some(SqlValue::Text(state)),
+            Some(SqlValue::Integer(v)),
+            Some(SqlValue::Text(owner)),
+            Some(SqlValue::Text(decided)),
+        ) => Ok(StoredProjection {
+            state,
+            version: to_u64(v, "projection version")?,
+            owner_id: owner,
+            decided,
+            fields: it.collect(),
+        }),
         other => Err(StoreError::Malformed(format!(
-            "projection head (state, version, owner_id) reads as {other:?}"
+            "projection head (state, version, owner_id, decided) reads as {other:?}"
         ))),
     }
 }

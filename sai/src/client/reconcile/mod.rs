@@ -220,6 +220,7 @@ fn facts<D: Domain>(
     logged: &[Logged<D>],
 ) -> Result<Facts<D>> {
     let server = sql.server_projection(conn, entity_id)?;
+    let decided = sql.server_decided(conn, entity_id)?;
     let rejected = sql.rejected_ids(conn, entity_id)?;
     let mut acks = std::collections::HashMap::new();
     for row in logged {
@@ -231,6 +232,7 @@ fn facts<D: Domain>(
     let uploading = sql.uploading_ids(conn, entity_id)?;
     Ok(Facts {
         server,
+        decided,
         rejected,
         acks,
         uploading,

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::client::error::{ClientError, Result};
 use crate::client::projection::Projection;
 use crate::client::tables::Logged;
+use crate::decided::{DecidedMap, Included, included};
 use crate::domain::{Domain, IntentOf, SnapshotOf};
 use crate::intent::Phase;
 use crate::rejection::Rejection;
@@ -23,6 +24,10 @@ pub enum PendingStatus {
     Pending,
     /// The server acknowledged a decision but its data has not arrived yet; still applied.
     Acknowledged,
+    /// The server's projection says the server rejected it, and its rejection row has not
+    /// arrived yet: it stays in the log until that row arrives (and is surfaced), but it is
+    /// not applied to the optimistic projection — its effect is not the server's.
+    Rejected,
     /// The client machine rejects it on top of the current server projection: it is left out
     /// of the optimistic projection, and the server will most likely reject it too.
     PredictedToFail(Rejection),
@@ -41,6 +46,9 @@ pub struct PendingIntent<D: Domain> {
 pub(super) struct Facts<D: Domain> {
     /// The server's projection, if it has arrived.
     pub server: Option<Projection<D>>,
+    /// Which decisions the server's projection includes (its `decided` column); empty when
+    /// there is no projection or it was written before the column existed.
+    pub decided: DecidedMap,
     /// The ids of the entity's intents whose rejection has arrived.
     pub rejected: HashSet<Uuid>,
     /// The server's acknowledgement of each client in the log (0 if none arrived).
@@ -68,6 +76,17 @@ pub(super) struct Plan<D: Domain> {
     pub optimistic: Option<(SnapshotOf<D>, String)>,
 }
 
+/// Why an intent stays in the log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    /// Not known to be decided.
+    Pending,
+    /// Acknowledged, its effect (if accepted) not in the projection yet.
+    Acked,
+    /// The projection says it was rejected; its rejection row has not arrived.
+    Rejected,
+}
+
 /// One local client's walk through an entity's intents, in sequence order.
 struct Walk {
     /// The server's acknowledgement for the client.
@@ -87,15 +106,19 @@ pub(super) fn plan<D: Domain>(
 ) -> Result<Plan<D>> {
     let Facts {
         server,
+        decided,
         rejected,
         acks,
         uploading,
     } = facts;
+    // A row written by a server that records decisions names at least the client whose
+    // decision wrote it; an empty map is a row from before (or no row): the version rule.
+    let exact = !decided.is_empty();
     let server_version = server.as_ref().map_or(0, |p| p.snapshot.version);
     let mut walks: HashMap<String, Walk> = HashMap::new();
     let mut cleared = Vec::new();
     let mut raised = Vec::new();
-    let mut kept: Vec<(IntentOf<D>, bool, u64)> = Vec::with_capacity(logged.len());
+    let mut kept: Vec<(IntentOf<D>, Kept, u64)> = Vec::with_capacity(logged.len());
     for row in logged {
         let intent = row.intent;
         if intent.entity_id != entity_id {
@@ -117,23 +140,44 @@ pub(super) fn plan<D: Domain>(
             continue;
         }
         // Still queued for upload: not stored by the server, so not decided, whatever the
-        // acknowledgement says about its (reused) number.
-        let decided = walk.acked >= intent.seq && !uploading.contains(&intent.id);
-        if decided && server_version > walk.assumed {
-            // Accepted and visible: the entity is now past this intent's version.
-            cleared.push(intent.id);
-            walk.known += 1;
-            walk.assumed += 1;
+        // acknowledgement (or the projection's `decided`) says about its (reused) number.
+        let queued = uploading.contains(&intent.id);
+        let acked = walk.acked >= intent.seq && !queued;
+        let seen = if queued || !exact {
+            Included::Unknown
         } else {
-            if walk.known > row.base_version {
-                raised.push((intent.id, walk.known));
-            }
-            if decided {
-                // Decided but its effect not visible: if it was accepted, the next
-                // intent's effect needs a version past it.
+            included(&decided, &intent.client_id, intent.seq)
+        };
+        let status = match seen {
+            // Accepted, and this projection includes its effect.
+            Included::Accepted => None,
+            Included::Rejected => Some(Kept::Rejected),
+            Included::No => Some(if acked { Kept::Acked } else { Kept::Pending }),
+            // A row that names the client includes none of its decisions on the entity: not
+            // visible yet, whatever the acknowledgement says.
+            Included::Unknown if exact => Some(if acked { Kept::Acked } else { Kept::Pending }),
+            // The version rule, for rows written before the server recorded decisions.
+            Included::Unknown if acked && server_version > walk.assumed => None,
+            Included::Unknown => Some(if acked { Kept::Acked } else { Kept::Pending }),
+        };
+        match status {
+            None => {
+                // Accepted and visible: the entity is now past this intent's version.
+                cleared.push(intent.id);
+                walk.known += 1;
                 walk.assumed += 1;
             }
-            kept.push((intent, decided, walk.known.max(row.base_version)));
+            Some(kind) => {
+                if walk.known > row.base_version {
+                    raised.push((intent.id, walk.known));
+                }
+                if kind == Kept::Acked {
+                    // Decided but its effect not visible: if it was accepted, the next
+                    // intent's effect needs a version past it.
+                    walk.assumed += 1;
+                }
+                kept.push((intent, kind, walk.known.max(row.base_version)));
+            }
         }
     }
     if kept.is_empty() {
@@ -150,25 +194,29 @@ pub(super) fn plan<D: Domain>(
         .as_ref()
         .map_or_else(SnapshotOf::<D>::initial, |p| p.snapshot.clone());
     let server_owner = server.as_ref().map(|p| p.owner_id.as_str());
+    // A rejected intent's effect is not the server's: it is not replayed.
     let result = replay(
         base,
         server_owner,
-        kept.iter().map(|(i, _, _)| i),
+        kept.iter()
+            .filter(|(_, kind, _)| *kind != Kept::Rejected)
+            .map(|(i, _, _)| i),
         Phase::Optimistic,
     );
     let bases = kept.iter().map(|(_, _, b)| *b).collect();
     let mut failures = result.rejected.into_iter().peekable();
     let pending = kept
         .into_iter()
-        .map(|(intent, decided, _)| {
+        .map(|(intent, kind, _)| {
             let failed = match failures.peek() {
                 Some((id, _)) if *id == intent.id => failures.next().map(|(_, r)| r),
                 _ => None,
             };
-            let status = match (decided, failed) {
-                (true, _) => PendingStatus::Acknowledged,
-                (false, Some(r)) => PendingStatus::PredictedToFail(r),
-                (false, None) => PendingStatus::Pending,
+            let status = match (kind, failed) {
+                (Kept::Rejected, _) => PendingStatus::Rejected,
+                (Kept::Acked, _) => PendingStatus::Acknowledged,
+                (Kept::Pending, Some(r)) => PendingStatus::PredictedToFail(r),
+                (Kept::Pending, None) => PendingStatus::Pending,
             };
             PendingIntent { intent, status }
         })

@@ -19,6 +19,7 @@ pub(crate) use codec::{int_cell, opt_int_cell, text_cell};
 
 use super::error::{ClientError, Result};
 use super::projection::Projection;
+use crate::decided::{self, DecidedMap};
 use crate::domain::{Domain, IntentOf, SnapshotOf};
 use crate::intent::Timestamp;
 use crate::machine::Machine;
@@ -63,6 +64,7 @@ pub(crate) struct DomainSql<D> {
     select_last_seq: String,
     select_acked_seq: String,
     select_rejected_ids: String,
+    select_server_decided: String,
     raise_base_version: String,
     select_intent_client_seq: String,
     delete_intent: String,
@@ -155,6 +157,7 @@ impl<D: Domain> DomainSql<D> {
             ),
             select_acked_seq: format!("SELECT last_seq FROM {acks} WHERE id = ?1"),
             select_rejected_ids: format!("SELECT id FROM {rejected} WHERE entity_id = ?1"),
+            select_server_decided: format!("SELECT decided FROM {projection} WHERE id = ?1"),
             raise_base_version: format!(
                 "UPDATE {local_intents} SET base_version = MAX(base_version, ?2) WHERE id = ?1"
             ),
@@ -449,6 +452,31 @@ impl<D: Domain> DomainSql<D> {
                 Self::table_name(&self.acks),
                 client_id,
                 format!("last_seq is {other:?}, not a non-negative integer"),
+            )),
+        }
+    }
+
+    /// Which decisions the server's (synced) projection of the entity includes: its
+    /// `decided` column, empty when the row has not arrived or predates the column (`NULL`
+    /// or `'{}'`).
+    pub(crate) fn server_decided(&self, conn: &Connection, entity_id: Uuid) -> Result<DecidedMap> {
+        let mut stmt = conn.prepare_cached(&self.select_server_decided)?;
+        let text: Option<Value> = stmt
+            .query_row([entity_id.to_string()], |row| row.get(0))
+            .optional()?;
+        match text {
+            Some(Value::Text(text)) => decided::parse(&text).map_err(|e| {
+                ClientError::corrupt(
+                    Self::table_name(&self.projection),
+                    entity_id.to_string(),
+                    format!("column `decided` does not read: {e}"),
+                )
+            }),
+            Some(Value::Null) | None => Ok(DecidedMap::new()),
+            Some(other) => Err(ClientError::corrupt(
+                Self::table_name(&self.projection),
+                entity_id.to_string(),
+                format!("column `decided` holds {other:?}, not text"),
             )),
         }
     }

@@ -132,6 +132,12 @@ pub(super) fn projection_params(
                 .map(|p| p.owner_id.clone())
                 .collect::<Vec<_>>(),
         ),
+        Box::new(
+            projections
+                .iter()
+                .map(|p| p.decided.clone())
+                .collect::<Vec<_>>(),
+        ),
     ];
     for (i, ty) in field_types.iter().enumerate() {
         projection.push(field_array(*ty, i, &field_rows)?);

@@ -8,7 +8,7 @@ use crate::intent::Timestamp;
 use super::super::decisions::ProjectionWrite;
 use super::super::error::StoreError;
 use super::super::records::ArchivedSnapshot;
-use super::super::sql::archived_snapshot;
+use super::super::sql::{archived_snapshot, attach_decided};
 use super::error::Db;
 use super::params::{projection_params, refs};
 use super::statements::{Prepared, Sql};
@@ -40,6 +40,16 @@ where
             row.try_get(4).db()?,
         )?);
     }
+    let mut decisions = Vec::new();
+    for row in tx.query(&st.decisions, &[]).await.db()? {
+        decisions.push((
+            row.try_get(0).db()?,
+            row.try_get(1).db()?,
+            row.try_get(2).db()?,
+            row.try_get::<_, i32>(3).db().map(i64::from)?,
+        ));
+    }
+    attach_decided(&mut archived, decisions)?;
     let projections = rebuild(archived)?;
     tx.execute(&st.delete_unarchived, &[]).await.db()?;
     if !projections.is_empty() {

@@ -8,7 +8,7 @@ use crate::schema::{Dialect, Schema, Side};
 use crate::value::ColumnType;
 
 use super::super::error::StoreError;
-use super::super::sql::{DomainNames, delete_unarchived_sql, latest_archived_sql};
+use super::super::sql::{DomainNames, decisions_sql, delete_unarchived_sql, latest_archived_sql};
 use super::error::Db;
 
 /// The statement texts of one domain.
@@ -28,6 +28,8 @@ pub(super) struct Sql {
     pub insert_rejected: String,
     pub upsert_projection: String,
     pub latest_archived: String,
+    /// The decisions the rebuilt rows include ([`decisions_sql`]).
+    pub decisions: String,
     pub delete_unarchived: String,
     pub lock_projection: String,
     pub ensure_acks: String,
@@ -53,6 +55,8 @@ pub(super) struct Prepared {
     pub insert_rejected: Statement,
     pub upsert_projection: Statement,
     pub latest_archived: Statement,
+    /// See [`Sql::decisions`].
+    pub decisions: Statement,
     pub delete_unarchived: Statement,
     pub ensure_acks: Statement,
     pub lock_acks: Statement,
@@ -88,7 +92,7 @@ impl Sql {
         let field_arrays: String = field_cols
             .iter()
             .enumerate()
-            .map(|(i, c)| format!(", ${}::{}", i + 5, array_type(c.ty)))
+            .map(|(i, c)| format!(", ${}::{}", i + 6, array_type(c.ty)))
             .collect();
         let intent_arrays = "$1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], \
                              $6::text[], $7::int8[], $8::text[], $9::int8[]";
@@ -128,7 +132,7 @@ impl Sql {
                    ORDER BY \"client_id\", \"seq\" LIMIT $2) p"
             ),
             projections: format!(
-                "SELECT \"id\", \"state\", \"version\", \"owner_id\"{field_list} FROM {projection} \
+                "SELECT \"id\", \"state\", \"version\", \"owner_id\", \"decided\"{field_list} FROM {projection} \
                  WHERE \"id\" = ANY($1::text[])"
             ),
             acks_of_entities: format!(
@@ -156,14 +160,16 @@ impl Sql {
                  SELECT u.*, $14 FROM unnest({intent_arrays}, $10::text[], $11::text[], $12::text[], $13::text[]) AS u"
             ),
             upsert_projection: format!(
-                "INSERT INTO {projection} (\"id\", \"state\", \"version\", \"owner_id\"{field_list}, \"updated_at\") \
-                 SELECT u.*, ${} FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[]{field_arrays}) AS u \
+                "INSERT INTO {projection} (\"id\", \"state\", \"version\", \"owner_id\", \"decided\"{field_list}, \"updated_at\") \
+                 SELECT u.*, ${} FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[]{field_arrays}) AS u \
                  ON CONFLICT (\"id\") DO UPDATE SET \"state\" = EXCLUDED.\"state\", \
-                 \"version\" = EXCLUDED.\"version\", \"owner_id\" = EXCLUDED.\"owner_id\"{set_fields}, \
+                 \"version\" = EXCLUDED.\"version\", \"owner_id\" = EXCLUDED.\"owner_id\", \
+                 \"decided\" = EXCLUDED.\"decided\"{set_fields}, \
                  \"updated_at\" = EXCLUDED.\"updated_at\"",
-                5 + fields.len()
+                6 + fields.len()
             ),
             latest_archived: latest_archived_sql(&processed),
+            decisions: decisions_sql(&processed, &rejected),
             delete_unarchived: delete_unarchived_sql(&projection, &processed),
             lock_projection: format!("LOCK TABLE {projection} IN SHARE ROW EXCLUSIVE MODE"),
             ensure_acks: format!(
@@ -201,7 +207,7 @@ impl Sql {
                    ON r.\"client_id\" = u.client_id AND r.\"seq\" = u.seq"
             ),
             projection_of: format!(
-                "SELECT \"state\", \"version\", \"owner_id\"{field_list} FROM {projection} WHERE \"id\" = $1"
+                "SELECT \"state\", \"version\", \"owner_id\", \"decided\"{field_list} FROM {projection} WHERE \"id\" = $1"
             ),
             ack_of: format!("SELECT \"user_id\", \"last_seq\" FROM {acks} WHERE \"id\" = $1"),
             pending_count: format!("SELECT COUNT(*) FROM {queue}"),
@@ -222,6 +228,7 @@ impl Sql {
             insert_rejected: c.prepare(&self.insert_rejected).await.db()?,
             upsert_projection: c.prepare(&self.upsert_projection).await.db()?,
             latest_archived: c.prepare(&self.latest_archived).await.db()?,
+            decisions: c.prepare(&self.decisions).await.db()?,
             delete_unarchived: c.prepare(&self.delete_unarchived).await.db()?,
             ensure_acks: c.prepare(&self.ensure_acks).await.db()?,
             lock_acks: c.prepare(&self.lock_acks).await.db()?,

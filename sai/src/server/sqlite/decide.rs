@@ -40,7 +40,7 @@ pub(super) fn read_projection(
     let cells = conn
         .prepare_cached(&sql.projection_of)
         .db()?
-        .query_row([id], |row| Ok(read_cells(row, 3 + n_fields)))
+        .query_row([id], |row| Ok(read_cells(row, 4 + n_fields)))
         .optional()
         .db()?;
     Ok(match cells {
@@ -177,7 +177,7 @@ pub(super) fn upsert_projections(
     let mut upsert = conn.prepare_cached(&sql.upsert_projection).db()?;
     for p in projections {
         let (id, version) = (p.id.to_string(), to_i64(p.version)?);
-        let head: [&dyn ToSql; 4] = [&id, &p.state, &version, &p.owner_id];
+        let head: [&dyn ToSql; 5] = [&id, &p.state, &version, &p.owner_id, &p.decided];
         let fields = p.fields.iter().map(|f| f as &dyn ToSql);
         upsert
             .execute(rusqlite::params_from_iter(

@@ -32,7 +32,7 @@ use super::admission::{AdmissionFacts, AdmissionPlan, IngestReport};
 use super::decisions::{Decisions, ProjectionWrite};
 use super::error::{IngestError, StoreError};
 use super::records::{ArchivedSnapshot, Claim, StoredProjection};
-use super::sql::{archived_snapshot, to_u64};
+use super::sql::{archived_snapshot, attach_decided, to_u64};
 use super::store::ServerStore;
 use error::Db;
 use statements::Statements;
@@ -170,7 +170,7 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .db()?;
-            let archived = tx
+            let mut archived = tx
                 .prepare_cached(&self.sql.latest_archived)
                 .db()?
                 .query_map([], |r| {
@@ -182,6 +182,14 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
                     archived_snapshot(&id, state, version, context, owner)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            let decisions = tx
+                .prepare_cached(&self.sql.decisions)
+                .db()?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .db()?
+                .collect::<Result<Vec<_>, _>>()
+                .db()?;
+            attach_decided(&mut archived, decisions)?;
             let projections = rebuild(archived)?;
             tx.execute(&self.sql.delete_unarchived, []).db()?;
             decide::upsert_projections(&tx, &self.sql, &projections, rebuilt_at)?;

@@ -4,7 +4,7 @@
 use crate::domain::Domain;
 use crate::schema::{Dialect, Schema, Side};
 
-use super::super::sql::{DomainNames, delete_unarchived_sql, latest_archived_sql};
+use super::super::sql::{DomainNames, decisions_sql, delete_unarchived_sql, latest_archived_sql};
 use crate::schema::intent_column_list;
 
 /// The statement texts of one domain.
@@ -25,6 +25,8 @@ pub(super) struct Statements {
     pub known_intents: String,
     pub pending_count: String,
     pub latest_archived: String,
+    /// The decisions the rebuilt rows include ([`decisions_sql`]).
+    pub decisions: String,
     pub delete_unarchived: String,
 }
 
@@ -73,7 +75,7 @@ impl Statements {
             claim_after: claim("q.\"client_id\" > ?2"),
             claim_upto: claim("q.\"client_id\" <= ?2"),
             projection_of: format!(
-                "SELECT \"state\", \"version\", \"owner_id\"{field_list} FROM {projection} WHERE \"id\" = ?1"
+                "SELECT \"state\", \"version\", \"owner_id\", \"decided\"{field_list} FROM {projection} WHERE \"id\" = ?1"
             ),
             ack_of: format!("SELECT \"user_id\", \"last_seq\" FROM {acks} WHERE \"id\" = ?1"),
             advance_ack: format!(
@@ -94,11 +96,12 @@ impl Statements {
                 placeholders(1, 14)
             ),
             upsert_projection: format!(
-                "INSERT INTO {projection} (\"id\", \"state\", \"version\", \"owner_id\"{field_list}, \"updated_at\") \
+                "INSERT INTO {projection} (\"id\", \"state\", \"version\", \"owner_id\", \"decided\"{field_list}, \"updated_at\") \
                  VALUES ({}) ON CONFLICT (\"id\") DO UPDATE SET \"state\" = excluded.\"state\", \
-                 \"version\" = excluded.\"version\", \"owner_id\" = excluded.\"owner_id\"{set_fields}, \
+                 \"version\" = excluded.\"version\", \"owner_id\" = excluded.\"owner_id\", \
+                 \"decided\" = excluded.\"decided\"{set_fields}, \
                  \"updated_at\" = excluded.\"updated_at\"",
-                placeholders(1, 5 + n_fields)
+                placeholders(1, 6 + n_fields)
             ),
             ensure_ack: format!(
                 "INSERT INTO {acks} (\"id\", \"user_id\", \"last_seq\", \"updated_at\") VALUES (?1, ?2, 0, ?3) \
@@ -122,6 +125,7 @@ impl Statements {
             ),
             pending_count: format!("SELECT COUNT(*) FROM {queue}"),
             latest_archived: latest_archived_sql(&processed),
+            decisions: decisions_sql(&processed, &rejected),
             delete_unarchived: delete_unarchived_sql(&projection, &processed),
         }
     }
