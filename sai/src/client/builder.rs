@@ -10,7 +10,7 @@ use super::error::Result;
 use super::reconcile::reconcile_domain;
 use super::store::{ClientStore, DomainEntry};
 use crate::domain::Domain;
-use crate::schema::{Dialect, Schema, SchemaBuilder, Side};
+use crate::schema::{Schema, SchemaBuilder, Side};
 
 /// How hard a commit waits for the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -180,8 +180,11 @@ pub fn prepare_connection(conn: &Connection, options: &StoreOptions) -> Result<(
     Ok(())
 }
 
-/// Creates the client tables of a schema (idempotent), on any connection.
+/// Creates the client tables of a schema, or migrates existing ones to it (idempotent), on any
+/// connection, in one transaction: a column the domain gained is added (see
+/// [`plan_migration`](crate::schema::plan_migration)); an unsafe change is refused with
+/// [`ClientError::Migration`](super::ClientError::Migration) and changes nothing.
 pub fn create_tables(conn: &Connection, schema: &Schema) -> Result<()> {
-    conn.execute_batch(&schema.ddl(Dialect::Sqlite, Side::Client))?;
+    crate::schema::migrate_sqlite(conn, schema, Side::Client)??;
     Ok(())
 }

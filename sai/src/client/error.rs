@@ -62,6 +62,11 @@ pub enum ClientError {
     /// The store's domains collide.
     #[error(transparent)]
     Schema(#[from] SchemaError),
+    /// Opening the store refused to change a client table (see
+    /// [`MigrationError`](crate::schema::MigrationError) for each case and its fix); the file
+    /// was not changed.
+    #[error("schema migration refused: {0}")]
+    Migration(#[from] crate::schema::MigrationError),
     /// An event could not be serialized.
     #[error("serializing an event: {0}")]
     Json(#[from] serde_json::Error),

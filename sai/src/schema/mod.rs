@@ -19,6 +19,7 @@
 //! at the next checkpoint), so every piece of client bookkeeping lives in a `*_local` table.
 
 mod ddl;
+mod migrate;
 
 use std::collections::BTreeMap;
 
@@ -27,6 +28,7 @@ use crate::value::ColumnType;
 
 pub use ddl::Dialect;
 pub(crate) use ddl::quote;
+pub use migrate::{ExistingColumn, MigrationError, MigrationPlan, MigrationStep, plan_migration};
 
 /// Column names the library uses in projection tables; entity fields may not take them.
 ///
@@ -454,6 +456,51 @@ impl Schema {
             .map(|t| ddl::create_table(dialect, t))
             .collect()
     }
+}
+
+/// The columns of `table` in a SQLite database's catalog; empty when the table does not exist.
+pub(crate) fn sqlite_catalog(
+    conn: &rusqlite::Connection,
+    table: &str,
+) -> rusqlite::Result<Vec<ExistingColumn>> {
+    let mut stmt =
+        conn.prepare("SELECT name, type, \"notnull\", dflt_value FROM pragma_table_info(?1)")?;
+    stmt.query_map([table], |r| {
+        Ok(ExistingColumn {
+            name: r.get(0)?,
+            declared_type: r.get(1)?,
+            nullable: r.get::<_, i64>(2)? == 0,
+            has_default: r.get::<_, Option<String>>(3)?.is_some(),
+        })
+    })?
+    .collect()
+}
+
+/// Brings the tables of `schema` on `side` of a SQLite database to the schema's layout in one
+/// transaction (`BEGIN IMMEDIATE`): creates missing tables, then applies each table's
+/// [`MigrationPlan`]. The outer error is SQLite's; the inner one a refused change. Either way
+/// the transaction is rolled back and nothing changes.
+pub(crate) fn migrate_sqlite(
+    conn: &rusqlite::Connection,
+    schema: &Schema,
+    side: Side,
+) -> rusqlite::Result<Result<(), MigrationError>> {
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute_batch(&schema.ddl(Dialect::Sqlite, side))?;
+    for table in schema.tables_on(side) {
+        let existing = sqlite_catalog(&tx, &table.name)?;
+        match plan_migration(Dialect::Sqlite, table, &existing) {
+            Ok(plan) => {
+                for statement in plan.statements(Dialect::Sqlite) {
+                    tx.execute_batch(&statement)?;
+                }
+            }
+            // Dropping `tx` rolls back the tables created above too.
+            Err(refused) => return Ok(Err(refused)),
+        }
+    }
+    tx.commit()?;
+    Ok(Ok(()))
 }
 
 #[cfg(test)]

@@ -87,6 +87,10 @@ pub enum StoreError {
     /// A stored value has a shape the library never writes (for example a negative sequence).
     #[error("stored data is malformed: {0}")]
     Malformed(String),
+    /// `migrate` refused to change a table (see [`MigrationError`](crate::schema::MigrationError)
+    /// for each case and its fix); nothing was changed.
+    #[error("schema migration refused: {0}")]
+    Migration(#[from] crate::schema::MigrationError),
 }
 
 impl StoreError {
@@ -112,7 +116,7 @@ impl StoreError {
             StoreError::Transient(e) | StoreError::Database(e) => e
                 .downcast_ref::<DatabaseError>()
                 .and_then(DatabaseError::code),
-            StoreError::Conflict(_) | StoreError::Malformed(_) => None,
+            StoreError::Conflict(_) | StoreError::Malformed(_) | StoreError::Migration(_) => None,
         }
     }
 }

@@ -41,6 +41,7 @@ use uuid::Uuid;
 
 use crate::domain::Domain;
 use crate::intent::{RawIntent, Timestamp};
+use crate::schema::{Dialect, ExistingColumn, Side, plan_migration};
 
 use super::admission::{AdmissionFacts, AdmissionPlan, IngestReport};
 use super::decisions::{Decisions, ProjectionWrite};
@@ -186,14 +187,26 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
 
     async fn migrate(&mut self) -> Result<(), StoreError> {
         // Serialized across processes: concurrent CREATE TABLE IF NOT EXISTS can still race
-        // on the catalog.
-        let ddl = format!(
-            "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('sai:migrate', 0)); {} COMMIT;",
-            self.sql.ddl
-        );
+        // on the catalog, and two migrations must not both plan the same ALTER. PostgreSQL's
+        // DDL is transactional: a refused change rolls back the whole migration.
+        let lock = "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('sai:migrate', 0));";
+        // Copied out: the connection borrows `self` mutably (migrate runs once per start).
+        let (ddl, schema) = (self.sql.ddl.clone(), self.sql.schema.clone());
         let result = match self.client().await {
             Ok(conn) => {
-                let r = conn.client.batch_execute(&ddl).await.db();
+                let r = async {
+                    conn.client.batch_execute(lock).await.db()?;
+                    conn.client.batch_execute(&ddl).await.db()?;
+                    for table in schema.tables_on(Side::Server) {
+                        let existing = postgres_catalog(&conn.client, &table.name).await?;
+                        let plan = plan_migration(Dialect::Postgres, table, &existing)?;
+                        for statement in plan.statements(Dialect::Postgres) {
+                            conn.client.batch_execute(&statement).await.db()?;
+                        }
+                    }
+                    conn.client.batch_execute("COMMIT").await.db()
+                }
+                .await;
                 if r.is_err() {
                     let _ = conn.client.batch_execute("ROLLBACK").await;
                 }
@@ -312,4 +325,29 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
         };
         self.after(result)
     }
+}
+
+/// The columns of `table` (resolved through the search path) in the catalog; empty when the
+/// table does not exist. Types as `format_type` spells them (`bigint`, `double precision`).
+async fn postgres_catalog(client: &Client, table: &str) -> Result<Vec<ExistingColumn>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, \
+                    a.atthasdef \
+             FROM pg_attribute a \
+             WHERE a.attrelid = to_regclass(quote_ident($1)) AND a.attnum > 0 \
+               AND NOT a.attisdropped ORDER BY a.attnum",
+            &[&table],
+        )
+        .await
+        .db()?;
+    Ok(rows
+        .iter()
+        .map(|r| ExistingColumn {
+            name: r.get(0),
+            declared_type: r.get(1),
+            nullable: r.get(2),
+            has_default: r.get(3),
+        })
+        .collect())
 }

@@ -14,6 +14,8 @@ use super::error::Db;
 /// The statement texts of one domain.
 pub(super) struct Sql {
     pub ddl: String,
+    /// The domain's tables, which `migrate` brings up to date.
+    pub schema: Schema,
     pub lock_key: String,
     pub field_types: Vec<ColumnType>,
     pub candidates_after: String,
@@ -111,6 +113,7 @@ impl Sql {
         };
         Sql {
             ddl: Schema::of::<D>().ddl(Dialect::Postgres, Side::Server),
+            schema: Schema::of::<D>(),
             lock_key: format!("{}:", D::NAME),
             field_types: field_cols.iter().map(|c| c.ty).collect(),
             // Pending intents of clients whose next intent is queued, in (client, seq) order

@@ -102,7 +102,17 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
     type Domain = D;
 
     async fn migrate(&mut self) -> Result<(), StoreError> {
-        blocking(|| self.conn.execute_batch(&self.sql.ddl).db())
+        // SQLite's DDL is transactional: the tables are created and migrated in one
+        // `BEGIN IMMEDIATE`, so a refused change leaves the file as it was.
+        blocking(|| {
+            crate::schema::migrate_sqlite(
+                &self.conn,
+                &self.sql.schema,
+                crate::schema::Side::Server,
+            )
+            .db()??;
+            Ok(())
+        })
     }
 
     async fn admit_upload<F>(

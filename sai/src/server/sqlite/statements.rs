@@ -2,14 +2,15 @@
 //! connection's statement cache, so each is parsed once per connection.
 
 use crate::domain::Domain;
-use crate::schema::{Dialect, Schema, Side};
+use crate::schema::Schema;
 
 use super::super::sql::{DomainNames, decisions_sql, delete_unarchived_sql, latest_archived_sql};
 use crate::schema::intent_column_list;
 
 /// The statement texts of one domain.
 pub(super) struct Statements {
-    pub ddl: String,
+    /// The domain's tables, which `migrate` creates or brings up to date.
+    pub schema: Schema,
     pub claim_after: String,
     pub claim_upto: String,
     pub projection_of: String,
@@ -64,7 +65,7 @@ impl Statements {
             )
         };
         Statements {
-            ddl: Schema::of::<D>().ddl(Dialect::Sqlite, Side::Server),
+            schema: Schema::of::<D>(),
             // The batch: pending intents in (client, seq) order through the unique index,
             // each with its client's acknowledgement, of clients whose next intent is queued
             // (a client waiting behind a gap starves no one), plus already-decided leftovers
