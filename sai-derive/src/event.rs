@@ -15,12 +15,15 @@ struct VariantInput {
     attrs: Vec<syn::Attribute>,
     /// Payload version of this variant; 1 unless the payload changed shape.
     version: Option<darling::util::SpannedValue<u32>>,
+    /// Turns a stored payload of an older version into the next one.
+    upcast: Option<syn::Path>,
 }
 
 struct Variant {
     ident: syn::Ident,
     wire: String,
     version: u32,
+    upcast: Option<syn::Path>,
 }
 
 pub fn expand(input: TokenStream) -> TokenStream {
@@ -68,6 +71,7 @@ fn stub(input: &syn::DeriveInput) -> TokenStream {
             ident: v.ident.clone(),
             wire: v.ident.to_string(),
             version: 1,
+            upcast: None,
         })
         .collect();
     generate(&input.ident, &variants)
@@ -254,6 +258,18 @@ fn validate(input: &syn::DeriveInput) -> darling::Result<Vec<Variant>> {
             Some(v) => *v,
             None => 1,
         };
+        // Only a variant past version 1 has older payloads to upcast.
+        let upcast = match parsed.upcast {
+            Some(path) if version == 1 => {
+                errors.push(error(
+                    path.span(),
+                    format!("event `{}` is at version 1, so there is nothing to upcast", parsed.ident),
+                    "raise the payload's version with the upcaster: `#[event(version = 2, upcast = …)]`",
+                ));
+                None
+            }
+            other => other,
+        };
         if let Some(other) = variants.iter().find(|o| o.wire == wire) {
             errors.push(error(
                 v.ident.span(),
@@ -268,6 +284,7 @@ fn validate(input: &syn::DeriveInput) -> darling::Result<Vec<Variant>> {
             ident: parsed.ident,
             wire,
             version,
+            upcast,
         });
     }
     errors.finish_with(variants)
@@ -281,6 +298,17 @@ fn generate(ident: &syn::Ident, variants: &[Variant]) -> TokenStream {
         let vid = &v.ident;
         quote! { Self::#vid { .. } => #i }
     });
+    let upcasts = variants.iter().enumerate().filter_map(|(i, v)| {
+        let path = v.upcast.as_ref()?;
+        // The annotated binding checks the upcaster's signature where the user named it.
+        Some(quote::quote_spanned! {path.span()=>
+            #i => {
+                let upcast: fn(u32, ::sai::__private::JsonValue)
+                    -> ::sai::__private::Result<::sai::__private::JsonValue, ::std::string::String> = #path;
+                ::sai::__private::Some(upcast(from, payload))
+            }
+        })
+    });
     quote! {
         const _: () = {
             #[automatically_derived]
@@ -291,6 +319,20 @@ fn generate(ident: &syn::Ident, variants: &[Variant]) -> TokenStream {
 
                 fn type_index(&self) -> usize {
                     match self { #(#arms),* }
+                }
+
+                #[allow(unused_variables)]
+                fn upcast(
+                    index: usize,
+                    from: u32,
+                    payload: ::sai::__private::JsonValue,
+                ) -> ::sai::__private::Option<
+                    ::sai::__private::Result<::sai::__private::JsonValue, ::std::string::String>,
+                > {
+                    match index {
+                        #(#upcasts)*
+                        _ => ::sai::__private::None,
+                    }
                 }
             }
         };

@@ -35,6 +35,18 @@ pub trait Event: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 's
         Self::VERSIONS[self.type_index()]
     }
 
+    /// Turns a stored payload of the variant at `index` from version `from` into version
+    /// `from + 1`, with the variant's `#[event(upcast = f)]` function; `None` when the variant
+    /// declares none. Decoding chains the steps (1→2→3) up to [`Event::VERSIONS`].
+    fn upcast(
+        index: usize,
+        from: u32,
+        payload: serde_json::Value,
+    ) -> Option<Result<serde_json::Value, String>> {
+        let _ = (index, from, payload);
+        None
+    }
+
     /// The position of a wire type name, if this enum has it.
     fn index_of_type(event_type: &str) -> Option<usize> {
         Self::TYPES.iter().position(|t| *t == event_type)

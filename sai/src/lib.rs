@@ -236,6 +236,7 @@ pub use sai_derive::Domain;
 /// | `#[serde(rename_all = "…")]` | enum | serde's rule for the type names: `lowercase`, `UPPERCASE`, `PascalCase`, `camelCase`, `snake_case`, `SCREAMING_SNAKE_CASE`, `kebab-case`, `SCREAMING-KEBAB-CASE`; default: the variant name |
 /// | `#[serde(rename = "…")]` | variant | this variant's type name |
 /// | `#[event(version = 2)]` | variant | the payload's version, from 1 (the default). Raise it when the payload changes shape: a stored intent of another version is rejected with `unsupported_event_version`, never misread |
+/// | `#[event(version = 3, upcast = f)]` | variant | `f: fn(u32, serde_json::Value) -> Result<serde_json::Value, String>` turns a payload of version `from` into version `from + 1`; an older stored intent is upcast step by step (1→2→3) before it is read, on the device (replaying its log) and on the server (deciding). An `Err` is a `malformed_payload` rejection; a newer version than this build's is still `unsupported_event_version`. Refused on a version-1 variant and checked against the signature at compile time |
 ///
 /// Variants are unit or have named fields.
 ///
@@ -419,6 +420,7 @@ pub mod __private {
     pub use crate::value::{json_from_sql, json_to_sql};
     pub use core::option::Option::{self, None, Some};
     pub use core::result::Result::{self, Err, Ok};
+    pub use serde_json::Value as JsonValue;
     pub use std::vec::Vec;
 }
 

@@ -191,14 +191,17 @@ pub enum DecodeError {
 impl RawIntent {
     /// Decodes the payload, checking the type name and version first.
     pub fn decode<E: Event>(&self) -> Result<Intent<E>, DecodeError> {
+        // An upcast payload is in the current shape: the intent carries the current version,
+        // so that re-encoding it (an upload) never labels the new shape with the old number.
+        let event = self.decode_event::<E>()?;
         Ok(Intent {
             id: self.id,
             entity_id: self.entity_id,
             client_id: self.client_id.clone(),
             user_id: self.user_id.clone(),
             seq: self.seq,
-            event_version: self.event_version,
-            event: self.decode_event()?,
+            event_version: event.event_version(),
+            event,
             created_at: self.created_at,
         })
     }
@@ -234,18 +237,39 @@ pub(crate) fn decode_event<E: Event>(
         event_type: event_type.to_owned(),
     })?;
     let supported = E::VERSIONS[index];
-    if version != supported {
-        return Err(DecodeError::UnsupportedEventVersion {
-            event_type: event_type.to_owned(),
-            found: version,
-            supported,
-        });
+    let unsupported = || DecodeError::UnsupportedEventVersion {
+        event_type: event_type.to_owned(),
+        found: version,
+        supported,
+    };
+    if version > supported {
+        return Err(unsupported());
     }
     let malformed = |detail: String| DecodeError::MalformedPayload {
         event_type: event_type.to_owned(),
         detail,
     };
-    let event: E = serde_json::from_str(payload).map_err(|e| malformed(e.to_string()))?;
+    let event: E = if version == supported {
+        serde_json::from_str(payload).map_err(|e| malformed(e.to_string()))?
+    } else {
+        // An older payload (an intent logged or queued by an earlier app) is upcast one
+        // version at a time through the variant's declared upcaster before it is read.
+        let mut value: serde_json::Value =
+            serde_json::from_str(payload).map_err(|e| malformed(e.to_string()))?;
+        for from in version..supported {
+            value = match E::upcast(index, from, value) {
+                None => return Err(unsupported()),
+                Some(Ok(next)) => next,
+                Some(Err(why)) => {
+                    return Err(malformed(format!(
+                        "upcasting from version {from} to {}: {why}",
+                        from + 1
+                    )));
+                }
+            };
+        }
+        serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?
+    };
     if event.type_index() != index {
         return Err(malformed(format!(
             "payload is tagged `{}`",

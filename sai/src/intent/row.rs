@@ -199,14 +199,17 @@ impl<'a> IntentRow<'a> {
 
     /// Decodes straight into a typed intent, with the checks of [`RawIntent::decode`].
     pub fn decode<E: Event>(&self) -> Result<Intent<E>, DecodeError> {
+        // An upcast payload is in the current shape: the intent carries the current version,
+        // so that re-encoding it (an upload) never labels the new shape with the old number.
+        let event = decode_event::<E>(self.event_type, self.event_version, self.payload)?;
         Ok(Intent {
             id: self.id,
             entity_id: self.entity_id,
             client_id: self.client_id.to_owned(),
             user_id: self.user_id.to_owned(),
             seq: self.seq,
-            event_version: self.event_version,
-            event: decode_event(self.event_type, self.event_version, self.payload)?,
+            event_version: event.event_version(),
+            event,
             created_at: self.created_at,
         })
     }

@@ -23,7 +23,10 @@ pub trait ServerStore: Send {
     /// The domain whose tables this store holds.
     type Domain: Domain;
 
-    /// Creates the domain's server tables if they do not exist (idempotent).
+    /// Creates the domain's server tables, or brings existing ones to the domain's layout
+    /// (idempotent), in one transaction: columns the domain gained are added, unsafe changes
+    /// are refused with [`StoreError::Migration`] and change nothing (see
+    /// [`plan_migration`](crate::schema::plan_migration)).
     fn migrate(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// One admission transaction for an upload by `user_id`: reads the [`AdmissionFacts`] of
