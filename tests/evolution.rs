@@ -650,3 +650,51 @@ async fn version_1_intents_are_upcast_on_the_device_and_on_the_server() {
         .expect("the version-1 intent was accepted");
     assert_eq!(row.fields[0], sai::SqlValue::Text("scanner".into()));
 }
+
+/// A device still on version 1 syncs with a version-2 server: its version-1 intents are
+/// decided, and the downloaded rows' new column (`sla_hours`), unknown to it, is ignored.
+#[tokio::test]
+async fn a_version_1_device_syncs_with_a_version_2_server() {
+    use sai::schema::Schema;
+    use sai::sync::{replace_synced_rows, sqlite_rows_for_user};
+
+    let dir = tempfile::tempdir().unwrap();
+    let old_phone = client_store_v1(&dir.path().join("old-phone.db"));
+    let mut server =
+        EventProcessor::new(SqliteStore::<v2::Ticket>::open(dir.path().join("server.db")).unwrap());
+    server.store_mut().migrate().await.unwrap();
+    let ticket =
+        EventSourcedActor::<v1::Ticket>::create(&old_phone, ClientIdentity::new("old", "ann"))
+            .unwrap();
+    ticket
+        .send(v1::TicketEvent::Open {
+            title: "printer".into(),
+        })
+        .unwrap();
+
+    // The old app's round: upload its version-1 intents, the server decides, download.
+    let raw: Vec<_> = old_phone
+        .logged_intents::<v1::Ticket>()
+        .unwrap()
+        .iter()
+        .map(|i| i.to_raw().unwrap())
+        .collect();
+    ingest(server.store_mut(), "ann", &raw).await.unwrap();
+    assert_eq!(server.process_pending().await.decided(), 1);
+    let server_schema = Schema::of::<v2::Ticket>();
+    let rows =
+        sqlite_rows_for_user(server.store_mut().connection(), &server_schema, "ann").unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.columns.iter().any(|(name, _)| *name == "sla_hours")),
+        "the server sends the new column"
+    );
+    old_phone
+        .apply_server_data(|tx| replace_synced_rows(tx, &server_schema, &rows))
+        .unwrap();
+
+    let seen = ticket.projection().unwrap().unwrap();
+    assert!(!seen.optimistic, "the decision reached the old device");
+    assert_eq!(seen.context().title, "printer");
+    assert!(ticket.pending_intents().unwrap().is_empty());
+}

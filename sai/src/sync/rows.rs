@@ -115,6 +115,9 @@ pub async fn postgres_rows_for_user(
 
 /// Makes a client's downloaded tables hold exactly `rows` (a complete, consistent set, as a
 /// PowerSync checkpoint is): call it inside one transaction.
+///
+/// Only the columns the client's table has are written: a device still on an older version
+/// of the app ignores the columns a newer server added (its domain does not read them).
 pub fn replace_synced_rows(
     conn: &Connection,
     schema: &Schema,
@@ -122,16 +125,36 @@ pub fn replace_synced_rows(
 ) -> rusqlite::Result<()> {
     for t in downloaded(schema) {
         conn.execute(&format!("DELETE FROM {}", quote(&t.name)), [])?;
-        let marks: Vec<String> = (1..=t.columns.len()).map(|i| format!("?{i}")).collect();
+        let known: Vec<String> = crate::schema::sqlite_catalog(conn, &t.name)?
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        let is_known = |name: &str| known.iter().any(|k| k == name);
+        let written: Vec<&str> = t
+            .columns
+            .iter()
+            .map(|c| c.name)
+            .filter(|name| is_known(name))
+            .collect();
+        let marks: Vec<String> = (1..=written.len()).map(|i| format!("?{i}")).collect();
         let mut insert = conn.prepare_cached(&format!(
             "INSERT INTO {} ({}) VALUES ({})",
             quote(&t.name),
-            column_list(t),
+            written
+                .iter()
+                .map(|c| quote(c))
+                .collect::<Vec<_>>()
+                .join(", "),
             marks.join(", ")
         ))?;
         for row in rows.iter().filter(|r| r.table == t.name) {
             let mut params: Vec<SqlValue> = vec![SqlValue::Text(row.id.clone())];
-            params.extend(row.columns.iter().map(|(_, v)| v.clone()));
+            params.extend(
+                row.columns
+                    .iter()
+                    .filter(|(name, _)| is_known(name))
+                    .map(|(_, v)| v.clone()),
+            );
             insert.execute(rusqlite::params_from_iter(&params))?;
         }
     }
