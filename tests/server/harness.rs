@@ -218,18 +218,19 @@ impl Backend for Postgres {
         // acknowledgement, delete and archive statements ran.
         self.execute(
             "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ \
-             BEGIN PERFORM pg_sleep(0.2); RETURN NEW; END $$; \
+             BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$; \
              CREATE TRIGGER slow BEFORE INSERT OR UPDATE ON todo_projection \
              FOR EACH ROW EXECUTE FUNCTION slow();",
         )
         .await;
         let pid = store.backend_pid().await.expect("pid");
-        let url = self.url.clone();
+        // Connected before the batch starts: on a loaded machine a connection made after it
+        // could arrive once the batch's sleeping writes are over, and the fault would miss.
+        let (admin, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
         tokio::spawn(async move {
-            let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .expect("connect");
-            tokio::spawn(connection);
             for _ in 0..1000 {
                 let sleeping = admin
                     .query(
