@@ -214,24 +214,27 @@ impl Backend for Postgres {
     }
 
     async fn inject_transient_fault(&self, store: &mut Self::Store) -> JoinHandle<bool> {
-        // Projection writes sleep, so the batch is caught mid-transaction, after its
-        // acknowledgement, delete and archive statements ran.
+        // The batch's first projection write sleeps until the monitor kills its connection,
+        // so the batch is caught mid-transaction (after its acknowledgement, delete and
+        // archive statements ran) however loaded the machine is. A sequence gates the sleep:
+        // `nextval` is not rolled back with the killed transaction, so the retry runs freely.
         self.execute(
-            "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ \
-             BEGIN PERFORM pg_sleep(0.5); RETURN NEW; END $$; \
+            "CREATE SEQUENCE slow_once; \
+             CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF nextval('slow_once') = 1 THEN PERFORM pg_sleep(60); END IF; \
+             RETURN NEW; END $$; \
              CREATE TRIGGER slow BEFORE INSERT OR UPDATE ON todo_projection \
              FOR EACH ROW EXECUTE FUNCTION slow();",
         )
         .await;
         let pid = store.backend_pid().await.expect("pid");
-        // Connected before the batch starts: on a loaded machine a connection made after it
-        // could arrive once the batch's sleeping writes are over, and the fault would miss.
         let (admin, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
             .await
             .expect("connect");
         tokio::spawn(connection);
         tokio::spawn(async move {
-            for _ in 0..1000 {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+            while tokio::time::Instant::now() < deadline {
                 let sleeping = admin
                     .query(
                         "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'PgSleep'",
