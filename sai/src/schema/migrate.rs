@@ -270,9 +270,9 @@ pub fn plan_migration(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ColumnDef;
+    use crate::domain::{ColumnDef, FieldDefault};
     use crate::schema::{TableRole, table};
-    use crate::value::ColumnType;
+    use crate::value::{ColumnType, SqlValue};
 
     fn field(name: &'static str, ty: ColumnType, nullable: bool) -> ColumnDef {
         ColumnDef {
@@ -412,6 +412,123 @@ mod tests {
         assert!(
             matches!(&err, MigrationError::RemovedRequiredColumn { column, .. } if column == "old_note"),
             "{err:?}"
+        );
+    }
+
+    fn title_was(old: &'static str) -> ColumnDef {
+        ColumnDef {
+            was: Some(old),
+            ..field("summary", ColumnType::Text, false)
+        }
+    }
+
+    #[test]
+    fn a_declared_rename_is_planned_and_refused_when_both_columns_exist() {
+        let v1 = table(
+            "ticket",
+            &[field("title", ColumnType::Text, false)],
+            TableRole::Projection,
+        );
+        let v2 = table("ticket", &[title_was("title")], TableRole::Projection);
+        let plan = plan_migration(Dialect::Sqlite, &v2, &catalog(&v1, &[])).unwrap();
+        assert_eq!(
+            plan.steps,
+            [MigrationStep::RenameColumn {
+                from: "title".into(),
+                to: "summary"
+            }]
+        );
+        assert_eq!(
+            plan.statements(Dialect::Postgres),
+            ["ALTER TABLE \"ticket_projection\" RENAME COLUMN \"title\" TO \"summary\""]
+        );
+        // Already renamed: nothing to do.
+        assert!(
+            plan_migration(Dialect::Sqlite, &v2, &catalog(&v2, &[]))
+                .unwrap()
+                .is_empty()
+        );
+        let mut both = catalog(&v1, &[]);
+        both.extend(
+            catalog(&v2, &[])
+                .into_iter()
+                .filter(|c| c.name == "summary"),
+        );
+        let err = plan_migration(Dialect::Sqlite, &v2, &both).unwrap_err();
+        assert_eq!(
+            err,
+            MigrationError::RenameConflict {
+                table: "ticket_projection".into(),
+                from: "title".into(),
+                to: "summary"
+            }
+        );
+    }
+
+    fn quoted() -> SqlValue {
+        SqlValue::Text("it's; DROP TABLE x --".into())
+    }
+
+    #[test]
+    fn a_required_field_with_a_default_is_added_with_an_escaped_literal() {
+        let def = table(
+            "ticket",
+            &[ColumnDef {
+                default: Some(FieldDefault(quoted)),
+                ..field("queue", ColumnType::Text, false)
+            }],
+            TableRole::Projection,
+        );
+        let plan = plan_migration(Dialect::Sqlite, &def, &catalog(&def, &["queue"])).unwrap();
+        assert_eq!(
+            plan.statements(Dialect::Sqlite),
+            [
+                "ALTER TABLE \"ticket_projection\" ADD COLUMN \"queue\" TEXT NOT NULL DEFAULT 'it''s; DROP TABLE x --'"
+            ]
+        );
+        fn nan() -> SqlValue {
+            SqlValue::Real(f64::NAN)
+        }
+        let def = table(
+            "ticket",
+            &[ColumnDef {
+                default: Some(FieldDefault(nan)),
+                ..field("ratio", ColumnType::Real, false)
+            }],
+            TableRole::Projection,
+        );
+        let err = plan_migration(Dialect::Sqlite, &def, &catalog(&def, &["ratio"])).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                MigrationError::UnrepresentableDefault {
+                    column: "ratio",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_required_removed_column_is_dropped_only_when_declared() {
+        let v1 = table(
+            "ticket",
+            &[field("title", ColumnType::Text, false)],
+            TableRole::Projection,
+        );
+        let mut v2 = table("ticket", &[], TableRole::Projection);
+        let err = plan_migration(Dialect::Sqlite, &v2, &catalog(&v1, &[])).unwrap_err();
+        assert!(
+            err.to_string().contains("#[domain(dropped = [\"title\"])]"),
+            "{err}"
+        );
+        v2.dropped = vec!["title"];
+        let plan = plan_migration(Dialect::Sqlite, &v2, &catalog(&v1, &[])).unwrap();
+        assert_eq!(plan.steps, [MigrationStep::DropColumn("title".into())]);
+        assert_eq!(
+            plan.statements(Dialect::Sqlite),
+            ["ALTER TABLE \"ticket_projection\" DROP COLUMN \"title\""]
         );
     }
 }
