@@ -345,6 +345,18 @@ async fn postgres_tables_of_version_1_migrate_concurrently_and_decide_version_1_
     let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
     ra.unwrap();
     rb.unwrap();
+    let recorded: i64 = admin
+        .query_one(
+            "SELECT version FROM sai_schema WHERE domain = 'ticket' AND side = 'server'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        recorded, 2,
+        "one of the two migrated, the other found it done"
+    );
     let columns: Vec<String> = admin
         .query(
             "SELECT column_name::text FROM information_schema.columns \
@@ -992,4 +1004,162 @@ async fn a_version_1_device_is_told_the_server_is_ahead() {
         "scanner",
         "rows this version can read still are"
     );
+}
+
+fn raw_v2(entity: Uuid, seq: u64, event: v2::TicketEvent) -> sai::RawIntent {
+    Intent::new(entity, "phone", "ann", seq, event, 1_700_000_000_000)
+        .to_raw()
+        .unwrap()
+}
+
+async fn pg_columns(admin: &tokio_postgres::Client, schema: &str) -> Vec<String> {
+    admin
+        .query(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = $1 AND table_name = 'ticket_projection' ORDER BY ordinal_position",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// PostgreSQL tables of version 2 migrated by version 3: the rename keeps the data, the
+/// defaulted columns read their defaults, `sla_hours` is dropped, the version-2 archive
+/// rebuilds the same rows and a pending version-2 intent is decided; an unchanged `migrate`
+/// then reads only `sai_schema`; a rename onto an existing column is refused.
+#[tokio::test]
+async fn postgres_tables_of_version_2_rename_add_defaults_and_drop_for_version_3() {
+    let Some(url) = postgres::url() else { return };
+    let (admin, schema) = postgres::fresh_schema(&url, "evolution_v3").await;
+    let entity = Uuid::now_v7();
+    {
+        let mut old = PostgresStore::<v2::Ticket>::connect_in_schema(&url, &schema)
+            .await
+            .unwrap();
+        old.migrate().await.unwrap();
+        let open = v2::TicketEvent::Open {
+            summary: "printer".into(),
+            urgent: true,
+        };
+        let sla = v2::TicketEvent::SetSla { hours: Some(4) };
+        ingest(
+            &mut old,
+            "ann",
+            &[raw_v2(entity, 1, open), raw_v2(entity, 2, sla)],
+        )
+        .await
+        .unwrap();
+        let mut processor = EventProcessor::new(old);
+        assert_eq!(processor.process_pending().await.decided(), 2);
+        let rename = v2::TicketEvent::Rename {
+            title: "jam".into(),
+        };
+        ingest(processor.store_mut(), "ann", &[raw_v2(entity, 3, rename)])
+            .await
+            .unwrap();
+    }
+
+    let mut new = PostgresStore::<v3::Ticket>::connect_in_schema(&url, &schema)
+        .await
+        .unwrap();
+    new.migrate().await.unwrap();
+    assert_eq!(pg_columns(&admin, &schema).await, V3_COLUMNS);
+    let migrated = new.projection(entity).await.unwrap().unwrap();
+    assert_eq!(
+        migrated.fields,
+        [
+            sai::SqlValue::Text("printer".into()),
+            sai::SqlValue::Integer(3),
+            sai::SqlValue::Text("triage".into()),
+            sai::SqlValue::Integer(0),
+        ]
+    );
+    let mut processor = EventProcessor::new(new);
+    assert_eq!(processor.rebuild_projections().await.unwrap(), 1);
+    let rebuilt = processor
+        .store_mut()
+        .projection(entity)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rebuilt.fields,
+        [
+            sai::SqlValue::Text("printer".into()),
+            sai::SqlValue::Integer(3),
+            sai::SqlValue::Text("triage".into()),
+            // Version 2 did not keep `urgent`: the declared default.
+            sai::SqlValue::Integer(0),
+        ]
+    );
+    assert_eq!(processor.process_pending().await.accepted, 1);
+    let row = processor
+        .store_mut()
+        .projection(entity)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.version, 3);
+    assert_eq!(row.fields[0], sai::SqlValue::Text("jam".into()));
+
+    // Unchanged: `migrate` does not read the catalog, so a column dropped by hand stays
+    // dropped, and the record keeps its version.
+    admin
+        .batch_execute("ALTER TABLE ticket_projection DROP COLUMN escalated")
+        .await
+        .unwrap();
+    let mut again = PostgresStore::<v3::Ticket>::connect_in_schema(&url, &schema)
+        .await
+        .unwrap();
+    again.migrate().await.unwrap();
+    assert!(
+        !pg_columns(&admin, &schema)
+            .await
+            .contains(&"escalated".to_owned())
+    );
+    let recorded: i64 = admin
+        .query_one(
+            "SELECT version FROM sai_schema WHERE domain = 'ticket'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(recorded, 2);
+
+    // Back to version 2 (keeps the new columns), then a `summary` column appears by hand:
+    // version 3's rename is refused and nothing changes.
+    let mut back = PostgresStore::<v2::Ticket>::connect_in_schema(&url, &schema)
+        .await
+        .unwrap();
+    admin
+        .batch_execute(
+            "ALTER TABLE ticket_projection RENAME COLUMN summary TO title; \
+             ALTER TABLE ticket_projection ADD COLUMN sla_hours BIGINT",
+        )
+        .await
+        .unwrap();
+    back.migrate().await.unwrap();
+    admin
+        .batch_execute("ALTER TABLE ticket_projection ADD COLUMN summary TEXT")
+        .await
+        .unwrap();
+    let before = pg_columns(&admin, &schema).await;
+    let err = PostgresStore::<v3::Ticket>::connect_in_schema(&url, &schema)
+        .await
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StoreError::Migration(MigrationError::RenameConflict { to: "summary", .. })
+        ),
+        "{err}"
+    );
+    assert_eq!(pg_columns(&admin, &schema).await, before);
 }
