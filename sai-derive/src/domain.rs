@@ -49,7 +49,7 @@ enum DefaultSpec {
     /// The type's `Default`.
     OfType,
     /// An expression of the field's type (a string literal converts with `Into`).
-    Expr(syn::Expr),
+    Expr(Box<syn::Expr>),
 }
 
 impl FromMeta for DefaultSpec {
@@ -59,7 +59,7 @@ impl FromMeta for DefaultSpec {
 
     // Taken as written: darling's own `syn::Expr` would parse a string literal's contents.
     fn from_expr(expr: &syn::Expr) -> darling::Result<Self> {
-        Ok(DefaultSpec::Expr(expr.clone()))
+        Ok(DefaultSpec::Expr(Box::new(expr.clone())))
     }
 }
 
@@ -461,13 +461,13 @@ fn default_of(f: &Field) -> TokenStream {
         Some(DefaultSpec::OfType) => {
             quote_spanned! {ty.span()=> <#ty as ::core::default::Default>::default() }
         }
-        Some(DefaultSpec::Expr(
-            e @ syn::Expr::Lit(syn::ExprLit {
+        Some(DefaultSpec::Expr(e)) => match &**e {
+            syn::Expr::Lit(syn::ExprLit {
                 lit: syn::Lit::Str(_),
                 ..
-            }),
-        )) => quote_spanned! {e.span()=> ::core::convert::Into::into(#e) },
-        Some(DefaultSpec::Expr(e)) => quote_spanned! {e.span()=> #e },
+            }) => quote_spanned! {e.span()=> ::core::convert::Into::into(#e) },
+            _ => quote_spanned! {e.span()=> #e },
+        },
     };
     let encode = if f.json {
         quote! {

@@ -570,14 +570,25 @@ pub(crate) fn migrate_sqlite(
             Err(refused) => return Ok(Err(refused)),
         }
     }
-    let mut upsert = tx.prepare(&format!(
+    write_sqlite_records(&tx, side, &records)?;
+    tx.commit()?;
+    Ok(Ok(()))
+}
+
+/// Writes schema records (inside the migration's transaction).
+pub(crate) fn write_sqlite_records(
+    conn: &rusqlite::Connection,
+    side: Side,
+    records: &[SchemaRecord],
+) -> rusqlite::Result<()> {
+    let mut upsert = conn.prepare(&format!(
         "INSERT INTO {} (domain, side, fingerprint, version, migrated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (domain, side) DO UPDATE SET \
          fingerprint = excluded.fingerprint, version = excluded.version, \
          migrated_at = excluded.migrated_at",
         quote(SCHEMA_TABLE)
     ))?;
-    for r in &records {
+    for r in records {
         upsert.execute(rusqlite::params![
             r.domain,
             side.as_str(),
@@ -586,9 +597,7 @@ pub(crate) fn migrate_sqlite(
             now_millis()
         ])?;
     }
-    drop(upsert);
-    tx.commit()?;
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// The schema records of `side` in a SQLite database; empty when it has none yet.
