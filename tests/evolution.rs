@@ -1293,3 +1293,37 @@ async fn migration_cost_of_a_rename_and_defaulted_columns_on_100k_rows() {
         .get(0);
     assert_eq!(rows, COST_ROWS);
 }
+
+/// The PowerSync service's view of the tables (the source schema its sync rules are checked
+/// against) follows the renamed, added and dropped columns.
+#[test]
+fn the_powersync_source_schema_follows_version_3() {
+    let source = sai::powersync::source_schema(&sai::schema::Schema::of::<v3::Ticket>(), "public");
+    let projection = source[0]["schemas"][0]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ticket_projection")
+        .unwrap();
+    let columns: Vec<&str> = projection["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        columns,
+        [
+            "id",
+            "state",
+            "version",
+            "owner_id",
+            "decided",
+            "summary",
+            "priority",
+            "queue",
+            "escalated",
+            "updated_at"
+        ]
+    );
+}
