@@ -1,6 +1,7 @@
 //! Shipping version 2 of a domain: a version-1 server and phone write their files, then the
 //! server and one phone upgrade (the tables gain a column, queued version-1 intents are
-//! upcast) while a second phone stays on version 1 and keeps syncing.
+//! upcast) while a second phone stays on version 1 and keeps syncing. Then version 3: a
+//! renamed column, required fields with declared defaults, a dropped column.
 //!
 //!     cargo run --example evolve
 
@@ -11,9 +12,9 @@ use sai::schema::Schema;
 use sai::server::{EventProcessor, ServerStore, SqliteStore, ingest};
 use sai::sync::{Loopback, replace_synced_rows, sqlite_rows_for_user};
 
-// The two versions of the domain, v1 and v2 (shared with the test suite).
+// The versions of the domain (shared with the test suite).
 mod ticket_versions;
-use ticket_versions::{v1, v2};
+use ticket_versions::{v1, v2, v3};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -99,6 +100,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         seen.context().title,
         seen.optimistic,
         old_phone.projections::<v1::Ticket>()?.len()
+    );
+
+    // Version 3: `title` is renamed `summary`, `priority`, `queue` and `escalated` arrive
+    // with their declared defaults, `sla_hours` is dropped.
+    drop((sync, phone));
+    let mut server = SqliteStore::<v3::Ticket>::open(&server_db)?;
+    server.migrate().await?;
+    let phone = ClientStore::builder()
+        .domain::<v3::Ticket>()
+        .open(&phone_db)?;
+    let ticket =
+        EventSourcedActor::<v3::Ticket>::open(&phone, ClientIdentity::new("phone", "ann"), entity)?;
+    ticket.send(v3::TicketEvent::Prioritize { priority: 1 })?;
+    let mut sync = Loopback::new(EventProcessor::new(server)).await?;
+    sync.sync(&phone, "ann").await?;
+    let seen = ticket.projection()?.ok_or("no projection")?;
+    println!(
+        "v3 phone: summary {:?}, priority {}, queue {:?}, optimistic {}",
+        seen.context().summary,
+        seen.context().priority,
+        seen.context().queue,
+        seen.optimistic
     );
     Ok(())
 }

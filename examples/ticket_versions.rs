@@ -1,5 +1,6 @@
-//! Version 1 and version 2 of one domain (`ticket`), as the `evolve` example ships them:
-//! `v2` adds an optional field (a new column) and an event, and upcasts a version-1 payload.
+//! Versions 1, 2 and 3 of one domain (`ticket`), as the `evolve` example ships them: `v2`
+//! adds an optional field (a new column) and an event, and upcasts a version-1 payload; `v3`
+//! renames a field's column, adds required fields with declared defaults and drops a column.
 //! The test suite (`tests/evolution.rs`) includes this file too, so both use one definition.
 
 pub mod v1 {
@@ -97,6 +98,63 @@ pub mod v2 {
         New,
         #[on(Rename, assign = apply)]
         #[on(SetSla, assign = apply)]
+        Opened,
+    }
+}
+
+pub mod v3 {
+    use sai::{Domain, Event, IntentMeta, machine};
+    use serde::{Deserialize, Serialize};
+
+    /// Version 3: `title` becomes `summary` (its column is renamed, with its data), required
+    /// fields arrive with declared defaults, and `sla_hours` is gone, its column dropped.
+    #[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+    #[domain(name = "ticket", machine = TicketMachine, dropped = ["sla_hours"])]
+    pub struct Ticket {
+        #[domain(was = "title")]
+        pub summary: String,
+        #[domain(default = 3)]
+        pub priority: i64,
+        #[domain(default = "triage")]
+        pub queue: String,
+        #[domain(default)]
+        pub escalated: bool,
+    }
+
+    #[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum TicketEvent {
+        #[event(version = 3, upcast = super::v2::upcast_open)]
+        Open {
+            summary: String,
+            urgent: bool,
+        },
+        Rename {
+            title: String,
+        },
+        Prioritize {
+            priority: i64,
+        },
+    }
+
+    pub fn apply(t: &mut Ticket, e: &TicketEvent, _: &IntentMeta) {
+        match e {
+            TicketEvent::Open { summary, urgent } => {
+                t.summary = summary.clone();
+                t.escalated = *urgent;
+            }
+            TicketEvent::Rename { title } => t.summary = title.clone(),
+            TicketEvent::Prioritize { priority } => t.priority = *priority,
+        }
+    }
+
+    #[machine(domain = Ticket, event = TicketEvent)]
+    pub enum TicketMachine {
+        #[initial]
+        #[on(Open => Opened, assign = apply)]
+        New,
+        #[on(Rename, assign = apply)]
+        #[on(Prioritize, assign = apply)]
         Opened,
     }
 }

@@ -1,7 +1,7 @@
 //! `#[derive(Domain)]`: parse → validate → lower → generate.
 
 use darling::util::SpannedValue;
-use darling::{FromDeriveInput, FromField};
+use darling::{FromDeriveInput, FromField, FromMeta};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -22,6 +22,9 @@ struct DomainInput {
     name: Option<SpannedValue<String>>,
     /// The domain's own machine.
     machine: Option<syn::Path>,
+    /// Columns of removed fields that a migration drops.
+    #[darling(default)]
+    dropped: Vec<syn::LitStr>,
 }
 
 #[derive(FromField)]
@@ -34,6 +37,30 @@ struct FieldInput {
     /// Store the field as JSON text.
     #[darling(default)]
     json: bool,
+    /// The column's previous name.
+    was: Option<SpannedValue<String>>,
+    /// The value existing rows take when a migration adds the column.
+    default: Option<SpannedValue<DefaultSpec>>,
+}
+
+/// `#[domain(default)]` or `#[domain(default = expr)]`.
+#[derive(Clone)]
+enum DefaultSpec {
+    /// The type's `Default`.
+    OfType,
+    /// An expression of the field's type (a string literal converts with `Into`).
+    Expr(Box<syn::Expr>),
+}
+
+impl FromMeta for DefaultSpec {
+    fn from_word() -> darling::Result<Self> {
+        Ok(DefaultSpec::OfType)
+    }
+
+    // Taken as written: darling's own `syn::Expr` would parse a string literal's contents.
+    fn from_expr(expr: &syn::Expr) -> darling::Result<Self> {
+        Ok(DefaultSpec::Expr(Box::new(expr.clone())))
+    }
 }
 
 /// The validated model the generator works from.
@@ -43,6 +70,7 @@ struct Model {
     name: String,
     machine: Option<syn::Path>,
     fields: Vec<Field>,
+    dropped: Vec<String>,
 }
 
 struct Field {
@@ -50,6 +78,8 @@ struct Field {
     ty: syn::Type,
     column: String,
     json: bool,
+    was: Option<(String, proc_macro2::Span)>,
+    default: Option<DefaultSpec>,
 }
 
 pub fn expand(input: TokenStream) -> TokenStream {
@@ -182,13 +212,73 @@ fn validate(input: DomainInput) -> darling::Result<Model> {
         }
         seen.push(f);
     }
+    for f in &fields {
+        let Some((was, span)) = &f.was else { continue };
+        if let Some(other) = fields.iter().find(|o| &o.column == was) {
+            let (message, help) = if other.ident == f.ident {
+                (
+                    format!("`was` names the field's own column `{was}`"),
+                    "`was` is the column's previous name, for a rename; remove it if the column keeps its name".to_owned(),
+                )
+            } else {
+                (
+                    format!(
+                        "`was` names column `{was}`, which field `{}` uses",
+                        other.ident
+                    ),
+                    format!(
+                        "a field can only take over a column no field uses any more; rename field `{}`'s column first, in another release",
+                        other.ident
+                    ),
+                )
+            };
+            errors.push(error(*span, message, help));
+        }
+    }
+    let mut dropped = Vec::new();
+    for lit in &input.dropped {
+        let column = lit.value();
+        if let Some(why) = unsafe_reason(&column, MAX_IDENT) {
+            errors.push(error(
+                lit.span(),
+                format!("dropped column `{column}` is not a safe SQL identifier: {why}"),
+                "name the column as the table spells it (lower-case snake case)",
+            ));
+        } else if let Some(f) = fields
+            .iter()
+            .find(|f| f.column == column || f.was.as_ref().is_some_and(|(w, _)| *w == column))
+        {
+            errors.push(error(
+                lit.span(),
+                format!(
+                    "column `{column}` is dropped but field `{}` still uses it",
+                    f.ident
+                ),
+                "only list columns of removed fields in `dropped`",
+            ));
+        } else if RESERVED_COLUMNS.contains(&column.as_str()) {
+            errors.push(error(
+                lit.span(),
+                format!("column `{column}` is reserved by sai and cannot be dropped"),
+                "only list columns of removed fields in `dropped`",
+            ));
+        }
+        dropped.push(column);
+    }
     errors.finish_with(Model {
         ident,
         vis: input.vis,
         name: name.0,
         machine,
         fields,
+        dropped,
     })
+}
+
+/// Whether `ty` is spelled `Option<…>` (the derive sees tokens, not types).
+fn is_option(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Path(p) if p.qself.is_none()
+        && p.path.segments.last().is_some_and(|s| s.ident == "Option"))
 }
 
 fn validate_field(f: FieldInput) -> darling::Result<Field> {
@@ -220,11 +310,40 @@ fn validate_field(f: FieldInput) -> darling::Result<Field> {
             ),
         ));
     }
+    let was = match &f.was {
+        Some(w) => {
+            if let Some(why) = unsafe_reason(w, MAX_IDENT) {
+                return Err(error(
+                    w.span(),
+                    format!(
+                        "previous column name `{}` is not a safe SQL identifier: {why}",
+                        w.as_str()
+                    ),
+                    "name the column as the table spells it (lower-case snake case)",
+                ));
+            }
+            Some((w.as_str().to_owned(), w.span()))
+        }
+        None => None,
+    };
+    let default = match &f.default {
+        Some(d) if is_option(&f.ty) => {
+            return Err(error(
+                d.span(),
+                format!("field `{ident}` is an `Option` and cannot declare a default"),
+                "existing rows of a new `Option` field read `None`; remove `default`, or make the field non-`Option`",
+            ));
+        }
+        Some(d) => Some((**d).clone()),
+        None => None,
+    };
     Ok(Field {
         ident,
         ty: f.ty,
         column,
         json: f.json,
+        was,
+        default,
     })
 }
 
@@ -235,12 +354,18 @@ fn generate(m: &Model) -> TokenStream {
         name,
         machine,
         fields,
+        dropped,
     } = m;
     let columns = fields.iter().map(|f| {
         let (col, field, ty) = (&f.column, f.ident.to_string(), &f.ty);
+        let was = match &f.was {
+            Some((w, _)) => quote! { ::sai::__private::Some(#w) },
+            None => quote! { ::sai::__private::None },
+        };
+        let default = default_of(f);
         if f.json {
             quote! {
-                ::sai::ColumnDef { name: #col, field: #field, ty: ::sai::ColumnType::Text, nullable: false, json: true }
+                ::sai::ColumnDef { name: #col, field: #field, ty: ::sai::ColumnType::Text, nullable: false, json: true, was: #was, default: #default }
             }
         } else {
             quote_spanned! {ty.span()=>
@@ -250,9 +375,14 @@ fn generate(m: &Model) -> TokenStream {
                     ty: <#ty as ::sai::ColumnValue>::COLUMN_TYPE,
                     nullable: <#ty as ::sai::ColumnValue>::NULLABLE,
                     json: false,
+                    was: #was,
+                    default: #default,
                 }
             }
         }
+    });
+    let dropped = (!dropped.is_empty()).then(|| {
+        quote! { const DROPPED: &'static [&'static str] = &[#(#dropped),*]; }
     });
     let column_error = |col: &str| {
         quote! { |source| ::sai::RowError::Column { domain: #name, column: #col, source } }
@@ -299,6 +429,7 @@ fn generate(m: &Model) -> TokenStream {
             impl ::sai::Domain for #ident {
                 const NAME: &'static str = #name;
                 const COLUMNS: &'static [::sai::ColumnDef] = &[#(#columns),*];
+                #dropped
                 type Machine = #machine_ty;
 
                 fn to_row(&self) -> ::sai::__private::Result<::sai::__private::Vec<::sai::SqlValue>, ::sai::RowError> {
@@ -317,5 +448,41 @@ fn generate(m: &Model) -> TokenStream {
                 }
             }
         };
+    }
+}
+
+/// The `default` of a field's `ColumnDef`: a function encoding the declared value through the
+/// field's codec (a JSON field that fails to encode yields `NULL`, which the migration
+/// refuses with a typed error).
+fn default_of(f: &Field) -> TokenStream {
+    let ty = &f.ty;
+    let value = match &f.default {
+        None => return quote! { ::sai::__private::None },
+        Some(DefaultSpec::OfType) => {
+            quote_spanned! {ty.span()=> <#ty as ::core::default::Default>::default() }
+        }
+        Some(DefaultSpec::Expr(e)) => match &**e {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(_),
+                ..
+            }) => quote_spanned! {e.span()=> ::core::convert::Into::into(#e) },
+            _ => quote_spanned! {e.span()=> #e },
+        },
+    };
+    let encode = if f.json {
+        quote! {
+            ::sai::__private::json_to_sql::<#ty>(&value).unwrap_or(::sai::SqlValue::Null)
+        }
+    } else {
+        quote! { <#ty as ::sai::ColumnValue>::to_sql(&value) }
+    };
+    quote! {
+        ::sai::__private::Some(::sai::FieldDefault({
+            fn default_value() -> ::sai::SqlValue {
+                let value: #ty = #value;
+                #encode
+            }
+            default_value
+        }))
     }
 }

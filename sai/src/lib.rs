@@ -117,7 +117,7 @@ pub mod schema;
 pub mod server;
 pub mod sync;
 
-pub use domain::{ColumnDef, Domain, EventOf, IntentOf, RowError, SnapshotOf};
+pub use domain::{ColumnDef, Domain, EventOf, FieldDefault, IntentOf, RowError, SnapshotOf};
 pub use event::Event;
 pub use intent::{DecodeError, Intent, IntentMeta, Phase, RawIntent, Timestamp};
 pub use machine::{Assign, AssignFn, Guard, GuardFn, Machine, Transition, UnknownState};
@@ -175,6 +175,9 @@ pub use value::{ColumnType, ColumnValue, SqlValue, ValueError};
 /// | `#[domain(name = "todo")]` | struct | the domain name, which prefixes its tables (`todo_projection`, …); default: the struct name in snake case. Lower-case ASCII letters, digits and `_`, not starting with a digit, at most 39 bytes (so that the longest table name fits PostgreSQL's 63) |
 /// | `#[domain(column = "due_at")]` | field | the column name; default: the field name. Same rules as `name`, at most 63 bytes, and not a reserved column (`id`, `state`, `version`, `owner_id`, `updated_at`: sai keeps those in every projection) |
 /// | `#[domain(json)]` | field | store the field, of any serde type, as JSON text |
+/// | `#[domain(was = "title")]` | field | the column's previous name: a migration renames that column, with its data, to this field's column |
+/// | `#[domain(default)]`, `#[domain(default = 24)]` | field, not an `Option` | the value existing rows take when a migration adds the column: the type's `Default`, or the expression (of the field's type), encoded by the field's column codec |
+/// | `#[domain(dropped = ["legacy"])]` | struct | columns of removed fields that a migration drops with their data ([`Domain::DROPPED`]); other removed columns are kept |
 ///
 /// A field's type maps to its column through [`ColumnValue`]: `String` → `TEXT`; `bool`,
 /// `i8`–`i64`, `u8`–`u32` → `INTEGER`; `f32`, `f64` → `REAL`; `Option<T>` → the same column,
@@ -193,7 +196,9 @@ pub use value::{ColumnType, ColumnValue, SqlValue, ValueError};
 /// tuple or unit struct, or an enum; a struct without fields; a missing `machine`, or one that
 /// is not a machine over this domain; a `name` or `column` that is not a safe SQL identifier
 /// (with a suggestion); a reserved column; two fields with one column; a field type that is
-/// not a [`ColumnValue`]. `tests/ui/domain_*.rs` shows each with its message.
+/// not a [`ColumnValue`]; a `was` naming the field's own column or another field's; a
+/// `default` on an `Option`; a `dropped` column that a field still uses. `tests/ui/domain_*.rs`
+/// shows each with its message.
 pub use sai_derive::Domain;
 
 /// Makes a serde enum a domain's events, with the wire type names (`"CREATE"`) and payload

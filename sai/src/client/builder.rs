@@ -181,9 +181,11 @@ pub fn prepare_connection(conn: &Connection, options: &StoreOptions) -> Result<(
 }
 
 /// Creates the client tables of a schema, or migrates existing ones to it (idempotent), on any
-/// connection, in one transaction: a column the domain gained is added (see
-/// [`plan_migration`](crate::schema::plan_migration)); an unsafe change is refused with
-/// [`ClientError::Migration`](super::ClientError::Migration) and changes nothing.
+/// connection, in one transaction: a column the domain gained is added, declared renames and
+/// drops are applied (see [`plan_migration`](crate::schema::plan_migration)); an unsafe change
+/// is refused with [`ClientError::Migration`](super::ClientError::Migration) and changes
+/// nothing. The layout's fingerprint is recorded in
+/// [`SCHEMA_TABLE`](crate::schema::SCHEMA_TABLE); when it is unchanged, only that table is read.
 pub fn create_tables(conn: &Connection, schema: &Schema) -> Result<()> {
     crate::schema::migrate_sqlite(conn, schema, Side::Client)??;
     Ok(())

@@ -47,6 +47,24 @@ pub enum ClientError {
         /// What is wrong with it.
         detail: String,
     },
+    /// A row the server wrote (a synced-down projection) does not decode under this app's
+    /// version of the domain: a state its machine does not have, a field value it cannot
+    /// read. The server runs a newer version of the domain; update the app. Local data and
+    /// pending intents are kept, and rows this version can read still are.
+    #[error(
+        "row `{id}` in `{table}` was written by a newer version of domain `{domain}` than this \
+         app has ({detail}); update the app"
+    )]
+    ServerAhead {
+        /// The domain.
+        domain: &'static str,
+        /// The synced table.
+        table: String,
+        /// The row's `id` as stored.
+        id: String,
+        /// What this version could not read.
+        detail: String,
+    },
     /// A logged intent does not decode into the domain's event type (unknown type, unsupported
     /// version, malformed payload): it stays in the log untouched.
     #[error("intent `{id}` in `{table}` cannot be decoded: {source}")]

@@ -60,6 +60,10 @@ pub struct PowerSyncClient {
 impl PowerSyncClient {
     /// Opens (creating if needed) the PowerSync database at `path` for the builder's domains,
     /// talking to the service through `http`, and starts PowerSync's sync tasks on tokio.
+    /// Rows stored by an earlier version of the domains are migrated (a renamed column's
+    /// values move, new columns with a declared default are filled, dropped columns are
+    /// removed); a default without a SQL literal is refused with
+    /// [`ClientError::Migration`].
     pub async fn open(
         path: impl AsRef<Path>,
         builder: ClientStoreBuilder,
@@ -78,6 +82,11 @@ impl PowerSyncClient {
 
         // PowerSync owns the tables; the caller's other store options stay as given.
         let store = builder.create_tables(false).open(&path)?;
+        // The stored rows move to the domain's layout (renames, defaults, drops).
+        store
+            .with_connection(|conn| super::migrate::migrate_powersync(conn, &schema))
+            .map_err(ClientError::from)?
+            .map_err(ClientError::from)?;
         store
             .with_connection(|conn| conn.execute_batch(&outbox_triggers(&schema)))
             .map_err(ClientError::from)?;

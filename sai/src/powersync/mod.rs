@@ -8,6 +8,8 @@ mod batch;
 mod client;
 #[cfg(feature = "powersync")]
 mod client_schema;
+#[cfg(feature = "powersync")]
+mod migrate;
 mod sync_rules;
 #[cfg(feature = "powersync")]
 mod upload;

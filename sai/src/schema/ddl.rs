@@ -37,8 +37,11 @@ pub(super) fn create_table(dialect: Dialect, t: &TableDef) -> String {
             } else {
                 " NOT NULL"
             };
+            // An unrepresentable default is refused by the migration planner; a new table
+            // needs none (every insert writes every column).
             let default = c
                 .default
+                .and_then(|d| d.literal().ok())
                 .map(|d| format!(" DEFAULT {d}"))
                 .unwrap_or_default();
             format!("    {} {ty}{constraint}{default}", quote(c.name))

@@ -5,10 +5,12 @@
 //!
 //! What is automatic: a column the table lacks is added when rows that exist can take a
 //! value for it (a nullable column takes `NULL`, a column with a default takes the default).
-//! What is refused: a new required column without a default, a column whose stored type
-//! differs from the domain's, and a column the domain no longer has that is still required
-//! (every insert, which leaves it out, would fail). Columns the domain no longer has but
-//! that accept `NULL` are kept, with their data.
+//! What is declared: a renamed column (the field's `was`), renamed with its data; a removed
+//! column to drop (the domain's `dropped`). What is refused: a new required column without a
+//! default, a column whose stored type differs from the domain's, a rename whose old and new
+//! columns both exist, and a column the domain no longer has that is still required (every
+//! insert, which leaves it out, would fail) unless its drop is declared. Other columns the
+//! domain no longer has are kept, with their data.
 
 use super::ddl::quote;
 use super::{Column, Dialect, TableDef};
@@ -32,6 +34,16 @@ pub struct ExistingColumn {
 pub enum MigrationStep {
     /// Add a column the table lacks; existing rows take `NULL` or the column's default.
     AddColumn(Column),
+    /// Rename a column the domain declares under its previous name (`was`); rows keep their
+    /// values.
+    RenameColumn {
+        /// The name in the table.
+        from: String,
+        /// The domain's name for it.
+        to: &'static str,
+    },
+    /// Drop a column the domain no longer has and declares dropped, with its data.
+    DropColumn(String),
 }
 
 /// The changes that bring one existing table to the domain's layout; empty when it matches.
@@ -51,6 +63,7 @@ impl MigrationPlan {
 
     /// The statements that apply the plan, one per step.
     pub fn statements(&self, dialect: Dialect) -> Vec<String> {
+        let table = quote(&self.table);
         self.steps
             .iter()
             .map(|step| match step {
@@ -62,15 +75,24 @@ impl MigrationPlan {
                     // A required column is only planned with a default, which fills the
                     // existing rows, so `NOT NULL` holds for them too.
                     let constraint = if c.nullable { "" } else { " NOT NULL" };
+                    // The planner refused defaults without a literal.
                     let default = c
                         .default
+                        .and_then(|d| d.literal().ok())
                         .map(|d| format!(" DEFAULT {d}"))
                         .unwrap_or_default();
                     format!(
-                        "ALTER TABLE {} ADD COLUMN {} {ty}{constraint}{default}",
-                        quote(&self.table),
+                        "ALTER TABLE {table} ADD COLUMN {} {ty}{constraint}{default}",
                         quote(c.name)
                     )
+                }
+                MigrationStep::RenameColumn { from, to } => format!(
+                    "ALTER TABLE {table} RENAME COLUMN {} TO {}",
+                    quote(from),
+                    quote(to)
+                ),
+                MigrationStep::DropColumn(name) => {
+                    format!("ALTER TABLE {table} DROP COLUMN {}", quote(name))
                 }
             })
             .collect()
@@ -84,13 +106,28 @@ pub enum MigrationError {
     /// A new column is required and has no default: existing rows would have no value.
     #[error(
         "new column `{table}.{column}` is required and has no default, so existing rows would \
-         have no value; make the field an `Option` (existing rows read `None`)"
+         have no value; declare one on the field (`#[domain(default)]` for the type's \
+         `Default`, or `#[domain(default = …)]`), or make the field an `Option` (existing \
+         rows read `None`)"
     )]
     NewRequiredColumn {
         /// The table.
         table: String,
         /// The new column.
         column: &'static str,
+    },
+    /// A new column's declared default has no SQL literal.
+    #[error(
+        "the default of new column `{table}.{column}` ({value}) cannot be written as a SQL \
+         literal; declare another default (`#[domain(default = …)]`)"
+    )]
+    UnrepresentableDefault {
+        /// The table.
+        table: String,
+        /// The new column.
+        column: &'static str,
+        /// The default, as encoded.
+        value: String,
     },
     /// The stored column has another type than the domain declares.
     #[error(
@@ -108,11 +145,25 @@ pub enum MigrationError {
         /// The type the domain declares.
         expected: &'static str,
     },
+    /// A field declares its previous column name, but the table has both columns.
+    #[error(
+        "column `{table}.{to}` was `{from}` (`#[domain(was = \"{from}\")]`), but the table \
+         has both columns, so renaming would lose one; drop or rename `{from}` by hand, or \
+         remove the `was` declaration"
+    )]
+    RenameConflict {
+        /// The table.
+        table: String,
+        /// The previous name.
+        from: String,
+        /// The domain's name.
+        to: &'static str,
+    },
     /// A column the domain no longer has is still required, so every insert would fail.
     #[error(
         "column `{table}.{column}` is no longer in the domain but is required (NOT NULL \
-         without a default), so new rows could not be written; keep the field, or drop the \
-         column by hand (ALTER TABLE … DROP COLUMN …)"
+         without a default), so new rows could not be written; keep the field, or declare \
+         the drop on the domain: `#[domain(dropped = [\"{column}\"])]`"
     )]
     RemovedRequiredColumn {
         /// The table.
@@ -137,36 +188,76 @@ pub fn plan_migration(
         // A table that does not exist is created whole by the DDL.
         return Ok(plan);
     }
-    for column in &table.columns {
+    let find = |name: &str| existing.iter().find(|e| e.name == name);
+    let type_check = |found: &ExistingColumn, column: &Column| {
         let expected = match dialect {
             Dialect::Sqlite => column.ty.sqlite(),
             Dialect::Postgres => column.ty.postgres(),
         };
-        match existing.iter().find(|e| e.name == column.name) {
-            Some(found) => {
-                if !found.declared_type.eq_ignore_ascii_case(expected) {
-                    return Err(MigrationError::TypeChanged {
-                        table: table.name.clone(),
-                        column: found.name.clone(),
-                        found: found.declared_type.clone(),
-                        expected,
-                    });
-                }
-            }
-            None if column.nullable || column.default.is_some() => {
-                plan.steps.push(MigrationStep::AddColumn(*column));
-            }
-            None => {
-                return Err(MigrationError::NewRequiredColumn {
+        if found.declared_type.eq_ignore_ascii_case(expected) {
+            Ok(())
+        } else {
+            Err(MigrationError::TypeChanged {
+                table: table.name.clone(),
+                column: found.name.clone(),
+                found: found.declared_type.clone(),
+                expected,
+            })
+        }
+    };
+    // Columns that stay, under their name or a previous one.
+    let mut kept: Vec<&str> = Vec::new();
+    for column in &table.columns {
+        let previous = column.was.and_then(find);
+        match (find(column.name), previous) {
+            (Some(_), Some(old)) => {
+                return Err(MigrationError::RenameConflict {
                     table: table.name.clone(),
-                    column: column.name,
+                    from: old.name.clone(),
+                    to: column.name,
                 });
             }
+            (Some(found), None) => {
+                type_check(found, column)?;
+                kept.push(&found.name);
+            }
+            (None, Some(old)) => {
+                type_check(old, column)?;
+                kept.push(&old.name);
+                plan.steps.push(MigrationStep::RenameColumn {
+                    from: old.name.clone(),
+                    to: column.name,
+                });
+            }
+            (None, None) => match column.default {
+                Some(default) => {
+                    if let Err(e) = default.literal() {
+                        return Err(MigrationError::UnrepresentableDefault {
+                            table: table.name.clone(),
+                            column: column.name,
+                            value: format!("{:?}", e.0),
+                        });
+                    }
+                    plan.steps.push(MigrationStep::AddColumn(*column));
+                }
+                None if column.nullable => plan.steps.push(MigrationStep::AddColumn(*column)),
+                None => {
+                    return Err(MigrationError::NewRequiredColumn {
+                        table: table.name.clone(),
+                        column: column.name,
+                    });
+                }
+            },
         }
     }
     for found in existing {
-        let removed = !table.columns.iter().any(|c| c.name == found.name);
-        if removed && !found.nullable && !found.has_default {
+        if kept.contains(&found.name.as_str()) {
+            continue;
+        }
+        if table.dropped.contains(&found.name.as_str()) {
+            plan.steps
+                .push(MigrationStep::DropColumn(found.name.clone()));
+        } else if !found.nullable && !found.has_default {
             return Err(MigrationError::RemovedRequiredColumn {
                 table: table.name.clone(),
                 column: found.name.clone(),
@@ -179,9 +270,9 @@ pub fn plan_migration(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ColumnDef;
+    use crate::domain::{ColumnDef, FieldDefault};
     use crate::schema::{TableRole, table};
-    use crate::value::ColumnType;
+    use crate::value::{ColumnType, SqlValue};
 
     fn field(name: &'static str, ty: ColumnType, nullable: bool) -> ColumnDef {
         ColumnDef {
@@ -190,6 +281,8 @@ mod tests {
             ty,
             nullable,
             json: false,
+            was: None,
+            default: None,
         }
     }
 
@@ -237,7 +330,10 @@ mod tests {
         let added: Vec<&str> = plan
             .steps
             .iter()
-            .map(|MigrationStep::AddColumn(c)| c.name)
+            .map(|step| match step {
+                MigrationStep::AddColumn(c) => c.name,
+                other => panic!("{other:?}"),
+            })
             .collect();
         assert_eq!(added, ["decided", "sla_hours"]);
         assert_eq!(
@@ -316,6 +412,123 @@ mod tests {
         assert!(
             matches!(&err, MigrationError::RemovedRequiredColumn { column, .. } if column == "old_note"),
             "{err:?}"
+        );
+    }
+
+    fn title_was(old: &'static str) -> ColumnDef {
+        ColumnDef {
+            was: Some(old),
+            ..field("summary", ColumnType::Text, false)
+        }
+    }
+
+    #[test]
+    fn a_declared_rename_is_planned_and_refused_when_both_columns_exist() {
+        let v1 = table(
+            "ticket",
+            &[field("title", ColumnType::Text, false)],
+            TableRole::Projection,
+        );
+        let v2 = table("ticket", &[title_was("title")], TableRole::Projection);
+        let plan = plan_migration(Dialect::Sqlite, &v2, &catalog(&v1, &[])).unwrap();
+        assert_eq!(
+            plan.steps,
+            [MigrationStep::RenameColumn {
+                from: "title".into(),
+                to: "summary"
+            }]
+        );
+        assert_eq!(
+            plan.statements(Dialect::Postgres),
+            ["ALTER TABLE \"ticket_projection\" RENAME COLUMN \"title\" TO \"summary\""]
+        );
+        // Already renamed: nothing to do.
+        assert!(
+            plan_migration(Dialect::Sqlite, &v2, &catalog(&v2, &[]))
+                .unwrap()
+                .is_empty()
+        );
+        let mut both = catalog(&v1, &[]);
+        both.extend(
+            catalog(&v2, &[])
+                .into_iter()
+                .filter(|c| c.name == "summary"),
+        );
+        let err = plan_migration(Dialect::Sqlite, &v2, &both).unwrap_err();
+        assert_eq!(
+            err,
+            MigrationError::RenameConflict {
+                table: "ticket_projection".into(),
+                from: "title".into(),
+                to: "summary"
+            }
+        );
+    }
+
+    fn quoted() -> SqlValue {
+        SqlValue::Text("it's; DROP TABLE x --".into())
+    }
+
+    #[test]
+    fn a_required_field_with_a_default_is_added_with_an_escaped_literal() {
+        let def = table(
+            "ticket",
+            &[ColumnDef {
+                default: Some(FieldDefault(quoted)),
+                ..field("queue", ColumnType::Text, false)
+            }],
+            TableRole::Projection,
+        );
+        let plan = plan_migration(Dialect::Sqlite, &def, &catalog(&def, &["queue"])).unwrap();
+        assert_eq!(
+            plan.statements(Dialect::Sqlite),
+            [
+                "ALTER TABLE \"ticket_projection\" ADD COLUMN \"queue\" TEXT NOT NULL DEFAULT 'it''s; DROP TABLE x --'"
+            ]
+        );
+        fn nan() -> SqlValue {
+            SqlValue::Real(f64::NAN)
+        }
+        let def = table(
+            "ticket",
+            &[ColumnDef {
+                default: Some(FieldDefault(nan)),
+                ..field("ratio", ColumnType::Real, false)
+            }],
+            TableRole::Projection,
+        );
+        let err = plan_migration(Dialect::Sqlite, &def, &catalog(&def, &["ratio"])).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                MigrationError::UnrepresentableDefault {
+                    column: "ratio",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_required_removed_column_is_dropped_only_when_declared() {
+        let v1 = table(
+            "ticket",
+            &[field("title", ColumnType::Text, false)],
+            TableRole::Projection,
+        );
+        let mut v2 = table("ticket", &[], TableRole::Projection);
+        let err = plan_migration(Dialect::Sqlite, &v2, &catalog(&v1, &[])).unwrap_err();
+        assert!(
+            err.to_string().contains("#[domain(dropped = [\"title\"])]"),
+            "{err}"
+        );
+        v2.dropped = vec!["title"];
+        let plan = plan_migration(Dialect::Sqlite, &v2, &catalog(&v1, &[])).unwrap();
+        assert_eq!(plan.steps, [MigrationStep::DropColumn("title".into())]);
+        assert_eq!(
+            plan.statements(Dialect::Sqlite),
+            ["ALTER TABLE \"ticket_projection\" DROP COLUMN \"title\""]
         );
     }
 }

@@ -20,15 +20,19 @@
 
 mod ddl;
 mod migrate;
+mod record;
 
 use std::collections::BTreeMap;
 
-use crate::domain::{ColumnDef, Domain};
-use crate::value::ColumnType;
+use crate::domain::{ColumnDef, Domain, FieldDefault};
+use crate::value::{ColumnType, SqlValue};
 
 pub use ddl::Dialect;
 pub(crate) use ddl::quote;
 pub use migrate::{ExistingColumn, MigrationError, MigrationPlan, MigrationStep, plan_migration};
+pub use record::{
+    RecordedSchema, SCHEMA_TABLE, SchemaRecord, plan_schema_records, schema_table_ddl,
+};
 
 /// Column names the library uses in projection tables; entity fields may not take them.
 ///
@@ -176,8 +180,11 @@ pub struct Column {
     pub ty: ColumnType,
     /// Whether `NULL` is allowed.
     pub nullable: bool,
-    /// The SQL literal a row takes when an insert leaves the column out, if any.
-    pub default: Option<&'static str>,
+    /// The value a row takes when an insert leaves the column out, if any.
+    pub default: Option<ColumnDefault>,
+    /// The column's previous name, which a migration renames (a field's
+    /// `#[domain(was = "…")]`).
+    pub was: Option<&'static str>,
 }
 
 impl Column {
@@ -187,6 +194,7 @@ impl Column {
             ty,
             nullable: false,
             default: None,
+            was: None,
         }
     }
 
@@ -196,6 +204,39 @@ impl Column {
             ty,
             nullable: true,
             default: None,
+            was: None,
+        }
+    }
+}
+
+/// A column's default value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnDefault {
+    /// A SQL literal the library declares for its own columns.
+    Sql(&'static str),
+    /// A field's declared default, encoded by the field's column codec.
+    Field(FieldDefault),
+}
+
+/// A declared default that no SQL literal can hold (`NULL` for a required column, a
+/// non-finite float, text with a NUL character).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{0:?} cannot be written as a SQL default")]
+pub struct UnrepresentableDefault(pub SqlValue);
+
+impl ColumnDefault {
+    /// The default as a SQL literal, the same in every [`Dialect`]: an integer, a float in
+    /// Rust's round-tripping notation, or text in single quotes with quotes doubled.
+    pub fn literal(&self) -> Result<String, UnrepresentableDefault> {
+        let value = match self {
+            ColumnDefault::Sql(sql) => return Ok((*sql).to_owned()),
+            ColumnDefault::Field(f) => f.value(),
+        };
+        match &value {
+            SqlValue::Integer(i) => Ok(i.to_string()),
+            SqlValue::Real(r) if r.is_finite() => Ok(format!("{r:?}")),
+            SqlValue::Text(t) if !t.contains('\0') => Ok(format!("'{}'", t.replace('\'', "''"))),
+            _ => Err(UnrepresentableDefault(value)),
         }
     }
 }
@@ -215,6 +256,9 @@ pub struct TableDef {
     pub unique: Vec<&'static [&'static str]>,
     /// Secondary indexes.
     pub indexes: Vec<&'static [&'static str]>,
+    /// Columns of removed fields that a migration drops (projection tables: the domain's
+    /// [`Domain::DROPPED`]).
+    pub dropped: Vec<&'static str>,
 }
 
 impl TableDef {
@@ -266,7 +310,8 @@ const PROJECTION_HEAD: &[Column] = &[
         name: "decided",
         ty: Text,
         nullable: false,
-        default: Some("'{}'"),
+        default: Some(ColumnDefault::Sql("'{}'")),
+        was: None,
     },
 ];
 
@@ -276,6 +321,17 @@ pub fn domain_tables(domain: &'static str, fields: &[ColumnDef]) -> Vec<TableDef
         .iter()
         .map(|&role| table(domain, fields, role))
         .collect()
+}
+
+/// The tables of domain `D`, with the columns it declares dropped.
+fn tables_of_domain<D: Domain>() -> Vec<TableDef> {
+    let mut tables = domain_tables(D::NAME, D::COLUMNS);
+    for t in &mut tables {
+        if matches!(t.role, TableRole::Projection | TableRole::LocalProjection) {
+            t.dropped = D::DROPPED.to_vec();
+        }
+    }
+    tables
 }
 
 /// One table of a domain.
@@ -292,7 +348,8 @@ pub fn table(domain: &'static str, fields: &[ColumnDef], role: TableRole) -> Tab
             name: f.name,
             ty: f.ty,
             nullable: f.nullable,
-            default: None,
+            default: f.default.map(ColumnDefault::Field),
+            was: f.was,
         }));
         cols.push(Column::required("updated_at", Integer));
         cols
@@ -369,6 +426,7 @@ pub fn table(domain: &'static str, fields: &[ColumnDef], role: TableRole) -> Tab
         columns,
         unique,
         indexes,
+        dropped: Vec::new(),
     }
 }
 
@@ -399,8 +457,9 @@ pub struct SchemaBuilder {
 
 impl SchemaBuilder {
     /// Adds a domain's tables.
-    pub fn domain<D: Domain>(self) -> Self {
-        self.tables_of(D::NAME, D::COLUMNS)
+    pub fn domain<D: Domain>(mut self) -> Self {
+        self.tables.extend(tables_of_domain::<D>());
+        self
     }
 
     /// Adds the tables of a domain given by name and fields (for tools that work on metadata).
@@ -436,7 +495,7 @@ impl Schema {
     /// The schema of a single domain.
     pub fn of<D: Domain>() -> Schema {
         Schema {
-            tables: domain_tables(D::NAME, D::COLUMNS),
+            tables: tables_of_domain::<D>(),
         }
     }
 
@@ -477,15 +536,27 @@ pub(crate) fn sqlite_catalog(
 }
 
 /// Brings the tables of `schema` on `side` of a SQLite database to the schema's layout in one
-/// transaction (`BEGIN IMMEDIATE`): creates missing tables, then applies each table's
-/// [`MigrationPlan`]. The outer error is SQLite's; the inner one a refused change. Either way
-/// the transaction is rolled back and nothing changes.
+/// transaction (`BEGIN IMMEDIATE`): creates missing tables, applies each table's
+/// [`MigrationPlan`] and records each domain's fingerprint in [`SCHEMA_TABLE`]. When every
+/// domain is already recorded with its current fingerprint, it only reads that table. The
+/// outer error is SQLite's; the inner one a refused change. Either way the transaction is
+/// rolled back and nothing changes.
 pub(crate) fn migrate_sqlite(
     conn: &rusqlite::Connection,
     schema: &Schema,
     side: Side,
 ) -> rusqlite::Result<Result<(), MigrationError>> {
+    let current = schema.fingerprints(side);
+    if plan_schema_records(&sqlite_recorded(conn, side)?, &current).is_empty() {
+        return Ok(Ok(()));
+    }
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    // Read again under the write lock: another process may have migrated meanwhile.
+    let records = plan_schema_records(&sqlite_recorded(&tx, side)?, &current);
+    if records.is_empty() {
+        return tx.commit().map(Ok);
+    }
+    tx.execute_batch(&schema_table_ddl(Dialect::Sqlite))?;
     tx.execute_batch(&schema.ddl(Dialect::Sqlite, side))?;
     for table in schema.tables_on(side) {
         let existing = sqlite_catalog(&tx, &table.name)?;
@@ -499,8 +570,68 @@ pub(crate) fn migrate_sqlite(
             Err(refused) => return Ok(Err(refused)),
         }
     }
+    write_sqlite_records(&tx, side, &records)?;
     tx.commit()?;
     Ok(Ok(()))
+}
+
+/// Writes schema records (inside the migration's transaction).
+pub(crate) fn write_sqlite_records(
+    conn: &rusqlite::Connection,
+    side: Side,
+    records: &[SchemaRecord],
+) -> rusqlite::Result<()> {
+    let mut upsert = conn.prepare(&format!(
+        "INSERT INTO {} (domain, side, fingerprint, version, migrated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (domain, side) DO UPDATE SET \
+         fingerprint = excluded.fingerprint, version = excluded.version, \
+         migrated_at = excluded.migrated_at",
+        quote(SCHEMA_TABLE)
+    ))?;
+    for r in records {
+        upsert.execute(rusqlite::params![
+            r.domain,
+            side.as_str(),
+            r.fingerprint,
+            r.version,
+            now_millis()
+        ])?;
+    }
+    Ok(())
+}
+
+/// The schema records of `side` in a SQLite database; empty when it has none yet.
+pub(crate) fn sqlite_recorded(
+    conn: &rusqlite::Connection,
+    side: Side,
+) -> rusqlite::Result<Vec<RecordedSchema>> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [SCHEMA_TABLE],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare(&format!(
+        "SELECT domain, fingerprint, version FROM {} WHERE side = ?1",
+        quote(SCHEMA_TABLE)
+    ))?;
+    stmt.query_map([side.as_str()], |r| {
+        Ok(RecordedSchema {
+            domain: r.get(0)?,
+            fingerprint: r.get(1)?,
+            version: r.get(2)?,
+        })
+    })?
+    .collect()
+}
+
+/// Milliseconds since the Unix epoch, for `migrated_at`.
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -478,7 +478,7 @@ fn rebuilt<D: Domain, M: Machine<Domain = D>>(
                 ))
             };
             let state = M::parse_state(&a.state).map_err(|e| bad(e.to_string()))?;
-            let context: D = serde_json::from_str(&a.context)
+            let context: D = crate::domain::context_from_json(&a.context)
                 .map_err(|e| bad(format!("fields do not decode: {e}")))?;
             let fields = context
                 .to_row()

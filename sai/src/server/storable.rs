@@ -57,6 +57,8 @@ mod tests {
             ty: ColumnType::Text,
             nullable: false,
             json: false,
+            was: None,
+            default: None,
         },
         ColumnDef {
             name: "hours",
@@ -64,6 +66,8 @@ mod tests {
             ty: ColumnType::Real,
             nullable: true,
             json: false,
+            was: None,
+            default: None,
         },
     ];
 

@@ -24,9 +24,11 @@ pub trait ServerStore: Send {
     type Domain: Domain;
 
     /// Creates the domain's server tables, or brings existing ones to the domain's layout
-    /// (idempotent), in one transaction: columns the domain gained are added, unsafe changes
-    /// are refused with [`StoreError::Migration`] and change nothing (see
-    /// [`plan_migration`](crate::schema::plan_migration)).
+    /// (idempotent), in one transaction: columns the domain gained are added, declared
+    /// renames and drops applied, unsafe changes refused with [`StoreError::Migration`]
+    /// changing nothing (see [`plan_migration`](crate::schema::plan_migration)). The layout's
+    /// fingerprint is recorded in [`SCHEMA_TABLE`](crate::schema::SCHEMA_TABLE) in the same
+    /// transaction; when it is unchanged, `migrate` reads only that table.
     fn migrate(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// One admission transaction for an upload by `user_id`: reads the [`AdmissionFacts`] of

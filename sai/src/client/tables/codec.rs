@@ -25,26 +25,35 @@ impl<D: Domain> DomainSql<D> {
         let id_text = text_cell(row, 0, table, "?")?;
         let entity_id = Uuid::parse_str(&id_text)
             .map_err(|e| ClientError::corrupt(table, &id_text, format!("id is not a UUID: {e}")))?;
+        // The server's rows may come from a newer version of the domain (the device's
+        // app is older): what this version cannot read says so. Local rows are this
+        // version's own writing, so there it means corruption.
+        let unreadable = |detail: String| {
+            if optimistic {
+                ClientError::corrupt(table, &id_text, detail)
+            } else {
+                ClientError::ServerAhead {
+                    domain: D::NAME,
+                    table: table.to_owned(),
+                    id: id_text.clone(),
+                    detail,
+                }
+            }
+        };
         let state_name = text_cell(row, 1, table, &id_text)?;
-        let state = D::Machine::parse_state(&state_name)
-            .map_err(|e| ClientError::corrupt(table, &id_text, e.to_string()))?;
+        let state = D::Machine::parse_state(&state_name).map_err(|e| unreadable(e.to_string()))?;
         let version = u64::try_from(int_cell(row, 2, table, &id_text)?)
             .map_err(|_| ClientError::corrupt(table, &id_text, "negative version"))?;
         let owner_id = text_cell(row, 3, table, &id_text)?;
         let updated_at = int_cell(row, 4, table, &id_text)?;
         let mut cells = Vec::with_capacity(self.field_count);
         for i in 0..self.field_count {
-            let cell: SqlValue = row.get(5 + i).map_err(|e| {
-                ClientError::corrupt(
-                    table,
-                    &id_text,
-                    format!("column {}: {e}", D::COLUMNS[i].name),
-                )
-            })?;
+            let cell: SqlValue = row
+                .get(5 + i)
+                .map_err(|e| unreadable(format!("column {}: {e}", D::COLUMNS[i].name)))?;
             cells.push(cell);
         }
-        let context =
-            D::from_row(cells).map_err(|e| ClientError::corrupt(table, &id_text, e.to_string()))?;
+        let context = D::from_row(cells).map_err(|e| unreadable(e.to_string()))?;
         Ok(Projection {
             entity_id,
             snapshot: Snapshot {

@@ -41,7 +41,10 @@ use uuid::Uuid;
 
 use crate::domain::Domain;
 use crate::intent::{RawIntent, Timestamp};
-use crate::schema::{Dialect, ExistingColumn, Side, plan_migration};
+use crate::schema::{
+    Dialect, ExistingColumn, RecordedSchema, SCHEMA_TABLE, Side, now_millis, plan_migration,
+    plan_schema_records, schema_table_ddl,
+};
 
 use super::admission::{AdmissionFacts, AdmissionPlan, IngestReport};
 use super::decisions::{Decisions, ProjectionWrite};
@@ -192,10 +195,28 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
         let lock = "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('sai:migrate', 0));";
         // Copied out: the connection borrows `self` mutably (migrate runs once per start).
         let (ddl, schema) = (self.sql.ddl.clone(), self.sql.schema.clone());
+        let current = schema.fingerprints(Side::Server);
         let result = match self.client().await {
             Ok(conn) => {
                 let r = async {
+                    // Already migrated to this layout: one read, no lock, no catalog reads.
+                    if plan_schema_records(&postgres_recorded(&conn.client).await?, &current)
+                        .is_empty()
+                    {
+                        return Ok(false);
+                    }
                     conn.client.batch_execute(lock).await.db()?;
+                    // Read again under the lock: a concurrent `migrate` may have just done it.
+                    let records =
+                        plan_schema_records(&postgres_recorded(&conn.client).await?, &current);
+                    if records.is_empty() {
+                        conn.client.batch_execute("COMMIT").await.db()?;
+                        return Ok(false);
+                    }
+                    conn.client
+                        .batch_execute(&schema_table_ddl(Dialect::Postgres))
+                        .await
+                        .db()?;
                     conn.client.batch_execute(&ddl).await.db()?;
                     for table in schema.tables_on(Side::Server) {
                         let existing = postgres_catalog(&conn.client, &table.name).await?;
@@ -204,14 +225,40 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
                             conn.client.batch_execute(&statement).await.db()?;
                         }
                     }
-                    conn.client.batch_execute("COMMIT").await.db()
+                    let upsert = format!(
+                        "INSERT INTO {} (domain, side, fingerprint, version, migrated_at) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (domain, side) DO UPDATE SET \
+                         fingerprint = excluded.fingerprint, version = excluded.version, \
+                         migrated_at = excluded.migrated_at",
+                        quote(SCHEMA_TABLE)
+                    );
+                    for r in &records {
+                        conn.client
+                            .execute(
+                                &upsert,
+                                &[
+                                    &r.domain,
+                                    &Side::Server.as_str(),
+                                    &r.fingerprint,
+                                    &r.version,
+                                    &now_millis(),
+                                ],
+                            )
+                            .await
+                            .db()?;
+                    }
+                    conn.client.batch_execute("COMMIT").await.db()?;
+                    Ok(true)
                 }
                 .await;
                 if r.is_err() {
                     let _ = conn.client.batch_execute("ROLLBACK").await;
                 }
-                conn.prepared = None;
-                r
+                // Statements prepared against the old layout would fail.
+                if !matches!(r, Ok(false)) {
+                    conn.prepared = None;
+                }
+                r.map(|_| ())
             }
             Err(e) => Err(e),
         };
@@ -325,6 +372,36 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
         };
         self.after(result)
     }
+}
+
+/// The server's schema records (resolved through the search path); empty when it has none.
+async fn postgres_recorded(client: &Client) -> Result<Vec<RecordedSchema>, StoreError> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&SCHEMA_TABLE])
+        .await
+        .db()?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            &format!(
+                "SELECT domain, fingerprint, version FROM {} WHERE side = $1",
+                quote(SCHEMA_TABLE)
+            ),
+            &[&Side::Server.as_str()],
+        )
+        .await
+        .db()?;
+    Ok(rows
+        .iter()
+        .map(|r| RecordedSchema {
+            domain: r.get(0),
+            fingerprint: r.get(1),
+            version: r.get(2),
+        })
+        .collect())
 }
 
 /// The columns of `table` (resolved through the search path) in the catalog; empty when the
