@@ -138,6 +138,7 @@ fn AddTodo() -> Element {
             match client.create::<Todo>(event).await {
                 Ok(_) => {
                     title.set(String::new());
+                    clear_input("#new-title");
                     refused.set(None);
                 }
                 Err(e) => refused.set(Some(e.to_string())),
@@ -146,7 +147,9 @@ fn AddTodo() -> Element {
     };
     rsx! {
         div { class: "add",
-            input { id: "new-title", placeholder: "What needs doing?", value: "{title}",
+            // Uncontrolled (no `value` bound): over liveview a re-render carrying an older
+            // value would overwrite keys typed while it was on its way.
+            input { id: "new-title", placeholder: "What needs doing?",
                 oninput: move |e| title.set(e.value()) }
             button { id: "add", onclick: add, "Add" }
         }
@@ -203,7 +206,7 @@ fn TodoRow(id: Uuid) -> Element {
             }
             span { class: "title", "{t.title}" }
             span { class: "estimate", "{hours}" }
-            input { class: "estimate-input", placeholder: "hours", value: "{estimate}",
+            input { class: "estimate-input", placeholder: "hours",
                 oninput: move |e| estimate.set(e.value()) }
             button { class: "set-estimate",
                 onclick: move |_| {
@@ -212,6 +215,7 @@ fn TodoRow(id: Uuid) -> Element {
                     async move {
                         if actor.send(TodoEvent::Estimate { hours }).await.is_ok() {
                             estimate.set(String::new());
+                            clear_input(&format!("li[data-id='{id}'] .estimate-input"));
                         }
                     }
                 },
@@ -220,6 +224,13 @@ fn TodoRow(id: Uuid) -> Element {
             span { class: badge_class, "{badge}" }
         }
     }
+}
+
+/// Empties an uncontrolled input in the page once its value was used.
+fn clear_input(selector: &str) {
+    let script = format!("document.querySelector(\"{selector}\").value = ''");
+    // Fire and forget: a page that is gone has nothing to clear.
+    let _ = document::eval(&script);
 }
 
 /// The server's refusals, each dismissible.
