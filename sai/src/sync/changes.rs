@@ -136,7 +136,9 @@ fn to_cursor(position: i64) -> Cursor {
 
 /// The device's user for domain `D` and the cursor it has applied; `None` before its first
 /// round.
-pub fn device_cursor<D: Domain>(client: &ClientStore) -> Result<Option<(String, Cursor)>, DeviceError> {
+pub fn device_cursor<D: Domain>(
+    client: &ClientStore,
+) -> Result<Option<(String, Cursor)>, DeviceError> {
     let table = cursor_table::<D>();
     let found = client.transaction(|tx| read_cursor(tx, &table))?;
     Ok(found.map(|(user, position)| (user, to_cursor(position))))
@@ -145,7 +147,10 @@ pub fn device_cursor<D: Domain>(client: &ClientStore) -> Result<Option<(String, 
 /// Binds the device to `user` for domain `D` (at its first round) and returns its cursor;
 /// [`DeviceError::WrongUser`] if it is bound to another user, or if its log holds intents of
 /// another user. The identity is given once: every later round must name the same user.
-pub fn bind_device_user<D: Domain>(client: &ClientStore, user: &str) -> Result<Cursor, DeviceError> {
+pub fn bind_device_user<D: Domain>(
+    client: &ClientStore,
+    user: &str,
+) -> Result<Cursor, DeviceError> {
     if let Some(other) = client
         .logged_intents::<D>()?
         .into_iter()
@@ -242,7 +247,11 @@ fn write_rows(tx: &Transaction<'_>, schema: &Schema, page: &ChangePage) -> Resul
         tx.prepare_cached(&format!("DELETE FROM {} WHERE \"id\" = ?1", quote(&t.name)))?
             .execute([&removal.id])?;
     }
-    for t in schema.tables().iter().filter(|t| t.role.sync() == SyncDirection::Down) {
+    for t in schema
+        .tables()
+        .iter()
+        .filter(|t| t.role.sync() == SyncDirection::Down)
+    {
         let rows: Vec<&SyncRow> = page.rows.iter().filter(|r| r.table == t.name).collect();
         if rows.is_empty() {
             continue;
@@ -262,7 +271,11 @@ fn write_rows(tx: &Transaction<'_>, schema: &Schema, page: &ChangePage) -> Resul
         let mut upsert = tx.prepare_cached(&format!(
             "INSERT OR REPLACE INTO {} ({}) VALUES ({})",
             quote(&t.name),
-            written.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", "),
+            written
+                .iter()
+                .map(|c| quote(c))
+                .collect::<Vec<_>>()
+                .join(", "),
             marks.join(", ")
         ))?;
         for row in rows {

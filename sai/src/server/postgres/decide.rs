@@ -61,7 +61,9 @@ async fn stamp_decisions(
     let acks: Vec<&str> = d.acks.iter().map(|a| a.client_id.as_str()).collect();
     // One after the other: each statement numbers after the positions the previous took.
     if !projections.is_empty() {
-        tx.execute(&st.stamp_projection, &[&projections]).await.db()?;
+        tx.execute(&st.stamp_projection, &[&projections])
+            .await
+            .db()?;
     }
     if !rejected.is_empty() {
         tx.execute(&st.stamp_rejected, &[&rejected]).await.db()?;

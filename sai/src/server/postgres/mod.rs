@@ -44,18 +44,18 @@ use crate::intent::{RawIntent, Timestamp};
 use crate::schema::{Dialect, ExistingColumn, Side, plan_migration};
 
 use super::admission::{AdmissionFacts, AdmissionPlan, IngestReport};
+use super::changes;
 use super::decisions::{Decisions, ProjectionWrite};
 use super::error::{IngestError, StoreError};
 use super::records::{ArchivedSnapshot, Claim, StoredProjection};
-use super::changes;
 use super::sql::{quote, stored_projection, to_i64, to_u64};
+use super::store::ServerStore;
 use crate::sync::{ChangePage, Cursor, SyncRow, row_from_cells};
 use crate::value::SqlValue;
-use std::collections::HashMap;
-use super::store::ServerStore;
 use connect::{Connector, connector};
 use error::Db;
 use statements::{Prepared, Sql};
+use std::collections::HashMap;
 
 pub use connect::PostgresOptions;
 
@@ -367,7 +367,11 @@ async fn read_changes(
     for row in tx
         .query(
             &st.changes_after,
-            &[&user_id, &to_i64(after.position())?, &to_i64(limit as u64 + 1)?],
+            &[
+                &user_id,
+                &to_i64(after.position())?,
+                &to_i64(limit as u64 + 1)?,
+            ],
         )
         .await
         .db()?

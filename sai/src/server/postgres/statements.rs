@@ -12,9 +12,9 @@ use super::super::sql::{
     DomainNames, backfill_changes_sql, changes_after_sql, decisions_sql, delete_unarchived_sql,
     latest_archived_sql, quote, stamp_rows_sql, synced_tables, user_column,
 };
+use super::error::Db;
 use crate::schema::{TableDef, TableRole};
 use crate::sync::column_list;
-use super::error::Db;
 
 /// The statement texts of one domain.
 pub(super) struct Sql {

@@ -177,7 +177,11 @@ pub(super) fn write(
         &sql.stamp_rejected,
         d.rejected.iter().map(|r| r.intent.id.to_string()),
     )?;
-    stamp(conn, &sql.stamp_ack, d.acks.iter().map(|a| a.client_id.clone()))
+    stamp(
+        conn,
+        &sql.stamp_ack,
+        d.acks.iter().map(|a| a.client_id.clone()),
+    )
 }
 
 /// Stamps rows of one downloaded table as changed, one statement each.

@@ -29,14 +29,14 @@ use crate::domain::Domain;
 use crate::intent::{RawIntent, Timestamp};
 
 use super::admission::{AdmissionFacts, AdmissionPlan, IngestReport};
+use super::changes::{self, ChangeEntry};
 use super::decisions::{Decisions, ProjectionWrite};
 use super::error::{IngestError, StoreError};
 use super::records::{ArchivedSnapshot, Claim, StoredProjection};
-use super::changes::{self, ChangeEntry};
 use super::sql::{archived_snapshot, attach_decided, to_i64, to_u64};
+use super::store::ServerStore;
 use crate::sync::{ChangePage, Cursor, row_from_cells};
 use crate::value::SqlValue;
-use super::store::ServerStore;
 use error::Db;
 use statements::Statements;
 
@@ -261,25 +261,26 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
     ) -> Result<ChangePage, StoreError> {
         blocking(|| {
             // One read transaction: the entries and the rows they name come from one snapshot.
-            let tx = rusqlite::Transaction::new_unchecked(
-                &self.conn,
-                TransactionBehavior::Deferred,
-            )
-            .db()?;
+            let tx =
+                rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
+                    .db()?;
             let limit = limit.max(1);
             let entries = tx
                 .prepare_cached(&self.sql.changes_after)
                 .db()?
                 .query_map(
-                    rusqlite::params![user_id, to_i64(after.position())?, to_i64(limit as u64 + 1)?],
+                    rusqlite::params![
+                        user_id,
+                        to_i64(after.position())?,
+                        to_i64(limit as u64 + 1)?
+                    ],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0)),
                 )
                 .db()?
                 .collect::<Result<Vec<ChangeEntry>, _>>()
                 .db()?;
             let page = changes::page(after, limit, entries, |table, id| {
-                let Some((def, sql)) = self.sql.row_of.iter().find(|(t, _)| t.name == table)
-                else {
+                let Some((def, sql)) = self.sql.row_of.iter().find(|(t, _)| t.name == table) else {
                     return Ok(None);
                 };
                 let cells = tx

@@ -8,9 +8,9 @@ use super::super::sql::{
     DomainNames, backfill_changes_sql, changes_after_sql, decisions_sql, delete_unarchived_sql,
     latest_archived_sql, stamp_rows_sql, synced_tables, user_column,
 };
+use crate::schema::intent_column_list;
 use crate::schema::{TableDef, TableRole, quote};
 use crate::sync::column_list;
-use crate::schema::intent_column_list;
 
 /// The statement texts of one domain.
 pub(super) struct Statements {
