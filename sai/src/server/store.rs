@@ -14,6 +14,7 @@ use super::admission::{AdmissionFacts, AdmissionPlan, IngestReport};
 use super::decisions::{Decisions, ProjectionWrite};
 use super::error::{IngestError, StoreError};
 use super::records::{ArchivedSnapshot, Claim, StoredProjection};
+use super::wake::Wakeup;
 
 /// The server's storage for one domain: the pending queue, the archive of decisions, the
 /// projection and the per-client acknowledgements, each operation one transaction.
@@ -101,4 +102,13 @@ pub trait ServerStore: Send {
         after: Cursor,
         limit: usize,
     ) -> impl Future<Output = Result<ChangePage, StoreError>> + Send;
+
+    /// A wake-up that rings when intents are queued through any connection to this store's
+    /// database — another process included — so an idle worker decides them at once;
+    /// `None` when the database has no such signal (SQLite: use
+    /// [`wakeup`](super::wakeup) between the uploader and the workers of one process).
+    /// [`EventProcessor::run`](super::EventProcessor::run) listens to it on its own.
+    fn listen(&mut self) -> impl Future<Output = Result<Option<Wakeup>, StoreError>> + Send {
+        std::future::ready(Ok(None))
+    }
 }

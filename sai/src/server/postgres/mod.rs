@@ -50,6 +50,7 @@ use super::error::{IngestError, StoreError};
 use super::records::{ArchivedSnapshot, Claim, StoredProjection};
 use super::sql::{quote, stored_projection, to_i64, to_u64};
 use super::store::ServerStore;
+use super::wake::{WakeHandle, Wakeup, wakeup};
 use crate::sync::{ChangePage, Cursor, SyncRow, row_from_cells};
 use crate::value::SqlValue;
 use connect::{Connector, connector};
@@ -142,7 +143,7 @@ impl<D: Domain> PostgresStore<D> {
             self.conn = None;
         }
         if self.conn.is_none() {
-            let client = (self.connector)(self.url.clone()).await.db()?;
+            let client = (self.connector)(self.url.clone(), None).await.db()?;
             // The batch statements are cheap but estimated dear (their row counts are
             // unknowable); JIT compiling them would cost more than running them.
             let mut setup = String::from("SET jit = off;");
@@ -175,6 +176,18 @@ impl<D: Domain> PostgresStore<D> {
             .as_ref()
             .ok_or_else(|| StoreError::Malformed("statements not prepared".into()))?;
         Ok((client, prepared, &self.sql))
+    }
+
+    /// A connection that `LISTEN`s on the domain's channel and rings `ring` at each upload.
+    async fn listener(&self, ring: WakeHandle) -> Result<Client, StoreError> {
+        listen_on(
+            &self.connector,
+            &self.url,
+            self.search_path.as_deref(),
+            &self.sql.channel_of,
+            &ring,
+        )
+        .await
     }
 
     /// Forgets a connection that an error closed, so the next call reconnects.
@@ -331,6 +344,39 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
         self.after(result)
     }
 
+    async fn listen(&mut self) -> Result<Option<Wakeup>, StoreError> {
+        let (ring, wakeup) = wakeup();
+        // The first connection is made here, so a wrong URL is an error now; the task keeps
+        // one listening connection open, reconnecting after it drops.
+        let client = self.listener(ring.clone()).await?;
+        let (connector, url, search_path) = (
+            self.connector.clone(),
+            self.url.clone(),
+            self.search_path.clone(),
+        );
+        let channel_of = self.sql.channel_of.clone();
+        tokio::spawn(async move {
+            let mut client = Some(client);
+            while !ring.is_unheard() {
+                if let Some(c) = &client
+                    && !c.is_closed()
+                {
+                    tokio::time::sleep(LISTENER_CHECK).await;
+                    continue;
+                }
+                tokio::time::sleep(LISTENER_CHECK).await;
+                client = listen_on(&connector, &url, search_path.as_deref(), &channel_of, &ring)
+                    .await
+                    .ok();
+                if client.is_some() {
+                    // Uploads made while no connection listened were not heard.
+                    ring.wake();
+                }
+            }
+        });
+        Ok(Some(wakeup))
+    }
+
     async fn pending_count(&mut self) -> Result<u64, StoreError> {
         let result = match self.ready().await {
             Ok((client, st, _)) => match client.query_one(&st.pending_count, &[]).await.db() {
@@ -344,6 +390,38 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
         };
         self.after(result)
     }
+}
+
+/// How often the listening task checks its connection (and whether anyone still listens).
+const LISTENER_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Opens a connection that rings `ring` at every notification and `LISTEN`s on the channel
+/// `channel_of` names (per schema and domain: the admission transaction notifies it).
+async fn listen_on(
+    connector: &Connector,
+    url: &str,
+    search_path: Option<&str>,
+    channel_of: &str,
+    ring: &WakeHandle,
+) -> Result<Client, StoreError> {
+    let client = connector(url.to_owned(), Some(ring.clone())).await.db()?;
+    if let Some(schema) = search_path {
+        client
+            .batch_execute(&format!("SET search_path TO {};", quote(schema)))
+            .await
+            .db()?;
+    }
+    let channel: String = client
+        .query_one(channel_of, &[])
+        .await
+        .db()?
+        .try_get(0)
+        .db()?;
+    client
+        .batch_execute(&format!("LISTEN {}", quote(&channel)))
+        .await
+        .db()?;
+    Ok(client)
 }
 
 /// One page of a user's changes, read in one repeatable-read snapshot.

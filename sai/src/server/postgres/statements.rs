@@ -46,6 +46,10 @@ pub(super) struct Sql {
     pub projection_of: String,
     pub ack_of: String,
     pub pending_count: String,
+    /// The `LISTEN`/`NOTIFY` channel of this schema and domain (`SELECT` it).
+    pub channel_of: String,
+    /// Notifies the channel (in the admission transaction: delivered at its commit).
+    pub notify: String,
     /// Serialises stamping: held from the first stamp to the commit, so change positions
     /// are handed out in commit order (readers are not blocked).
     pub lock_changes: String,
@@ -89,6 +93,7 @@ pub(super) struct Prepared {
     pub projection_of: Statement,
     pub ack_of: Statement,
     pub pending_count: Statement,
+    pub notify: Statement,
     pub stamp_projection: Statement,
     pub stamp_rejected: Statement,
     pub stamp_ack: Statement,
@@ -149,7 +154,11 @@ impl Sql {
                 .map(|t| stamp_rows_sql(&changes, t, "= ANY($1::text[])"))
                 .unwrap_or_default()
         };
+        // Per schema and domain, hashed: a channel name is an identifier (at most 63 bytes).
+        let channel = format!("'sai_' || md5(current_schema() || ':{}')", D::NAME);
         Sql {
+            channel_of: format!("SELECT {channel}"),
+            notify: format!("SELECT pg_notify({channel}, '')"),
             lock_changes: format!("LOCK TABLE {changes} IN EXCLUSIVE MODE"),
             stamp_projection: stamp(TableRole::Projection),
             stamp_rejected: stamp(TableRole::Rejected),
@@ -306,6 +315,7 @@ impl Sql {
             projection_of: c.prepare(&self.projection_of).await.db()?,
             ack_of: c.prepare(&self.ack_of).await.db()?,
             pending_count: c.prepare(&self.pending_count).await.db()?,
+            notify: c.prepare(&self.notify).await.db()?,
             stamp_projection: c.prepare(&self.stamp_projection).await.db()?,
             stamp_rejected: c.prepare(&self.stamp_rejected).await.db()?,
             stamp_ack: c.prepare(&self.stamp_ack).await.db()?,
