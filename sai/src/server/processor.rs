@@ -394,7 +394,7 @@ where
         }
     }
 
-    /// Lets [`WakeHandle::wake`] end the worker loop's idle wait, so intents queued in this
+    /// Lets [`WakeHandle::wake`](super::WakeHandle::wake) end the worker loop's idle wait, so intents queued in this
     /// process are decided at once rather than after [`ProcessorConfig::idle_wait`].
     pub fn with_wakeup(mut self, wakeup: Wakeup) -> Self {
         self.wakeup = Some(wakeup);
