@@ -123,7 +123,10 @@ impl Setup {
     async fn incremental_round(&mut self) -> Duration {
         self.change().await;
         let start = Instant::now();
-        self.sync.download(&self.incremental, "alice").await.unwrap();
+        self.sync
+            .download(&self.incremental, "alice")
+            .await
+            .unwrap();
         start.elapsed()
     }
 
@@ -150,11 +153,7 @@ fn bench(c: &mut Criterion) {
     for rows in [1_000, 10_000, 100_000] {
         let mut s = rt.block_on(setup(rows));
         group.bench_with_input(BenchmarkId::new("incremental", rows), &rows, |b, _| {
-            b.iter_custom(|iters| {
-                (0..iters)
-                    .map(|_| rt.block_on(s.incremental_round()))
-                    .sum()
-            })
+            b.iter_custom(|iters| (0..iters).map(|_| rt.block_on(s.incremental_round())).sum())
         });
         group.bench_with_input(BenchmarkId::new("full", rows), &rows, |b, _| {
             b.iter_custom(|iters| (0..iters).map(|_| rt.block_on(s.full_round())).sum())
