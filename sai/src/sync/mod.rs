@@ -29,4 +29,5 @@ pub use loopback::{DEFAULT_PAGE_LIMIT, Loopback, SyncError, SyncReport};
 #[cfg(feature = "postgres")]
 pub use rows::postgres_rows_for_user;
 pub use rows::{SyncRow, replace_synced_rows, sqlite_rows_for_user};
+#[cfg(feature = "server")]
 pub(crate) use rows::{column_list, row_from_cells};
