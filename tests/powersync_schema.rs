@@ -17,7 +17,9 @@ async fn the_core_accepts_the_schema_and_gives_each_table_its_role() {
         !names.contains(&"todo_intent_events_processed"),
         "{names:?}"
     );
-    assert_eq!(names.len(), 8);
+    // Five synced or outbox tables and four local-only ones (the download cursor included,
+    // unused on the PowerSync path).
+    assert_eq!(names.len(), 9);
 
     let db = sai_suite::powersync::open(&dir.path().join("client.db"), ps_schema, Offline);
     let mut writer = db.writer().await.unwrap();

@@ -187,6 +187,6 @@ pub fn prepare_connection(conn: &Connection, options: &StoreOptions) -> Result<(
 /// nothing. The layout's fingerprint is recorded in
 /// [`SCHEMA_TABLE`](crate::schema::SCHEMA_TABLE); when it is unchanged, only that table is read.
 pub fn create_tables(conn: &Connection, schema: &Schema) -> Result<()> {
-    crate::schema::migrate_sqlite(conn, schema, Side::Client)??;
+    crate::schema::migrate_sqlite(conn, schema, Side::Client, "")??;
     Ok(())
 }

@@ -30,6 +30,7 @@
 //! it). Errors carry the database's own message and code ([`DatabaseError`]).
 
 mod admission;
+mod changes;
 mod decide;
 mod decisions;
 mod error;
@@ -44,6 +45,7 @@ mod sql;
 mod sqlite;
 mod storable;
 mod store;
+mod wake;
 
 pub use admission::{
     AdmissionFacts, AdmissionPlan, ClientBinding, IngestReport, IntentPlace, KnownIntent,
@@ -57,9 +59,9 @@ pub use outcome::{Outcome, Verdict};
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use processor::{
-    EventProcessor, ProcessError, ProcessorConfig, Shutdown, StopHandle, Tally, WakeHandle, Wakeup,
-    shutdown, wakeup,
+    EventProcessor, ProcessError, ProcessorConfig, Shutdown, StopHandle, Tally, shutdown,
 };
 pub use records::{ArchivedSnapshot, Claim, StoredProjection};
 pub use sqlite::SqliteStore;
 pub use store::ServerStore;
+pub use wake::{WakeHandle, Wakeup, wakeup};

@@ -16,6 +16,7 @@ use super::error::{DecideError, StoreError};
 use super::outcome::Outcome;
 use super::records::ArchivedSnapshot;
 use super::store::ServerStore;
+use super::wake::Wakeup;
 use crate::intent::now_millis;
 
 /// How a processor batches, retries and idles. Start from the default and change what you
@@ -393,7 +394,7 @@ where
         }
     }
 
-    /// Lets [`WakeHandle::wake`] end the worker loop's idle wait, so intents queued in this
+    /// Lets [`WakeHandle::wake`](super::WakeHandle::wake) end the worker loop's idle wait, so intents queued in this
     /// process are decided at once rather than after [`ProcessorConfig::idle_wait`].
     pub fn with_wakeup(mut self, wakeup: Wakeup) -> Self {
         self.wakeup = Some(wakeup);
@@ -404,8 +405,18 @@ where
     /// there is work, sleeps [`ProcessorConfig::idle_wait`] (or until woken, see
     /// [`with_wakeup`](Self::with_wakeup)) when there is none or a batch failed. Stops
     /// between batches, so a stop never leaves a batch half-decided.
+    ///
+    /// The store's own wake-up ([`ServerStore::listen`]: PostgreSQL `LISTEN`, so an upload
+    /// by any process or connection wakes the worker) is listened to as well, when it has one.
     pub async fn run(&mut self, mut shutdown: Shutdown) -> Tally {
         let mut total = Tally::default();
+        let mut notified = match self.store.listen().await {
+            Ok(listening) => listening,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not listen for uploads; polling every idle wait");
+                None
+            }
+        };
         while !shutdown.is_triggered() {
             // A worker runs for ever: its tally must not grow with the queue.
             let idle = match self.batch(self.config.batch_size, false).await {
@@ -424,6 +435,7 @@ where
                     _ = tokio::time::sleep(self.config.idle_wait) => {}
                     _ = shutdown.triggered() => {}
                     _ = Wakeup::woken(&mut self.wakeup) => {}
+                    _ = Wakeup::woken(&mut notified) => {}
                 }
             }
         }
@@ -500,43 +512,6 @@ fn rebuilt<D: Domain, M: Machine<Domain = D>>(
 pub fn shutdown() -> (StopHandle, Shutdown) {
     let (tx, rx) = watch::channel(false);
     (StopHandle(tx), Shutdown(rx))
-}
-
-/// Creates a wake-up switch for worker loops: call [`WakeHandle::wake`] after queuing
-/// intents (after [`ingest`](super::ingest())), and every [`EventProcessor::run`] given a
-/// clone of the [`Wakeup`] stops idling. A wake while a worker is busy is not lost: its next
-/// idle wait ends at once.
-pub fn wakeup() -> (WakeHandle, Wakeup) {
-    let (tx, rx) = watch::channel(0u64);
-    (WakeHandle(std::sync::Arc::new(tx)), Wakeup(rx))
-}
-
-/// Wakes the idle workers that hold the matching [`Wakeup`]; clone it for each caller.
-#[derive(Clone, Debug)]
-pub struct WakeHandle(std::sync::Arc<watch::Sender<u64>>);
-
-impl WakeHandle {
-    /// Ends the idle wait of every worker holding the matching [`Wakeup`].
-    pub fn wake(&self) {
-        self.0.send_modify(|n| *n = n.wrapping_add(1));
-    }
-}
-
-/// A worker's view of the wake-up switch; clone it for each worker.
-#[derive(Clone, Debug)]
-pub struct Wakeup(watch::Receiver<u64>);
-
-impl Wakeup {
-    /// Resolves at the next wake; never, if there is no switch or its handles are gone.
-    async fn woken(wakeup: &mut Option<Wakeup>) {
-        if let Some(w) = wakeup
-            && w.0.changed().await.is_ok()
-        {
-            return;
-        }
-        *wakeup = None;
-        std::future::pending::<()>().await
-    }
 }
 
 /// Stops the workers that hold the matching [`Shutdown`].

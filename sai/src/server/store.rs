@@ -8,11 +8,13 @@ use uuid::Uuid;
 
 use crate::domain::Domain;
 use crate::intent::{RawIntent, Timestamp};
+use crate::sync::{ChangePage, Cursor};
 
 use super::admission::{AdmissionFacts, AdmissionPlan, IngestReport};
 use super::decisions::{Decisions, ProjectionWrite};
 use super::error::{IngestError, StoreError};
 use super::records::{ArchivedSnapshot, Claim, StoredProjection};
+use super::wake::Wakeup;
 
 /// The server's storage for one domain: the pending queue, the archive of decisions, the
 /// projection and the per-client acknowledgements, each operation one transaction.
@@ -87,4 +89,28 @@ pub trait ServerStore: Send {
 
     /// How many intents wait in the pending queue.
     fn pending_count(&mut self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// One page of `user_id`'s downloads after `after`: the change-log entries of the user's
+    /// rows (projections, rejections, acknowledgements, removed projections) past that
+    /// position, at most `limit` of them, in position order, each changed row as it is now;
+    /// `next` is the last position read, `more` whether entries wait after it. Read in one
+    /// snapshot. Every write that changes a downloaded row stamps it in its own transaction,
+    /// and positions are handed out in commit order, so a position once handed out is never
+    /// followed by an earlier one: paging by `next` skips nothing. Costs the entries read,
+    /// whatever the user's total rows.
+    fn changes_for_user(
+        &mut self,
+        user_id: &str,
+        after: Cursor,
+        limit: usize,
+    ) -> impl Future<Output = Result<ChangePage, StoreError>> + Send;
+
+    /// A wake-up that rings when intents are queued through any connection to this store's
+    /// database — another process included — so an idle worker decides them at once;
+    /// `None` when the database has no such signal (SQLite: use
+    /// [`wakeup`](super::wakeup) between the uploader and the workers of one process).
+    /// [`EventProcessor::run`](super::EventProcessor::run) listens to it on its own.
+    fn listen(&mut self) -> impl Future<Output = Result<Option<Wakeup>, StoreError>> + Send {
+        std::future::ready(Ok(None))
+    }
 }

@@ -103,6 +103,10 @@ where
         params.push(Box::new(received_at));
         inserted = tx.execute(&st.insert_pending, &refs(&params)).await.db()?;
     }
+    if inserted > 0 {
+        // Delivered at the commit, to every connection listening (workers in any process).
+        tx.query(&st.notify, &[]).await.db()?;
+    }
     tx.commit().await.db()?;
     let inserted = usize::try_from(inserted).unwrap_or(usize::MAX);
     Ok(IngestReport::of_upload(upload.len(), inserted))

@@ -6,14 +6,20 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
-use tokio_postgres::{Client, Socket};
+use tokio_postgres::{AsyncMessage, Client, Socket};
+
+use super::super::wake::WakeHandle;
 
 use crate::domain::Domain;
 
 /// Opens a connection to a URL (and spawns its driver task): the same TLS setup for the first
-/// connection and every reconnection.
+/// connection and every reconnection. With a [`WakeHandle`], the driver rings it at every
+/// notification the connection receives (a `LISTEN`ing connection).
 pub(super) type Connector = Arc<
-    dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<Client, tokio_postgres::Error>> + Send>>
+    dyn Fn(
+            String,
+            Option<WakeHandle>,
+        ) -> Pin<Box<dyn Future<Output = Result<Client, tokio_postgres::Error>> + Send>>
         + Send
         + Sync,
 >;
@@ -25,14 +31,24 @@ where
     T::TlsConnect: Send,
     <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
 {
-    Arc::new(move |url: String| {
+    Arc::new(move |url: String, notified: Option<WakeHandle>| {
         let tls = tls.clone();
         Box::pin(async move {
-            let (client, connection) = tokio_postgres::connect(&url, tls).await?;
+            let (client, mut connection) = tokio_postgres::connect(&url, tls).await?;
             tokio::spawn(async move {
                 // The connection ends when the client is dropped or the server goes away;
                 // the next call sees `is_closed` and reconnects.
-                let _ = connection.await;
+                let Some(notified) = notified else {
+                    let _ = connection.await;
+                    return;
+                };
+                while let Some(Ok(message)) =
+                    std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                {
+                    if let AsyncMessage::Notification(_) = message {
+                        notified.wake();
+                    }
+                }
             });
             Ok(client)
         })

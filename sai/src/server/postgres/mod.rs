@@ -47,14 +47,19 @@ use crate::schema::{
 };
 
 use super::admission::{AdmissionFacts, AdmissionPlan, IngestReport};
+use super::changes;
 use super::decisions::{Decisions, ProjectionWrite};
 use super::error::{IngestError, StoreError};
 use super::records::{ArchivedSnapshot, Claim, StoredProjection};
-use super::sql::{quote, stored_projection, to_u64};
+use super::sql::{quote, stored_projection, to_i64, to_u64};
 use super::store::ServerStore;
+use super::wake::{WakeHandle, Wakeup, wakeup};
+use crate::sync::{ChangePage, Cursor, SyncRow, row_from_cells};
+use crate::value::SqlValue;
 use connect::{Connector, connector};
 use error::Db;
 use statements::{Prepared, Sql};
+use std::collections::HashMap;
 
 pub use connect::PostgresOptions;
 
@@ -141,7 +146,7 @@ impl<D: Domain> PostgresStore<D> {
             self.conn = None;
         }
         if self.conn.is_none() {
-            let client = (self.connector)(self.url.clone()).await.db()?;
+            let client = (self.connector)(self.url.clone(), None).await.db()?;
             // The batch statements are cheap but estimated dear (their row counts are
             // unknowable); JIT compiling them would cost more than running them.
             let mut setup = String::from("SET jit = off;");
@@ -176,6 +181,18 @@ impl<D: Domain> PostgresStore<D> {
         Ok((client, prepared, &self.sql))
     }
 
+    /// A connection that `LISTEN`s on the domain's channel and rings `ring` at each upload.
+    async fn listener(&self, ring: WakeHandle) -> Result<Client, StoreError> {
+        listen_on(
+            &self.connector,
+            &self.url,
+            self.search_path.as_deref(),
+            &self.sql.channel_of,
+            &ring,
+        )
+        .await
+    }
+
     /// Forgets a connection that an error closed, so the next call reconnects.
     fn after<T>(&mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
         if result.is_err() && self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
@@ -196,6 +213,7 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
         // Copied out: the connection borrows `self` mutably (migrate runs once per start).
         let (ddl, schema) = (self.sql.ddl.clone(), self.sql.schema.clone());
         let current = schema.fingerprints(Side::Server);
+        let backfill = self.sql.backfill_changes.clone();
         let result = match self.client().await {
             Ok(conn) => {
                 let r = async {
@@ -247,6 +265,7 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
                             .await
                             .db()?;
                     }
+                    conn.client.batch_execute(&backfill).await.db()?;
                     conn.client.batch_execute("COMMIT").await.db()?;
                     Ok(true)
                 }
@@ -359,6 +378,52 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
         self.after(result)
     }
 
+    async fn changes_for_user(
+        &mut self,
+        user_id: &str,
+        after: Cursor,
+        limit: usize,
+    ) -> Result<ChangePage, StoreError> {
+        let result = match self.ready().await {
+            Ok((client, st, sql)) => read_changes(client, st, sql, user_id, after, limit).await,
+            Err(e) => Err(e),
+        };
+        self.after(result)
+    }
+
+    async fn listen(&mut self) -> Result<Option<Wakeup>, StoreError> {
+        let (ring, wakeup) = wakeup();
+        // The first connection is made here, so a wrong URL is an error now; the task keeps
+        // one listening connection open, reconnecting after it drops.
+        let client = self.listener(ring.clone()).await?;
+        let (connector, url, search_path) = (
+            self.connector.clone(),
+            self.url.clone(),
+            self.search_path.clone(),
+        );
+        let channel_of = self.sql.channel_of.clone();
+        tokio::spawn(async move {
+            let mut client = Some(client);
+            while !ring.is_unheard() {
+                if let Some(c) = &client
+                    && !c.is_closed()
+                {
+                    tokio::time::sleep(LISTENER_CHECK).await;
+                    continue;
+                }
+                tokio::time::sleep(LISTENER_CHECK).await;
+                client = listen_on(&connector, &url, search_path.as_deref(), &channel_of, &ring)
+                    .await
+                    .ok();
+                if client.is_some() {
+                    // Uploads made while no connection listened were not heard.
+                    ring.wake();
+                }
+            }
+        });
+        Ok(Some(wakeup))
+    }
+
     async fn pending_count(&mut self) -> Result<u64, StoreError> {
         let result = match self.ready().await {
             Ok((client, st, _)) => match client.query_one(&st.pending_count, &[]).await.db() {
@@ -402,6 +467,102 @@ async fn postgres_recorded(client: &Client) -> Result<Vec<RecordedSchema>, Store
             version: r.get(2),
         })
         .collect())
+}
+
+/// How often the listening task checks its connection (and whether anyone still listens).
+const LISTENER_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Opens a connection that rings `ring` at every notification and `LISTEN`s on the channel
+/// `channel_of` names (per schema and domain: the admission transaction notifies it).
+async fn listen_on(
+    connector: &Connector,
+    url: &str,
+    search_path: Option<&str>,
+    channel_of: &str,
+    ring: &WakeHandle,
+) -> Result<Client, StoreError> {
+    let client = connector(url.to_owned(), Some(ring.clone())).await.db()?;
+    if let Some(schema) = search_path {
+        client
+            .batch_execute(&format!("SET search_path TO {};", quote(schema)))
+            .await
+            .db()?;
+    }
+    let channel: String = client
+        .query_one(channel_of, &[])
+        .await
+        .db()?
+        .try_get(0)
+        .db()?;
+    client
+        .batch_execute(&format!("LISTEN {}", quote(&channel)))
+        .await
+        .db()?;
+    Ok(client)
+}
+
+/// One page of a user's changes, read in one repeatable-read snapshot.
+async fn read_changes(
+    client: &mut Client,
+    st: &Prepared,
+    sql: &Sql,
+    user_id: &str,
+    after: Cursor,
+    limit: usize,
+) -> Result<ChangePage, StoreError> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .db()?;
+    let limit = limit.max(1);
+    let mut entries = Vec::new();
+    for row in tx
+        .query(
+            &st.changes_after,
+            &[
+                &user_id,
+                &to_i64(after.position())?,
+                &to_i64(limit as u64 + 1)?,
+            ],
+        )
+        .await
+        .db()?
+    {
+        entries.push((
+            row.try_get::<_, i64>(0).db()?,
+            row.try_get::<_, String>(1).db()?,
+            row.try_get::<_, String>(2).db()?,
+            row.try_get::<_, i64>(3).db()? != 0,
+        ));
+    }
+    // The rows named, table by table, one statement each.
+    let mut found: HashMap<(String, String), SyncRow> = HashMap::new();
+    for ((def, _), statement) in sql.row_of.iter().zip(&st.row_of) {
+        let ids: Vec<&str> = entries
+            .iter()
+            .take(limit)
+            .filter(|(_, table, _, removed)| !removed && *table == def.name)
+            .map(|(_, _, id, _)| id.as_str())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        for row in tx.query(statement, &[&ids, &user_id]).await.db()? {
+            let cells = (0..def.columns.len())
+                .map(|i| row.try_get::<_, SqlValue>(i))
+                .collect::<Result<Vec<_>, _>>()
+                .db()?;
+            let r = row_from_cells(def, cells);
+            found.insert((r.table.clone(), r.id.clone()), r);
+        }
+    }
+    tx.commit().await.db()?;
+    changes::page(after, limit, entries, |table, id| {
+        Ok(found.remove(&(table.to_owned(), id.to_owned())))
+    })
 }
 
 /// The columns of `table` (resolved through the search path) in the catalog; empty when the
