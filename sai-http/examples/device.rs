@@ -97,7 +97,12 @@ async fn main() -> Result<(), AnyError> {
             );
         }
         if pending == 0 {
-            for p in store.projections::<Todo>()? {
+            // The user's other devices' todos arrive too; show this device's.
+            let mine = store.projections::<Todo>()?;
+            for p in mine
+                .iter()
+                .filter(|p| p.context().title.starts_with(&client))
+            {
                 let state = p.state();
                 let done = p.context().completed;
                 println!(

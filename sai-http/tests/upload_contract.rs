@@ -331,3 +331,86 @@ async fn a_device_retries_while_no_backend_listens_and_succeeds_once_one_does() 
     assert_eq!(summary.expect("retried to success").inserted, 2);
     backend.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_gets_413_and_writes_nothing() {
+    let mut setup = Setup::new("http_413");
+    setup.config = sai_http::BackendConfig::default().with_body_limit(2048);
+    let Some(backend) = Backend::start(setup).await else {
+        return;
+    };
+    let intents: Vec<_> = (1..=20)
+        .map(|seq| raw_intent("phone", "alice", seq, create(&"x".repeat(100))))
+        .collect();
+    let (status, answer) = post(
+        &backend.upload_url(),
+        Some(&token("alice")),
+        upload_body(&intents),
+    )
+    .await;
+    assert_eq!(
+        (status, &answer["code"]),
+        (413, &"body_too_large".into()),
+        "{answer}"
+    );
+    let (status, _) = post(
+        &backend.upload_url(),
+        Some(&token("alice")),
+        upload_body(&intents[..2]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(backend.stored_intents().await, 2);
+    backend.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_lets_an_upload_in_flight_finish() {
+    let mut setup = Setup::new("http_graceful");
+    // Names the backend's connections, to tell its upload waiting in the database.
+    setup.store_options = Some("application_name=sai_http_graceful");
+    let Some(mut backend) = Backend::start(setup).await else {
+        return;
+    };
+    // The upload waits inside its transaction on a locked queue…
+    backend
+        .admin
+        .batch_execute("BEGIN; LOCK TABLE todo_intent_events IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let url = backend.upload_url();
+    let upload = tokio::spawn(async move {
+        post(
+            &url,
+            Some(&token("alice")),
+            upload_body(&[raw_intent("phone", "alice", 1, create("a"))]),
+        )
+        .await
+    });
+    let (watcher, conn) = tokio_postgres::connect(&backend.pg_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut polls = 0;
+    loop {
+        let waiting: i64 = watcher
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'sai_http_graceful'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        polls += 1;
+        assert!(polls < 1000, "the upload never reached the database");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // …while the server is asked to stop: it stops accepting but lets the upload finish.
+    backend.begin_shutdown();
+    assert!(!backend.server_ended());
+    backend.admin.batch_execute("COMMIT").await.expect("unlock");
+    let (status, answer) = upload.await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(backend.count("todo_intent_events").await, 1);
+    backend.stop().await;
+}

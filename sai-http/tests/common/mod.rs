@@ -62,6 +62,8 @@ pub struct Setup {
     pub workers: usize,
     /// Appended to the stores' connection URL (PostgreSQL options, e.g. a lock timeout).
     pub store_options: Option<&'static str>,
+    /// The backend's limits.
+    pub config: sai_http::BackendConfig,
 }
 
 impl Setup {
@@ -71,6 +73,7 @@ impl Setup {
             verifier: JwtVerifier::hs256(SECRET, AUDIENCE).expect("secret"),
             workers: 0,
             store_options: None,
+            config: sai_http::BackendConfig::default(),
         }
     }
 }
@@ -118,7 +121,8 @@ impl Backend {
             PostgresRows::new::<Todo>(&url, Some(schema.clone())),
             setup.verifier,
         )
-        .with_wakeup(wake);
+        .with_wakeup(wake)
+        .with_config(setup.config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -169,6 +173,18 @@ impl Backend {
         self.count("todo_intent_events").await
             + self.count("todo_intent_events_processed").await
             + self.count("todo_intent_events_rejected").await
+    }
+
+    /// Asks the server to stop accepting (graceful shutdown), without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(s) = self.stop_http.take() {
+            let _ = s.send(());
+        }
+    }
+
+    /// Whether the server task has ended.
+    pub fn server_ended(&self) -> bool {
+        self.http.as_ref().is_none_or(|h| h.is_finished())
     }
 
     /// Stops serving (gracefully) and the workers.
