@@ -5,6 +5,10 @@
 //!
 //!     SAI_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench -p sai-http --bench http_load
 //!
+//! The floor, measured in the same run: the same uploads (50 tasks, 10 × 20 intents each)
+//! handed to `sai::server::ingest` directly on as many PostgreSQL connections as the two
+//! backends hold (8), with no HTTP, JSON, JWT or device store in between.
+//!
 //! A one-shot harness rather than criterion's sampling: the run is the measurement (10,000
 //! intents through the whole system), and repeating it would measure a growing database.
 //! The backends are this binary again, started with `SAI_HTTP_BENCH_CHILD=backend`.
@@ -47,7 +51,70 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(load(url));
+    let http = runtime.block_on(load(url.clone()));
+    let floor = runtime.block_on(floor(url));
+    println!(
+        "  floor (ingest directly, 8 connections): {:.0} intents/s, p99 {:.1} ms per 20; HTTP path reaches {:.0}% of it",
+        floor.0,
+        floor.1.as_secs_f64() * 1e3,
+        100.0 * http / floor.0
+    );
+}
+
+/// The floor: the same uploads straight into `ingest`; (intents/s, p99 per upload).
+async fn floor(url: String) -> (f64, Duration) {
+    use sai::server::ingest;
+    use std::sync::Arc;
+    let (_admin, schema) = sai_suite::postgres::fresh_schema(&url, "http_floor").await;
+    let mut stores = Vec::new();
+    for _ in 0..8 {
+        stores.push(tokio::sync::Mutex::new(
+            PostgresStore::<Todo>::connect_in_schema(&url, &schema)
+                .await
+                .unwrap(),
+        ));
+    }
+    stores[0].lock().await.migrate().await.unwrap();
+    let stores = Arc::new(stores);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for d in 0..DEVICES {
+        let stores = Arc::clone(&stores);
+        tasks.push(tokio::spawn(async move {
+            let user = format!("user-{d}");
+            let client = format!("device-{d}");
+            let mut seq = 0;
+            let mut latencies = Vec::new();
+            for _ in 0..INTENTS_PER_DEVICE / PER_UPLOAD {
+                let batch: Vec<_> = (0..PER_UPLOAD)
+                    .map(|_| {
+                        seq += 1;
+                        Intent::new(Uuid::now_v7(), &client, &user, seq, create("load"), 0)
+                            .to_raw()
+                            .unwrap()
+                    })
+                    .collect();
+                let t = Instant::now();
+                let mut store = stores[d % stores.len()].lock().await;
+                let report = ingest(&mut *store, &user, &batch).await.unwrap();
+                drop(store);
+                latencies.push(t.elapsed());
+                assert_eq!(report.inserted, PER_UPLOAD);
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let elapsed = start.elapsed();
+    latencies.sort();
+    let p99 = latencies[(latencies.len() * 99).div_ceil(100) - 1];
+    (
+        (DEVICES * INTENTS_PER_DEVICE) as f64 / elapsed.as_secs_f64(),
+        p99,
+    )
 }
 
 fn var(name: &str) -> String {
@@ -110,7 +177,8 @@ async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.unwrap().get(0)
 }
 
-async fn load(url: String) {
+/// The HTTP run; returns its upload throughput (intents/s).
+async fn load(url: String) -> f64 {
     let (admin, schema) = sai_suite::postgres::fresh_schema(&url, "http_load").await;
     PostgresStore::<Todo>::connect_in_schema(&url, &schema)
         .await
@@ -220,4 +288,5 @@ async fn load(url: String) {
         latencies.last().unwrap().as_secs_f64() * 1e3,
         latencies.len()
     );
+    total as f64 / uploaded_in.as_secs_f64()
 }
