@@ -182,9 +182,9 @@ impl Backend {
         }
     }
 
-    /// Whether the server task has ended.
-    pub fn server_ended(&self) -> bool {
-        self.http.as_ref().is_none_or(|h| h.is_finished())
+    /// The server task, to await its end.
+    pub fn take_server(&mut self) -> JoinHandle<std::io::Result<()>> {
+        self.http.take().expect("server task")
     }
 
     /// Stops serving (gracefully) and the workers.
