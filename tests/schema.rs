@@ -30,10 +30,12 @@ fn table_names_follow_the_documented_pattern() {
             "todo_intent_events_rejected",
             "todo_projection",
             "todo_client_acks",
+            "todo_changes",
             "todo_intent_events_local",
             "todo_projection_local",
             "todo_client_seq_local",
             "todo_rejections_local",
+            "todo_sync_cursor_local",
         ]
     );
     let projection = &schema.tables()[3];
@@ -75,7 +77,8 @@ fn client_and_server_hold_the_right_tables() {
             TableRole::Processed,
             TableRole::Rejected,
             TableRole::Projection,
-            TableRole::ClientAcks
+            TableRole::ClientAcks,
+            TableRole::Changes
         ]
     );
     assert_eq!(
@@ -87,7 +90,8 @@ fn client_and_server_hold_the_right_tables() {
             TableRole::LocalIntents,
             TableRole::LocalProjection,
             TableRole::LocalSequence,
-            TableRole::LocalRejections
+            TableRole::LocalRejections,
+            TableRole::LocalCursor
         ]
     );
 }
@@ -229,7 +233,7 @@ fn combining_domains_reports_a_name_collision() {
         .tables_of("project", FIELDS)
         .build()
         .unwrap();
-    assert_eq!(ok.tables().len(), 18);
+    assert_eq!(ok.tables().len(), 22);
     let err: SchemaError = Schema::builder()
         .domain::<Todo>()
         .tables_of("todo", FIELDS)

@@ -162,7 +162,7 @@ async fn a_lost_upload_response_is_retried_and_stored_once() {
     assert_eq!((late.inserted, late.duplicates), (0, 2));
     assert_eq!(sync.decide().await.decided(), 0);
 
-    sync.download(&client, "alice").unwrap();
+    sync.download(&client, "alice").await.unwrap();
     assert!(todo.pending_intents().unwrap().is_empty());
     assert_eq!(decided_rows(&mut sync), (2, 0));
     assert_eq!(todo.projection().unwrap().unwrap().snapshot.version, 2);
@@ -297,7 +297,7 @@ async fn a_device_restored_from_an_older_copy_loses_no_edit() {
         let client = store(&dir, "phone.db");
         let todo = EventSourcedActor::<Todo>::open(&client, me.clone(), entity).unwrap();
         if download_first {
-            sync.download(&client, "alice").unwrap();
+            sync.download(&client, "alice").await.unwrap();
         }
         let edit = todo.send(TodoEvent::Rename { title: "c".into() }).unwrap();
         let report = sync.sync(&client, "alice").await.unwrap();

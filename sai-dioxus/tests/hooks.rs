@@ -278,7 +278,7 @@ async fn a_download_committed_by_another_connection_reaches_the_component() -> R
     screen.until_shows("Only on the laptop v1").await;
     assert!(!screen.html().contains("Buy milk"));
 
-    sync.download(&laptop_sync, "alice")?;
+    sync.download(&laptop_sync, "alice").await?;
     screen.until_shows("Buy milk v1 optimistic=false").await;
     let local_renders = screen.probe.renders_of(local);
 
@@ -291,7 +291,7 @@ async fn a_download_committed_by_another_connection_reaches_the_component() -> R
             title: title.clone(),
         })?;
         sync.sync(&phone, "alice").await?;
-        sync.download(&laptop_sync, "alice")?;
+        sync.download(&laptop_sync, "alice").await?;
         let committed = Instant::now();
         screen
             .until_shows(&format!("{title} v{} optimistic=false", round + 1))

@@ -185,6 +185,6 @@ pub fn prepare_connection(conn: &Connection, options: &StoreOptions) -> Result<(
 /// [`plan_migration`](crate::schema::plan_migration)); an unsafe change is refused with
 /// [`ClientError::Migration`](super::ClientError::Migration) and changes nothing.
 pub fn create_tables(conn: &Connection, schema: &Schema) -> Result<()> {
-    crate::schema::migrate_sqlite(conn, schema, Side::Client)??;
+    crate::schema::migrate_sqlite(conn, schema, Side::Client, "")??;
     Ok(())
 }

@@ -10,10 +10,12 @@
 //! | `{name}_intent_events_rejected` | server, synced down | rejections with code, message and reason |
 //! | `{name}_projection` | server, synced down | authoritative state, version and one column per field |
 //! | `{name}_client_acks` | server, synced down | per client, the last sequence number decided |
+//! | `{name}_changes` | server | the change log of the synced tables: per row, its latest change position (incremental downloads) |
 //! | `{name}_intent_events_local` | client only | the durable local intent log |
 //! | `{name}_projection_local` | client only | the optimistic projection (an overlay: one row per entity with pending intents) |
 //! | `{name}_client_seq_local` | client only | per local client, a floor for its next sequence number (the highest that left the local log) |
 //! | `{name}_rejections_local` | client only | which synced rejections were surfaced to listeners or cleared |
+//! | `{name}_sync_cursor_local` | client only | the device's user and its download cursor (incremental downloads) |
 //!
 //! The synced-down tables are read-only on a PowerSync client (a local write there is reverted
 //! at the next checkpoint), so every piece of client bookkeeping lives in a `*_local` table.
@@ -65,6 +67,9 @@ pub enum TableRole {
     Projection,
     /// Per-client acknowledgement: the last sequence number decided (`{name}_client_acks`).
     ClientAcks,
+    /// The change log of the downloaded tables (`{name}_changes`): one entry per row (and
+    /// per removed row), stamped with the position of its latest change.
+    Changes,
     /// Client-local intent log (`{name}_intent_events_local`).
     LocalIntents,
     /// Client-local optimistic projection (`{name}_projection_local`).
@@ -74,6 +79,9 @@ pub enum TableRole {
     LocalSequence,
     /// Client-local bookkeeping of synced rejections: surfaced, cleared (`{name}_rejections_local`).
     LocalRejections,
+    /// Client-local download cursor: the device's user and the change position it has
+    /// applied (`{name}_sync_cursor_local`).
+    LocalCursor,
 }
 
 /// How a table's rows move between client and server.
@@ -91,16 +99,18 @@ pub enum SyncDirection {
 
 impl TableRole {
     /// Every role, in a fixed order.
-    pub const ALL: [TableRole; 9] = [
+    pub const ALL: [TableRole; 11] = [
         TableRole::IntentQueue,
         TableRole::Processed,
         TableRole::Rejected,
         TableRole::Projection,
         TableRole::ClientAcks,
+        TableRole::Changes,
         TableRole::LocalIntents,
         TableRole::LocalProjection,
         TableRole::LocalSequence,
         TableRole::LocalRejections,
+        TableRole::LocalCursor,
     ];
 
     /// The suffix after the domain name.
@@ -111,10 +121,12 @@ impl TableRole {
             TableRole::Rejected => "_intent_events_rejected",
             TableRole::Projection => "_projection",
             TableRole::ClientAcks => "_client_acks",
+            TableRole::Changes => "_changes",
             TableRole::LocalIntents => "_intent_events_local",
             TableRole::LocalProjection => "_projection_local",
             TableRole::LocalSequence => "_client_seq_local",
             TableRole::LocalRejections => "_rejections_local",
+            TableRole::LocalCursor => "_sync_cursor_local",
         }
     }
 
@@ -122,14 +134,15 @@ impl TableRole {
     pub const fn sync(self) -> SyncDirection {
         match self {
             TableRole::IntentQueue => SyncDirection::Up,
-            TableRole::Processed => SyncDirection::ServerOnly,
+            TableRole::Processed | TableRole::Changes => SyncDirection::ServerOnly,
             TableRole::Rejected | TableRole::Projection | TableRole::ClientAcks => {
                 SyncDirection::Down
             }
             TableRole::LocalIntents
             | TableRole::LocalProjection
             | TableRole::LocalSequence
-            | TableRole::LocalRejections => SyncDirection::ClientOnly,
+            | TableRole::LocalRejections
+            | TableRole::LocalCursor => SyncDirection::ClientOnly,
         }
     }
 
@@ -361,6 +374,27 @@ pub fn table(domain: &'static str, fields: &[ColumnDef], role: TableRole) -> Tab
             vec![],
             vec![],
         ),
+        // `id` is `{table}/{row id}`: one entry per row, moved to a new `pos` at each change,
+        // so the log holds as many entries as rows (plus removals), never the history.
+        // Read per user after a position; `pos` alone finds the highest position.
+        TableRole::Changes => (
+            vec![
+                ID,
+                Column::required("pos", Integer),
+                Column::required("user_id", Text),
+                Column::required("tbl", Text),
+                Column::required("row_id", Text),
+                Column::required("removed", Integer),
+            ],
+            vec![],
+            vec![&["user_id", "pos"][..], &["pos"][..]],
+        ),
+        // `id` is the device's user; `position` the last change applied.
+        TableRole::LocalCursor => (
+            vec![ID, Column::required("position", Integer)],
+            vec![],
+            vec![],
+        ),
     };
     TableDef {
         domain,
@@ -478,12 +512,14 @@ pub(crate) fn sqlite_catalog(
 
 /// Brings the tables of `schema` on `side` of a SQLite database to the schema's layout in one
 /// transaction (`BEGIN IMMEDIATE`): creates missing tables, then applies each table's
-/// [`MigrationPlan`]. The outer error is SQLite's; the inner one a refused change. Either way
-/// the transaction is rolled back and nothing changes.
+/// [`MigrationPlan`], then runs `finally` (more statements, e.g. filling a new table from
+/// existing ones; may be empty). The outer error is SQLite's; the inner one a refused change.
+/// Either way the transaction is rolled back and nothing changes.
 pub(crate) fn migrate_sqlite(
     conn: &rusqlite::Connection,
     schema: &Schema,
     side: Side,
+    finally: &str,
 ) -> rusqlite::Result<Result<(), MigrationError>> {
     let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     tx.execute_batch(&schema.ddl(Dialect::Sqlite, side))?;
@@ -499,6 +535,7 @@ pub(crate) fn migrate_sqlite(
             Err(refused) => return Ok(Err(refused)),
         }
     }
+    tx.execute_batch(finally)?;
     tx.commit()?;
     Ok(Ok(()))
 }

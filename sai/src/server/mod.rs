@@ -30,6 +30,7 @@
 //! it). Errors carry the database's own message and code ([`DatabaseError`]).
 
 mod admission;
+mod changes;
 mod decide;
 mod decisions;
 mod error;

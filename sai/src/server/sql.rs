@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::decided::{self, DecidedMap};
 
 use crate::domain::Domain;
-use crate::schema::{Column, TableRole, intent_column_list, table};
+use crate::schema::{Column, SyncDirection, TableDef, TableRole, intent_column_list, table};
 use crate::value::SqlValue;
 
 use super::error::StoreError;
@@ -30,6 +30,8 @@ pub(crate) struct DomainNames {
     pub projection: String,
     /// [`TableRole::ClientAcks`].
     pub client_acks: String,
+    /// [`TableRole::Changes`].
+    pub changes: String,
     /// `"id", "entity_id", …`: the nine intent columns, in the order
     /// [`intent::row`](crate::intent::row) reads them.
     pub intent_columns: String,
@@ -57,6 +59,7 @@ impl DomainNames {
             rejected: name(TableRole::Rejected),
             projection: name(TableRole::Projection),
             client_acks: name(TableRole::ClientAcks),
+            changes: name(TableRole::Changes),
             intent_columns: intent_column_list(""),
             field_list: fields.iter().map(|f| format!(", {f}")).collect(),
             set_fields: fields
@@ -117,9 +120,13 @@ pub(crate) fn attach_decided(
     Ok(())
 }
 
-/// Removes the projections of entities the archive does not know.
+/// Removes the projections of entities the archive does not know, returning each removed
+/// row's id and owner (for its removal entry in the change log).
 pub(crate) fn delete_unarchived_sql(projection: &str, processed: &str) -> String {
-    format!("DELETE FROM {projection} WHERE \"id\" NOT IN (SELECT \"entity_id\" FROM {processed})")
+    format!(
+        "DELETE FROM {projection} WHERE \"id\" NOT IN (SELECT \"entity_id\" FROM {processed}) \
+         RETURNING \"id\", \"owner_id\""
+    )
 }
 
 /// Reads an [`ArchivedSnapshot`] from `entity_id, state, version, context, owner` cells.
@@ -184,4 +191,74 @@ pub(crate) fn stored_projection(cells: Vec<SqlValue>) -> Result<StoredProjection
             "projection head (state, version, owner_id, decided) reads as {other:?}"
         ))),
     }
+}
+
+/// The tables clients download, in a fixed order, each with the column naming its user.
+pub(crate) fn synced_tables<D: Domain>() -> Vec<TableDef> {
+    crate::schema::Schema::of::<D>()
+        .tables()
+        .iter()
+        .filter(|t| t.role.sync() == SyncDirection::Down)
+        .cloned()
+        .collect()
+}
+
+/// The column naming the user a downloaded row belongs to.
+pub(crate) fn user_column(t: &TableDef) -> &'static str {
+    t.role.user_column().unwrap_or("user_id")
+}
+
+const CHANGE_COLUMNS: &str = "(\"id\", \"pos\", \"user_id\", \"tbl\", \"row_id\", \"removed\")";
+
+/// Stamps rows of `t` (those `row_filter` selects, e.g. `= ?1` or `= ANY($1::text[])`) as
+/// changed: each row's change-log entry moves to the next positions after the highest, in
+/// row id order. The same SQL on both dialects; the caller serialises stamping (SQLite's
+/// single writer, PostgreSQL's lock on the log) so that positions are handed out in commit
+/// order.
+pub(crate) fn stamp_rows_sql(changes: &str, t: &TableDef, row_filter: &str) -> String {
+    format!(
+        "INSERT INTO {changes} {CHANGE_COLUMNS} \
+         SELECT '{name}/' || r.\"id\", m.base + ROW_NUMBER() OVER (ORDER BY r.\"id\"), \
+                r.{user}, '{name}', r.\"id\", 0 \
+         FROM {table} r CROSS JOIN (SELECT COALESCE(MAX(\"pos\"), 0) AS base FROM {changes}) m \
+         WHERE r.\"id\" {row_filter} \
+         ON CONFLICT (\"id\") DO UPDATE SET \"pos\" = excluded.\"pos\", \
+           \"user_id\" = excluded.\"user_id\", \"removed\" = 0",
+        name = t.name,
+        table = quote(&t.name),
+        user = quote(user_column(t)),
+    )
+}
+
+/// Fills an empty change log with one entry per existing downloaded row (a database
+/// created before the log existed); does nothing once the log holds an entry. Runs in the
+/// migration's transaction. The same SQL on both dialects.
+pub(crate) fn backfill_changes_sql(changes: &str, synced: &[TableDef]) -> String {
+    let union = synced
+        .iter()
+        .map(|t| {
+            format!(
+                "SELECT '{name}' AS tbl, \"id\" AS row_id, {user} AS user_id FROM {table}",
+                name = t.name,
+                table = quote(&t.name),
+                user = quote(user_column(t)),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    format!(
+        "INSERT INTO {changes} {CHANGE_COLUMNS} \
+         SELECT a.tbl || '/' || a.row_id, ROW_NUMBER() OVER (ORDER BY a.tbl, a.row_id), \
+                a.user_id, a.tbl, a.row_id, 0 \
+         FROM ({union}) a WHERE NOT EXISTS (SELECT 1 FROM {changes})"
+    )
+}
+
+/// A user's change-log entries after a position, in position order: `pos, tbl, row_id,
+/// removed`. Placeholders: user, position, limit.
+pub(crate) fn changes_after_sql(changes: &str, user: &str, after: &str, limit: &str) -> String {
+    format!(
+        "SELECT \"pos\", \"tbl\", \"row_id\", \"removed\" FROM {changes} \
+         WHERE \"user_id\" = {user} AND \"pos\" > {after} ORDER BY \"pos\" LIMIT {limit}"
+    )
 }

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::domain::Domain;
 use crate::intent::{RawIntent, Timestamp};
+use crate::sync::{ChangePage, Cursor};
 
 use super::admission::{AdmissionFacts, AdmissionPlan, IngestReport};
 use super::decisions::{Decisions, ProjectionWrite};
@@ -85,4 +86,19 @@ pub trait ServerStore: Send {
 
     /// How many intents wait in the pending queue.
     fn pending_count(&mut self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// One page of `user_id`'s downloads after `after`: the change-log entries of the user's
+    /// rows (projections, rejections, acknowledgements, removed projections) past that
+    /// position, at most `limit` of them, in position order, each changed row as it is now;
+    /// `next` is the last position read, `more` whether entries wait after it. Read in one
+    /// snapshot. Every write that changes a downloaded row stamps it in its own transaction,
+    /// and positions are handed out in commit order, so a position once handed out is never
+    /// followed by an earlier one: paging by `next` skips nothing. Costs the entries read,
+    /// whatever the user's total rows.
+    fn changes_for_user(
+        &mut self,
+        user_id: &str,
+        after: Cursor,
+        limit: usize,
+    ) -> impl Future<Output = Result<ChangePage, StoreError>> + Send;
 }

@@ -3,14 +3,16 @@
 use crate::client::{ClientError, ClientStore, ReconcileSummary};
 use crate::domain::{Domain, EventOf};
 use crate::machine::Machine;
-use crate::schema::Schema;
 use crate::server::{
     EventProcessor, IngestError, IngestReport, ServerStore, SqliteStore, StoreError, Tally, ingest,
 };
 
 use tracing::Instrument;
 
-use super::rows::{replace_synced_rows, sqlite_rows_for_user};
+use super::changes::{DeviceError, bind_device_user, write_page};
+
+/// How many change-log entries one download page holds by default.
+pub const DEFAULT_PAGE_LIMIT: usize = 1000;
 
 /// How many times one upload renumbers past a taken sequence number before it gives up
 /// (each time moves past at least one number the server decided).
@@ -27,9 +29,13 @@ pub enum SyncError {
     /// The server refused or could not store the upload.
     #[error("upload: {0}")]
     Ingest(#[from] IngestError),
-    /// The server store could not be prepared.
+    /// The server store could not be prepared or read.
     #[error("server store: {0}")]
     Store(#[from] StoreError),
+    /// The device refused the round: it syncs for another user
+    /// ([`DeviceError::WrongUser`]), or a page did not follow its cursor.
+    #[error("device: {0}")]
+    Device(#[from] DeviceError),
     /// Reading the server's tables failed.
     #[error("server read: {0}")]
     Server(#[from] rusqlite::Error),
@@ -67,52 +73,68 @@ pub struct SyncReport {
     pub reconciled: ReconcileSummary,
 }
 
-/// Connects client stores to an embedded server deciding with machine `M`.
+/// Connects client stores to a server deciding with machine `M` on any [`ServerStore`]
+/// `S` (the embedded [`SqliteStore`] by default, or `PostgresStore`), in process.
 ///
 /// A round ([`sync`](Self::sync)) is upload → decide → download. Each step is also
 /// callable alone, which is how tests model a flaky network: an upload whose response is
 /// lost is simply uploaded again, and the server stores it once.
-pub struct Loopback<D: Domain, M = <D as Domain>::Machine> {
-    processor: EventProcessor<SqliteStore<D>, M>,
-    schema: Schema,
+///
+/// The user comes from the device: the first round binds the client store to the user it
+/// names ([`bind_device_user`]), and a later round naming another user — or a log holding
+/// another user's intents — is refused with [`DeviceError::WrongUser`], never skipped.
+///
+/// Downloads are incremental: each round reads the user's changes after the device's
+/// [`Cursor`](super::Cursor) in pages of at most [`page_limit`](Self::with_page_limit)
+/// entries, each page written with the new cursor in one transaction, then reconciles once.
+pub struct Loopback<D: Domain, M = <D as Domain>::Machine, S = SqliteStore<D>>
+where
+    S: ServerStore<Domain = D>,
+{
+    processor: EventProcessor<S, M>,
+    page_limit: usize,
 }
 
-impl<D, M> Loopback<D, M>
+impl<D, M, S> Loopback<D, M, S>
 where
     D: Domain,
     M: Machine<Domain = D, Event = EventOf<D>>,
+    S: ServerStore<Domain = D>,
 {
     /// A loopback over the processor's server store (migrated here).
-    pub async fn new(mut processor: EventProcessor<SqliteStore<D>, M>) -> Result<Self, SyncError> {
+    pub async fn new(mut processor: EventProcessor<S, M>) -> Result<Self, SyncError> {
         processor.store_mut().migrate().await?;
         Ok(Loopback {
             processor,
-            schema: Schema::of::<D>(),
+            page_limit: DEFAULT_PAGE_LIMIT,
         })
     }
 
+    /// Reads downloads in pages of at most `limit` change-log entries (at least one).
+    pub fn with_page_limit(mut self, limit: usize) -> Self {
+        self.page_limit = limit.max(1);
+        self
+    }
+
     /// The server side, for inspection.
-    pub fn processor_mut(&mut self) -> &mut EventProcessor<SqliteStore<D>, M> {
+    pub fn processor_mut(&mut self) -> &mut EventProcessor<S, M> {
         &mut self.processor
     }
 
-    /// Uploads `user`'s pending intents from the client store, in per-client sequence order,
-    /// as the authenticated `user`. An upload refused because a sequence number was decided
-    /// for another intent (a restored or cloned device) is renumbered past it
-    /// ([`ClientStore::renumber_past_taken`]) and uploaded again; each retry moves past at
-    /// least one taken number.
+    /// Uploads the device's pending intents from the client store, in per-client sequence
+    /// order, as the authenticated `user` (the device's user: see the type's docs). An
+    /// upload refused because a sequence number was decided for another intent (a restored
+    /// or cloned device) is renumbered past it ([`ClientStore::renumber_past_taken`]) and
+    /// uploaded again; each retry moves past at least one taken number.
     pub async fn upload(
         &mut self,
         client: &ClientStore,
         user: &str,
     ) -> Result<IngestReport, SyncError> {
+        bind_device_user::<D>(client, user)?;
         let mut retries = 0;
         loop {
-            let mut intents = client
-                .logged_intents::<D>()?
-                .into_iter()
-                .filter(|i| i.user_id == user)
-                .collect::<Vec<_>>();
+            let mut intents = client.logged_intents::<D>()?;
             intents.sort_by(|a, b| (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq)));
             let raw = intents
                 .iter()
@@ -135,17 +157,28 @@ where
         self.processor.process_pending().await
     }
 
-    /// Brings `user`'s projections, rejections and acknowledgements into the client store in
-    /// one transaction, then reconciles.
-    pub fn download(
+    /// Brings the changes of `user`'s projections, rejections and acknowledgements since the
+    /// device's cursor into the client store, page by page (each page and its cursor in one
+    /// transaction), then reconciles.
+    pub async fn download(
         &mut self,
         client: &ClientStore,
         user: &str,
     ) -> Result<ReconcileSummary, SyncError> {
-        let rows =
-            sqlite_rows_for_user(self.processor.store_mut().connection(), &self.schema, user)?;
-        let schema = &self.schema;
-        Ok(client.apply_server_data(|tx| replace_synced_rows(tx, schema, &rows))?)
+        let mut cursor = bind_device_user::<D>(client, user)?;
+        loop {
+            let page = self
+                .processor
+                .store_mut()
+                .changes_for_user(user, cursor, self.page_limit)
+                .await?;
+            write_page::<D>(client, user, &page)?;
+            cursor = page.next;
+            if !page.more {
+                break;
+            }
+        }
+        Ok(client.reconcile_all()?)
     }
 
     /// One full round for `user`: upload, decide, download.
@@ -164,7 +197,7 @@ where
         async {
             let uploaded = self.upload(client, user).await?;
             let decided = self.decide().await;
-            let reconciled = self.download(client, user)?;
+            let reconciled = self.download(client, user).await?;
             let report = SyncReport {
                 uploaded,
                 decided,

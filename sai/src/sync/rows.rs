@@ -42,7 +42,7 @@ fn downloaded(schema: &Schema) -> impl Iterator<Item = &TableDef> {
 }
 
 /// The table's columns, quoted, as a list.
-fn column_list(t: &TableDef) -> String {
+pub(crate) fn column_list(t: &TableDef) -> String {
     let cols: Vec<String> = t.columns.iter().map(|c| quote(c.name)).collect();
     cols.join(", ")
 }
@@ -56,7 +56,7 @@ fn select_sql(t: &TableDef, placeholder: &str) -> String {
     )
 }
 
-fn row_from_cells(t: &TableDef, cells: Vec<SqlValue>) -> SyncRow {
+pub(crate) fn row_from_cells(t: &TableDef, cells: Vec<SqlValue>) -> SyncRow {
     let mut cells = cells.into_iter();
     let id = match cells.next() {
         Some(SqlValue::Text(id)) => id,

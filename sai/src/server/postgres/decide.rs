@@ -41,8 +41,37 @@ where
         return Ok(d);
     }
     write(&tx, st, &sql.field_types, &d, now).await?;
+    stamp_decisions(&tx, st, sql, &d).await?;
     tx.commit().await.db()?;
     Ok(d)
+}
+
+/// Stamps the downloaded rows a batch changed in the change log. Last in the transaction:
+/// the log's lock is held from here to the commit, which keeps positions in commit order
+/// (a position taken before an earlier one commits would let a reader pass it by).
+async fn stamp_decisions(
+    tx: &Transaction<'_>,
+    st: &Prepared,
+    sql: &Sql,
+    d: &Decisions,
+) -> Result<(), StoreError> {
+    tx.batch_execute(&sql.lock_changes).await.db()?;
+    let projections: Vec<String> = d.projections.iter().map(|p| p.id.to_string()).collect();
+    let rejected: Vec<String> = d.rejected.iter().map(|r| r.intent.id.to_string()).collect();
+    let acks: Vec<&str> = d.acks.iter().map(|a| a.client_id.as_str()).collect();
+    // One after the other: each statement numbers after the positions the previous took.
+    if !projections.is_empty() {
+        tx.execute(&st.stamp_projection, &[&projections])
+            .await
+            .db()?;
+    }
+    if !rejected.is_empty() {
+        tx.execute(&st.stamp_rejected, &[&rejected]).await.db()?;
+    }
+    if !acks.is_empty() {
+        tx.execute(&st.stamp_ack, &[&acks]).await.db()?;
+    }
+    Ok(())
 }
 
 /// Writes a batch's decisions, one set-based statement per table, pipelined; any error

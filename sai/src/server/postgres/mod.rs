@@ -44,14 +44,18 @@ use crate::intent::{RawIntent, Timestamp};
 use crate::schema::{Dialect, ExistingColumn, Side, plan_migration};
 
 use super::admission::{AdmissionFacts, AdmissionPlan, IngestReport};
+use super::changes;
 use super::decisions::{Decisions, ProjectionWrite};
 use super::error::{IngestError, StoreError};
 use super::records::{ArchivedSnapshot, Claim, StoredProjection};
-use super::sql::{quote, stored_projection, to_u64};
+use super::sql::{quote, stored_projection, to_i64, to_u64};
 use super::store::ServerStore;
+use crate::sync::{ChangePage, Cursor, SyncRow, row_from_cells};
+use crate::value::SqlValue;
 use connect::{Connector, connector};
 use error::Db;
 use statements::{Prepared, Sql};
+use std::collections::HashMap;
 
 pub use connect::PostgresOptions;
 
@@ -192,6 +196,7 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
         let lock = "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('sai:migrate', 0));";
         // Copied out: the connection borrows `self` mutably (migrate runs once per start).
         let (ddl, schema) = (self.sql.ddl.clone(), self.sql.schema.clone());
+        let backfill = self.sql.backfill_changes.clone();
         let result = match self.client().await {
             Ok(conn) => {
                 let r = async {
@@ -204,6 +209,7 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
                             conn.client.batch_execute(&statement).await.db()?;
                         }
                     }
+                    conn.client.batch_execute(&backfill).await.db()?;
                     conn.client.batch_execute("COMMIT").await.db()
                 }
                 .await;
@@ -312,6 +318,19 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
         self.after(result)
     }
 
+    async fn changes_for_user(
+        &mut self,
+        user_id: &str,
+        after: Cursor,
+        limit: usize,
+    ) -> Result<ChangePage, StoreError> {
+        let result = match self.ready().await {
+            Ok((client, st, sql)) => read_changes(client, st, sql, user_id, after, limit).await,
+            Err(e) => Err(e),
+        };
+        self.after(result)
+    }
+
     async fn pending_count(&mut self) -> Result<u64, StoreError> {
         let result = match self.ready().await {
             Ok((client, st, _)) => match client.query_one(&st.pending_count, &[]).await.db() {
@@ -325,6 +344,70 @@ impl<D: Domain> ServerStore for PostgresStore<D> {
         };
         self.after(result)
     }
+}
+
+/// One page of a user's changes, read in one repeatable-read snapshot.
+async fn read_changes(
+    client: &mut Client,
+    st: &Prepared,
+    sql: &Sql,
+    user_id: &str,
+    after: Cursor,
+    limit: usize,
+) -> Result<ChangePage, StoreError> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .db()?;
+    let limit = limit.max(1);
+    let mut entries = Vec::new();
+    for row in tx
+        .query(
+            &st.changes_after,
+            &[
+                &user_id,
+                &to_i64(after.position())?,
+                &to_i64(limit as u64 + 1)?,
+            ],
+        )
+        .await
+        .db()?
+    {
+        entries.push((
+            row.try_get::<_, i64>(0).db()?,
+            row.try_get::<_, String>(1).db()?,
+            row.try_get::<_, String>(2).db()?,
+            row.try_get::<_, i64>(3).db()? != 0,
+        ));
+    }
+    // The rows named, table by table, one statement each.
+    let mut found: HashMap<(String, String), SyncRow> = HashMap::new();
+    for ((def, _), statement) in sql.row_of.iter().zip(&st.row_of) {
+        let ids: Vec<&str> = entries
+            .iter()
+            .take(limit)
+            .filter(|(_, table, _, removed)| !removed && *table == def.name)
+            .map(|(_, _, id, _)| id.as_str())
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        for row in tx.query(statement, &[&ids, &user_id]).await.db()? {
+            let cells = (0..def.columns.len())
+                .map(|i| row.try_get::<_, SqlValue>(i))
+                .collect::<Result<Vec<_>, _>>()
+                .db()?;
+            let r = row_from_cells(def, cells);
+            found.insert((r.table.clone(), r.id.clone()), r);
+        }
+    }
+    tx.commit().await.db()?;
+    changes::page(after, limit, entries, |table, id| {
+        Ok(found.remove(&(table.to_owned(), id.to_owned())))
+    })
 }
 
 /// The columns of `table` (resolved through the search path) in the catalog; empty when the

@@ -51,12 +51,28 @@ where
     }
     attach_decided(&mut archived, decisions)?;
     let projections = rebuild(archived)?;
-    tx.execute(&st.delete_unarchived, &[]).await.db()?;
+    let mut removed_ids = Vec::new();
+    let mut removed_owners = Vec::new();
+    for row in tx.query(&st.delete_unarchived, &[]).await.db()? {
+        removed_ids.push(row.try_get::<_, String>(0).db()?);
+        removed_owners.push(row.try_get::<_, String>(1).db()?);
+    }
     if !projections.is_empty() {
         let params = projection_params(&sql.field_types, &projections, now)?;
         tx.execute(&st.upsert_projection, &refs(&params))
             .await
             .db()?;
+    }
+    // The change log last (see `decide::stamp_decisions`): removals, then every row.
+    tx.batch_execute(&sql.lock_changes).await.db()?;
+    if !removed_ids.is_empty() {
+        tx.execute(&st.stamp_removed, &[&removed_ids, &removed_owners])
+            .await
+            .db()?;
+    }
+    let ids: Vec<String> = projections.iter().map(|p| p.id.to_string()).collect();
+    if !ids.is_empty() {
+        tx.execute(&st.stamp_projection, &[&ids]).await.db()?;
     }
     tx.commit().await.db()?;
     Ok(projections.len())

@@ -8,8 +8,13 @@ use crate::schema::{Dialect, Schema, Side};
 use crate::value::ColumnType;
 
 use super::super::error::StoreError;
-use super::super::sql::{DomainNames, decisions_sql, delete_unarchived_sql, latest_archived_sql};
+use super::super::sql::{
+    DomainNames, backfill_changes_sql, changes_after_sql, decisions_sql, delete_unarchived_sql,
+    latest_archived_sql, quote, stamp_rows_sql, synced_tables, user_column,
+};
 use super::error::Db;
+use crate::schema::{TableDef, TableRole};
+use crate::sync::column_list;
 
 /// The statement texts of one domain.
 pub(super) struct Sql {
@@ -41,6 +46,23 @@ pub(super) struct Sql {
     pub projection_of: String,
     pub ack_of: String,
     pub pending_count: String,
+    /// Serialises stamping: held from the first stamp to the commit, so change positions
+    /// are handed out in commit order (readers are not blocked).
+    pub lock_changes: String,
+    /// Stamps projection rows (`$1` ids) in the change log.
+    pub stamp_projection: String,
+    /// Stamps rejection rows.
+    pub stamp_rejected: String,
+    /// Stamps acknowledgement rows.
+    pub stamp_ack: String,
+    /// Stamps removed projections (`$1` ids, `$2` owners).
+    pub stamp_removed: String,
+    /// Fills an empty change log from the existing rows.
+    pub backfill_changes: String,
+    /// A user's change-log entries after a position.
+    pub changes_after: String,
+    /// Per downloaded table, the statement reading rows of a user (`$1` ids, `$2` user).
+    pub row_of: Vec<(TableDef, String)>,
 }
 
 /// The statements, prepared once per connection.
@@ -67,6 +89,13 @@ pub(super) struct Prepared {
     pub projection_of: Statement,
     pub ack_of: Statement,
     pub pending_count: Statement,
+    pub stamp_projection: Statement,
+    pub stamp_rejected: Statement,
+    pub stamp_ack: Statement,
+    pub stamp_removed: Statement,
+    pub changes_after: Statement,
+    /// See [`Sql::row_of`], in the same order.
+    pub row_of: Vec<Statement>,
 }
 
 fn array_type(ty: ColumnType) -> &'static str {
@@ -85,6 +114,7 @@ impl Sql {
             rejected,
             projection,
             client_acks: acks,
+            changes,
             intent_columns: intents,
             field_columns: field_cols,
             fields,
@@ -111,7 +141,43 @@ impl Sql {
                  LIMIT $1"
             )
         };
+        let synced = synced_tables::<D>();
+        let stamp = |role: TableRole| {
+            synced
+                .iter()
+                .find(|t| t.role == role)
+                .map(|t| stamp_rows_sql(&changes, t, "= ANY($1::text[])"))
+                .unwrap_or_default()
+        };
         Sql {
+            lock_changes: format!("LOCK TABLE {changes} IN EXCLUSIVE MODE"),
+            stamp_projection: stamp(TableRole::Projection),
+            stamp_rejected: stamp(TableRole::Rejected),
+            stamp_ack: stamp(TableRole::ClientAcks),
+            stamp_removed: format!(
+                "INSERT INTO {changes} (\"id\", \"pos\", \"user_id\", \"tbl\", \"row_id\", \"removed\") \
+                 SELECT '{name}/' || r.id, m.base + ROW_NUMBER() OVER (ORDER BY r.id), r.owner, \
+                   '{name}', r.id, 1 \
+                 FROM unnest($1::text[], $2::text[]) AS r(id, owner) \
+                 CROSS JOIN (SELECT COALESCE(MAX(\"pos\"), 0) AS base FROM {changes}) m \
+                 ON CONFLICT (\"id\") DO UPDATE SET \"pos\" = EXCLUDED.\"pos\", \
+                   \"user_id\" = EXCLUDED.\"user_id\", \"removed\" = 1",
+                name = TableRole::Projection.table_name(D::NAME),
+            ),
+            backfill_changes: backfill_changes_sql(&changes, &synced),
+            changes_after: changes_after_sql(&changes, "$1", "$2", "$3"),
+            row_of: synced
+                .iter()
+                .map(|t| {
+                    let sql = format!(
+                        "SELECT {} FROM {} WHERE \"id\" = ANY($1::text[]) AND {} = $2",
+                        column_list(t),
+                        quote(&t.name),
+                        quote(user_column(t))
+                    );
+                    (t.clone(), sql)
+                })
+                .collect(),
             ddl: Schema::of::<D>().ddl(Dialect::Postgres, Side::Server),
             schema: Schema::of::<D>(),
             lock_key: format!("{}:", D::NAME),
@@ -240,6 +306,18 @@ impl Sql {
             projection_of: c.prepare(&self.projection_of).await.db()?,
             ack_of: c.prepare(&self.ack_of).await.db()?,
             pending_count: c.prepare(&self.pending_count).await.db()?,
+            stamp_projection: c.prepare(&self.stamp_projection).await.db()?,
+            stamp_rejected: c.prepare(&self.stamp_rejected).await.db()?,
+            stamp_ack: c.prepare(&self.stamp_ack).await.db()?,
+            stamp_removed: c.prepare(&self.stamp_removed).await.db()?,
+            changes_after: c.prepare(&self.changes_after).await.db()?,
+            row_of: {
+                let mut prepared = Vec::new();
+                for (_, sql) in &self.row_of {
+                    prepared.push(c.prepare(sql).await.db()?);
+                }
+                prepared
+            },
         })
     }
 }

@@ -164,7 +164,37 @@ pub(super) fn write(
             .execute(intent_params![i; r.code, r.message, r.reason, r.state, now])
             .db()?;
     }
-    upsert_projections(conn, sql, &d.projections, now)
+    upsert_projections(conn, sql, &d.projections, now)?;
+    // Last: the change log of what clients download, in this transaction (the write lock
+    // held since `BEGIN IMMEDIATE` makes positions follow commit order).
+    stamp(
+        conn,
+        &sql.stamp_projection,
+        d.projections.iter().map(|p| p.id.to_string()),
+    )?;
+    stamp(
+        conn,
+        &sql.stamp_rejected,
+        d.rejected.iter().map(|r| r.intent.id.to_string()),
+    )?;
+    stamp(
+        conn,
+        &sql.stamp_ack,
+        d.acks.iter().map(|a| a.client_id.clone()),
+    )
+}
+
+/// Stamps rows of one downloaded table as changed, one statement each.
+pub(super) fn stamp(
+    conn: &Connection,
+    statement: &str,
+    ids: impl IntoIterator<Item = String>,
+) -> Result<(), StoreError> {
+    let mut stamp = conn.prepare_cached(statement).db()?;
+    for id in ids {
+        stamp.execute([id]).db()?;
+    }
+    Ok(())
 }
 
 /// Upserts projection rows, one prepared statement each.

@@ -29,11 +29,14 @@ use crate::domain::Domain;
 use crate::intent::{RawIntent, Timestamp};
 
 use super::admission::{AdmissionFacts, AdmissionPlan, IngestReport};
+use super::changes::{self, ChangeEntry};
 use super::decisions::{Decisions, ProjectionWrite};
 use super::error::{IngestError, StoreError};
 use super::records::{ArchivedSnapshot, Claim, StoredProjection};
-use super::sql::{archived_snapshot, attach_decided, to_u64};
+use super::sql::{archived_snapshot, attach_decided, to_i64, to_u64};
 use super::store::ServerStore;
+use crate::sync::{ChangePage, Cursor, row_from_cells};
+use crate::value::SqlValue;
 use error::Db;
 use statements::Statements;
 
@@ -109,6 +112,7 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
                 &self.conn,
                 &self.sql.schema,
                 crate::schema::Side::Server,
+                &self.sql.backfill_changes,
             )
             .db()??;
             Ok(())
@@ -201,8 +205,24 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
                 .db()?;
             attach_decided(&mut archived, decisions)?;
             let projections = rebuild(archived)?;
-            tx.execute(&self.sql.delete_unarchived, []).db()?;
+            let removed = tx
+                .prepare_cached(&self.sql.delete_unarchived)
+                .db()?
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .db()?
+                .collect::<Result<Vec<_>, _>>()
+                .db()?;
             decide::upsert_projections(&tx, &self.sql, &projections, rebuilt_at)?;
+            let mut tombstone = tx.prepare_cached(&self.sql.stamp_removed).db()?;
+            for (id, owner) in &removed {
+                tombstone.execute([id, owner]).db()?;
+            }
+            drop(tombstone);
+            decide::stamp(
+                &tx,
+                &self.sql.stamp_projection,
+                projections.iter().map(|p| p.id.to_string()),
+            )?;
             tx.commit().db()?;
             Ok(projections.len())
         })
@@ -230,6 +250,53 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
                 .db()?;
             row.map(|(user, last)| Ok((user, to_u64(last, "last_seq")?)))
                 .transpose()
+        })
+    }
+
+    async fn changes_for_user(
+        &mut self,
+        user_id: &str,
+        after: Cursor,
+        limit: usize,
+    ) -> Result<ChangePage, StoreError> {
+        blocking(|| {
+            // One read transaction: the entries and the rows they name come from one snapshot.
+            let tx =
+                rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)
+                    .db()?;
+            let limit = limit.max(1);
+            let entries = tx
+                .prepare_cached(&self.sql.changes_after)
+                .db()?
+                .query_map(
+                    rusqlite::params![
+                        user_id,
+                        to_i64(after.position())?,
+                        to_i64(limit as u64 + 1)?
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? != 0)),
+                )
+                .db()?
+                .collect::<Result<Vec<ChangeEntry>, _>>()
+                .db()?;
+            let page = changes::page(after, limit, entries, |table, id| {
+                let Some((def, sql)) = self.sql.row_of.iter().find(|(t, _)| t.name == table) else {
+                    return Ok(None);
+                };
+                let cells = tx
+                    .prepare_cached(sql)
+                    .db()?
+                    .query_row([id, user_id], |r| {
+                        (0..def.columns.len())
+                            .map(|i| r.get::<_, SqlValue>(i))
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .optional()
+                    .db()?;
+                Ok(cells.map(|cells| row_from_cells(def, cells)))
+            })?;
+            tx.finish().db()?;
+            Ok(page)
         })
     }
 

@@ -4,8 +4,13 @@
 use crate::domain::Domain;
 use crate::schema::Schema;
 
-use super::super::sql::{DomainNames, decisions_sql, delete_unarchived_sql, latest_archived_sql};
+use super::super::sql::{
+    DomainNames, backfill_changes_sql, changes_after_sql, decisions_sql, delete_unarchived_sql,
+    latest_archived_sql, stamp_rows_sql, synced_tables, user_column,
+};
 use crate::schema::intent_column_list;
+use crate::schema::{TableDef, TableRole, quote};
+use crate::sync::column_list;
 
 /// The statement texts of one domain.
 pub(super) struct Statements {
@@ -29,6 +34,20 @@ pub(super) struct Statements {
     /// The decisions the rebuilt rows include ([`decisions_sql`]).
     pub decisions: String,
     pub delete_unarchived: String,
+    /// Stamps one projection row (`?1` its id) in the change log.
+    pub stamp_projection: String,
+    /// Stamps one rejection row.
+    pub stamp_rejected: String,
+    /// Stamps one acknowledgement row.
+    pub stamp_ack: String,
+    /// Stamps a removed projection (`?1` id, `?2` owner).
+    pub stamp_removed: String,
+    /// Fills an empty change log from the existing rows (see [`backfill_changes_sql`]).
+    pub backfill_changes: String,
+    /// A user's change-log entries after a position.
+    pub changes_after: String,
+    /// Per downloaded table, the statement reading one row of a user (`?1` id, `?2` user).
+    pub row_of: Vec<(TableDef, String)>,
 }
 
 /// `?from, ?from+1, …`: `n` numbered placeholders.
@@ -41,12 +60,14 @@ fn placeholders(from: usize, n: usize) -> String {
 
 impl Statements {
     pub fn of<D: Domain>() -> Self {
+        let synced = synced_tables::<D>();
         let DomainNames {
             intent_queue: queue,
             processed,
             rejected,
             projection,
             client_acks: acks,
+            changes,
             intent_columns: intents,
             fields,
             field_list,
@@ -128,6 +149,40 @@ impl Statements {
             latest_archived: latest_archived_sql(&processed),
             decisions: decisions_sql(&processed, &rejected),
             delete_unarchived: delete_unarchived_sql(&projection, &processed),
+            stamp_projection: stamp(&synced, TableRole::Projection, &changes),
+            stamp_rejected: stamp(&synced, TableRole::Rejected, &changes),
+            stamp_ack: stamp(&synced, TableRole::ClientAcks, &changes),
+            stamp_removed: format!(
+                "INSERT INTO {changes} (\"id\", \"pos\", \"user_id\", \"tbl\", \"row_id\", \"removed\") \
+                 SELECT '{name}/' || ?1, (SELECT COALESCE(MAX(\"pos\"), 0) + 1 FROM {changes}), ?2, \
+                   '{name}', ?1, 1 WHERE true \
+                 ON CONFLICT (\"id\") DO UPDATE SET \"pos\" = excluded.\"pos\", \
+                   \"user_id\" = excluded.\"user_id\", \"removed\" = 1",
+                name = TableRole::Projection.table_name(D::NAME),
+            ),
+            backfill_changes: backfill_changes_sql(&changes, &synced),
+            changes_after: changes_after_sql(&changes, "?1", "?2", "?3"),
+            row_of: synced
+                .iter()
+                .map(|t| {
+                    let sql = format!(
+                        "SELECT {} FROM {} WHERE \"id\" = ?1 AND {} = ?2",
+                        column_list(t),
+                        quote(&t.name),
+                        quote(user_column(t))
+                    );
+                    (t.clone(), sql)
+                })
+                .collect(),
         }
     }
+}
+
+/// The stamping statement of the downloaded table with `role`.
+fn stamp(synced: &[TableDef], role: TableRole, changes: &str) -> String {
+    synced
+        .iter()
+        .find(|t| t.role == role)
+        .map(|t| stamp_rows_sql(changes, t, "= ?1"))
+        .unwrap_or_default()
 }
