@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use sai::client::{ClientIdentity, ClientStore, EventSourcedActor};
 use sai::prelude::*;
 use sai::server::{EventProcessor, PostgresStore, ProcessorConfig, shutdown, wakeup};
-use sai_http::{HttpDevice, JwtVerifier, PostgresRows, SyncBackend, serve};
+use sai_http::{HttpDevice, JwtVerifier, SyncBackend, serve};
 use sai_suite::{StrictTodoMachine, Todo, TodoEvent, create};
 
 const DEVICES: usize = 50;
@@ -137,7 +137,6 @@ async fn backend() {
     }
     let backend = SyncBackend::new(
         stores,
-        PostgresRows::new::<Todo>(&url, Some(schema.clone())),
         JwtVerifier::hs256(SECRET, AUDIENCE).expect("secret"),
     )
     .with_wakeup(wake);

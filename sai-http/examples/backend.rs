@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use sai::prelude::*;
 use sai::server::{EventProcessor, PostgresStore, ProcessorConfig, shutdown, wakeup};
-use sai_http::{JwtVerifier, PostgresRows, SyncBackend, serve};
+use sai_http::{JwtVerifier, SyncBackend, serve};
 
 #[path = "../../examples/todo_domain.rs"]
 mod todo_domain;
@@ -96,8 +96,7 @@ async fn main() -> Result<(), AnyError> {
     for _ in 0..stores.max(1) {
         pool.push(connect(&url, &schema).await?);
     }
-    let backend =
-        SyncBackend::new(pool, PostgresRows::new::<Todo>(&url, schema), verifier).with_wakeup(wake);
+    let backend = SyncBackend::new(pool, verifier).with_wakeup(wake);
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     // One line a script can wait for.
     println!("listening on http://{}", listener.local_addr()?);

@@ -3,13 +3,15 @@
 //!
 //! - [`server`]: an axum [`Router`](axum::Router) you mount in your own server
 //!   ([`SyncBackend::router`](server::SyncBackend::router)), with an upload endpoint that
-//!   follows PowerSync's write-path contract and a download endpoint for deployments without
-//!   the PowerSync service; [`serve`](server::serve) runs it with graceful shutdown.
+//!   follows PowerSync's write-path contract and an incremental download endpoint (the
+//!   changes after the device's cursor, page by page) for deployments without the PowerSync
+//!   service; [`serve`](server::serve) runs it with graceful shutdown.
 //! - [`auth`]: JWT verification, HS256 with a shared secret or a JWKS URL (EdDSA, RS256),
 //!   checking the audience and the expiry; the token's `sub` is the user.
 //! - [`device`]: [`HttpDevice`](device::HttpDevice), which uploads a
-//!   [`ClientStore`](sai::client::ClientStore)'s pending intents and downloads its rows, retrying
-//!   with exponential backoff.
+//!   [`ClientStore`](sai::client::ClientStore)'s pending intents and downloads the changes
+//!   after its durable cursor, each page in one transaction, retrying with exponential
+//!   backoff.
 //! - [`wire`]: the request and response bodies both sides share.
 //!
 //! # The upload contract
@@ -42,4 +44,4 @@ pub mod wire;
 
 pub use auth::{AuthError, JwtVerifier};
 pub use device::{HttpDevice, RetryPolicy, TransportError};
-pub use server::{BackendConfig, PostgresRows, RowSource, SyncBackend, serve};
+pub use server::{BackendConfig, SyncBackend, serve};

@@ -4,7 +4,7 @@
 use sai::RawIntent;
 use sai::SqlValue;
 use sai::schema::{Schema, SyncDirection};
-use sai::sync::SyncRow;
+use sai::sync::{ChangePage, Cursor, Removal, SyncRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -14,7 +14,8 @@ pub fn upload_path(domain: &str) -> String {
     format!("/sai/v1/{domain}/upload")
 }
 
-/// The download endpoint of domain `domain`: `GET` a [`DownloadResponse`].
+/// The download endpoint of domain `domain`: `GET` it with a [`DownloadQuery`] for a
+/// [`DownloadPage`].
 pub fn download_path(domain: &str) -> String {
     format!("/sai/v1/{domain}/download")
 }
@@ -71,6 +72,8 @@ pub enum ErrorCode {
     WrongUser,
     /// 400: the body is not an [`UploadRequest`] (not JSON, a missing or mistyped field).
     MalformedBody,
+    /// 400: the query of a download is not a [`DownloadQuery`].
+    MalformedQuery,
     /// 413: the body is larger than the backend accepts.
     BodyTooLarge,
     /// 422: an intent's envelope is not one the library could have produced.
@@ -94,7 +97,7 @@ impl ErrorCode {
         match self {
             ErrorCode::Unauthenticated => 401,
             ErrorCode::ClientOfAnotherUser | ErrorCode::WrongUser => 403,
-            ErrorCode::MalformedBody => 400,
+            ErrorCode::MalformedBody | ErrorCode::MalformedQuery => 400,
             ErrorCode::BodyTooLarge => 413,
             ErrorCode::MalformedIntent | ErrorCode::InvalidIdentity | ErrorCode::IdConflict => 422,
             ErrorCode::SequenceTaken => 409,
@@ -104,11 +107,86 @@ impl ErrorCode {
     }
 }
 
-/// Everything a user may download of one domain: the same rows PowerSync's sync rules select.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DownloadResponse {
-    /// The rows, table by table.
+/// The query of a download: the changes after `after`, at most `limit` of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadQuery {
+    /// The device's cursor ([`Cursor::START`], 0, for a device that never downloaded).
+    #[serde(default)]
+    pub after: Cursor,
+    /// The most changes wanted; the backend caps it (default
+    /// [`DEFAULT_PAGE_LIMIT`](sai::sync::DEFAULT_PAGE_LIMIT)).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// One page of a user's changes of one domain after a cursor (a
+/// [`ChangePage`](sai::sync::ChangePage) on the wire): the current content of each changed
+/// row (the rows PowerSync's sync rules select), the rows removed, and the cursor to ask
+/// from next.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DownloadPage {
+    /// The cursor the page was read after.
+    pub after: Cursor,
+    /// Changed rows, each as it is now.
     pub rows: Vec<WireRow>,
+    /// Removed rows.
+    pub removals: Vec<WireRemoval>,
+    /// The cursor after this page.
+    pub next: Cursor,
+    /// Whether more changes wait after `next`.
+    pub more: bool,
+}
+
+/// A row the device must delete.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireRemoval {
+    /// The table.
+    pub table: String,
+    /// The row's `id`.
+    pub id: String,
+}
+
+impl From<&ChangePage> for DownloadPage {
+    fn from(page: &ChangePage) -> Self {
+        DownloadPage {
+            after: page.after,
+            rows: page.rows.iter().map(WireRow::from).collect(),
+            removals: page
+                .removals
+                .iter()
+                .map(|r| WireRemoval {
+                    table: r.table.clone(),
+                    id: r.id.clone(),
+                })
+                .collect(),
+            next: page.next,
+            more: page.more,
+        }
+    }
+}
+
+impl DownloadPage {
+    /// The page as a [`ChangePage`] of `schema`'s tables (see [`WireRow::to_sync_row`]).
+    pub fn to_change_page(&self, schema: &Schema) -> Result<ChangePage, RowMismatch> {
+        Ok(ChangePage {
+            after: self.after,
+            rows: self
+                .rows
+                .iter()
+                .map(|r| r.to_sync_row(schema))
+                .collect::<Result<_, _>>()?,
+            removals: self
+                .removals
+                .iter()
+                .map(|r| Removal {
+                    table: r.table.clone(),
+                    id: r.id.clone(),
+                })
+                .collect(),
+            next: self.next,
+            more: self.more,
+        })
+    }
 }
 
 /// A [`SyncRow`] on the wire: its columns as a JSON object (the form PowerSync operations

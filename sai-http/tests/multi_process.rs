@@ -17,7 +17,7 @@ use std::time::Duration;
 use sai::client::{ClientIdentity, ClientStore, EventSourcedActor};
 use sai::prelude::*;
 use sai::server::{EventProcessor, PostgresStore, ProcessorConfig, shutdown, wakeup};
-use sai_http::{HttpDevice, JwtVerifier, PostgresRows, RetryPolicy, SyncBackend, serve};
+use sai_http::{HttpDevice, JwtVerifier, RetryPolicy, SyncBackend, serve};
 use sai_suite::{StrictTodoMachine, Todo, TodoEvent, create};
 
 use common::{AUDIENCE, SECRET, token};
@@ -62,7 +62,6 @@ async fn backend_role() {
     let stores = vec![connect().await.unwrap(), connect().await.unwrap()];
     let backend = SyncBackend::new(
         stores,
-        PostgresRows::new::<Todo>(&url, Some(schema.clone())),
         JwtVerifier::hs256(SECRET, AUDIENCE).expect("secret"),
     )
     .with_wakeup(wake);

@@ -19,11 +19,11 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use sai::client::{ClientError, ClientIdentity, ClientStore, ReconcileSummary};
 use sai::schema::Schema;
-use sai::sync::replace_synced_rows;
+use sai::sync::{DeviceError, bind_device_user, write_page};
 use sai::{Domain, RawIntent};
 
 use crate::wire::{
-    self, DownloadResponse, ErrorBody, ErrorCode, RowMismatch, UploadRequest, UploadResponse,
+    self, DownloadPage, ErrorBody, ErrorCode, RowMismatch, UploadRequest, UploadResponse,
 };
 
 pub use completed::{CompletedUpload, completed_uploads};
@@ -59,6 +59,10 @@ pub enum TransportError {
     /// The device's store failed.
     #[error("client store: {0}")]
     Client(#[from] ClientError),
+    /// The device refused a page (out of order), or is bound to another user than its
+    /// identity's (see [`bind_device_user`]).
+    #[error(transparent)]
+    Device(#[from] DeviceError),
     /// The device's record of completed uploads failed.
     #[error("client store: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -253,6 +257,8 @@ impl<D: Domain> HttpDevice<D> {
     /// Uploads the user's pending intents of `D` from `store`, in batches of at most
     /// [`MAX_BATCH`] in per-client sequence order, each handled as the contract says.
     pub async fn upload(&self, store: &ClientStore) -> Result<UploadSummary, TransportError> {
+        // The identity is given once: a device bound to another user uploads nothing.
+        bind_device_user::<D>(store, &self.identity.user_id)?;
         let mut summary = UploadSummary::default();
         let url = format!("{}{}", self.base, wire::upload_path(D::NAME));
         'renumbered: loop {
@@ -342,36 +348,51 @@ impl<D: Domain> HttpDevice<D> {
         }
     }
 
-    /// Downloads the user's rows of `D` and applies them to `store` in one transaction,
-    /// then reconciles.
+    /// Downloads the changes of `D` after the device's cursor, page by page, each page and
+    /// the cursor it moves to written in one transaction, then reconciles once.
     pub async fn download(&self, store: &ClientStore) -> Result<ReconcileSummary, TransportError> {
+        let user = &self.identity.user_id;
         let url = format!("{}{}", self.base, wire::download_path(D::NAME));
+        let mut cursor = bind_device_user::<D>(store, user)?;
         let mut retries = 0;
-        let reply = self
-            .request("download", || self.http.get(&url), &mut retries)
-            .await?;
-        let bytes = match reply {
-            Reply::Ok(bytes) => bytes,
-            Reply::Refused(StatusCode::UNAUTHORIZED, body, text) => {
-                return Err(TransportError::Unauthenticated(
-                    body.map_or(text, |b| b.message),
-                ));
-            }
-            Reply::Refused(status, _, text) => {
+        loop {
+            let after = cursor.position().to_string();
+            let reply = self
+                .request(
+                    "download",
+                    || self.http.get(&url).query(&[("after", after.as_str())]),
+                    &mut retries,
+                )
+                .await?;
+            let bytes = match reply {
+                Reply::Ok(bytes) => bytes,
+                Reply::Refused(StatusCode::UNAUTHORIZED, body, text) => {
+                    return Err(TransportError::Unauthenticated(
+                        body.map_or(text, |b| b.message),
+                    ));
+                }
+                Reply::Refused(status, _, text) => {
+                    return Err(TransportError::Protocol(format!(
+                        "download answered {status}: {text}"
+                    )));
+                }
+            };
+            let page: DownloadPage = serde_json::from_slice(&bytes)
+                .map_err(|e| TransportError::Protocol(format!("download answer: {e}")))?;
+            let page = page.to_change_page(&self.schema)?;
+            if page.more && page.next <= page.after {
                 return Err(TransportError::Protocol(format!(
-                    "download answered {status}: {text}"
+                    "a page after {} says more follow but does not move the cursor",
+                    page.after
                 )));
             }
-        };
-        let answer: DownloadResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| TransportError::Protocol(format!("download answer: {e}")))?;
-        let rows = answer
-            .rows
-            .iter()
-            .map(|r| r.to_sync_row(&self.schema))
-            .collect::<Result<Vec<_>, _>>()?;
-        let schema = &self.schema;
-        Ok(store.apply_server_data(|tx| replace_synced_rows(tx, schema, &rows))?)
+            write_page::<D>(store, user, &page)?;
+            cursor = page.next;
+            if !page.more {
+                break;
+            }
+        }
+        Ok(store.reconcile_all()?)
     }
 
     /// One round: upload, then download (the server decides in between, in its workers).

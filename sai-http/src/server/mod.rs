@@ -5,49 +5,48 @@
 //! # use sai::Domain;
 //! # async fn run<Todo: Domain>(url: &str, secret: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
 //! use sai::server::PostgresStore;
-//! use sai_http::{JwtVerifier, PostgresRows, SyncBackend, serve};
+//! use sai_http::{JwtVerifier, SyncBackend, serve};
 //!
 //! let mut stores = Vec::new();
 //! for _ in 0..4 {
 //!     stores.push(PostgresStore::<Todo>::connect(url).await?);
 //! }
-//! let backend = SyncBackend::new(
-//!     stores,
-//!     PostgresRows::new::<Todo>(url, None),
-//!     JwtVerifier::hs256(secret, "powersync")?,
-//! );
+//! let backend = SyncBackend::new(stores, JwtVerifier::hs256(secret, "powersync")?);
 //! let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
 //! serve(listener, backend.router(), std::future::pending()).await?;
 //! # Ok(()) }
 //! ```
 //!
-//! An upload is applied in a task of its own: a client that hangs up mid-request does not
-//! cut the database transaction short, and graceful shutdown waits for it.
+//! Each request's database work runs in a task of its own: a client that hangs up
+//! mid-request does not cut a transaction short on a connection other requests reuse, and
+//! graceful shutdown waits for it.
+//!
+//! Downloads are incremental: the device sends its cursor and gets the changes after it, a
+//! page at a time ([`ServerStore::changes_for_user`]), so a round costs the changes since the
+//! last one, not the user's rows.
 
 mod answer;
 mod pool;
-mod rows;
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sai::Domain;
 use sai::server::{ServerStore, WakeHandle, ingest};
+use sai::sync::DEFAULT_PAGE_LIMIT;
 
 use crate::auth::JwtVerifier;
 use crate::wire::{
-    self, DownloadResponse, ErrorBody, ErrorCode, UploadRequest, UploadResponse, WireRow,
+    self, DownloadPage, DownloadQuery, ErrorBody, ErrorCode, UploadRequest, UploadResponse,
 };
 use pool::StorePool;
-
-pub use rows::{BoxFuture, PostgresRows, RowSource};
 
 /// Limits of a backend.
 #[derive(Clone, Copy, Debug)]
@@ -56,12 +55,16 @@ pub struct BackendConfig {
     /// The largest request body accepted, in bytes (default 4 MiB: a full batch of 1,000
     /// intents with payloads of a few kilobytes). A larger one is answered 413.
     pub body_limit: usize,
+    /// The most changes one download page holds, whatever the device asks for (default
+    /// [`DEFAULT_PAGE_LIMIT`]).
+    pub max_page: usize,
 }
 
 impl Default for BackendConfig {
     fn default() -> Self {
         BackendConfig {
             body_limit: 4 * 1024 * 1024,
+            max_page: DEFAULT_PAGE_LIMIT,
         }
     }
 }
@@ -72,11 +75,17 @@ impl BackendConfig {
         self.body_limit = bytes;
         self
     }
+
+    /// Hands out at most `changes` per download page (at least 1).
+    pub fn with_max_page(mut self, changes: usize) -> Self {
+        self.max_page = changes.max(1);
+        self
+    }
 }
 
-/// The endpoints of one domain (the store's): uploads go through [`sai::server::ingest`] on
-/// a pool of stores, downloads through a [`RowSource`]. Stateless beyond its connections:
-/// run as many backends as you like behind a load balancer.
+/// The endpoints of one domain (the store's), on a pool of stores: uploads go through
+/// [`sai::server::ingest`], downloads through [`ServerStore::changes_for_user`]. Stateless
+/// beyond its connections: run as many backends as you like behind a load balancer.
 pub struct SyncBackend<S: ServerStore> {
     inner: Arc<Inner<S>>,
 }
@@ -101,25 +110,23 @@ impl<S: ServerStore> std::fmt::Debug for SyncBackend<S> {
 
 struct Inner<S> {
     stores: Arc<StorePool<S>>,
-    rows: Box<dyn RowSource>,
     verifier: JwtVerifier,
     wake: Option<WakeHandle>,
     config: BackendConfig,
 }
 
 impl<S: ServerStore + 'static> SyncBackend<S> {
-    /// A backend storing uploads through `stores` (one connection each: as many uploads run
-    /// at once as there are stores; the stores must be migrated), answering downloads from
-    /// `rows`, and admitting requests whose bearer token `verifier` accepts.
+    /// A backend on `stores` (one connection each: as many requests reach the database at
+    /// once as there are stores; the stores must be migrated), admitting requests whose
+    /// bearer token `verifier` accepts.
     ///
     /// # Panics
     /// If `stores` is empty.
-    pub fn new(stores: Vec<S>, rows: impl RowSource, verifier: JwtVerifier) -> Self {
+    pub fn new(stores: Vec<S>, verifier: JwtVerifier) -> Self {
         assert!(!stores.is_empty(), "a backend needs at least one store");
         SyncBackend {
             inner: Arc::new(Inner {
                 stores: Arc::new(StorePool::new(stores)),
-                rows: Box::new(rows),
                 verifier,
                 wake: None,
                 config: BackendConfig::default(),
@@ -146,8 +153,9 @@ impl<S: ServerStore + 'static> SyncBackend<S> {
         self
     }
 
-    /// The router: `POST` [`wire::upload_path`] and `GET` [`wire::download_path`] of the
-    /// store's domain, each requiring `Authorization: Bearer <JWT>`.
+    /// The router: `POST` [`wire::upload_path`] and `GET` [`wire::download_path`]
+    /// (`?after=CURSOR&limit=N`) of the store's domain, each requiring
+    /// `Authorization: Bearer <JWT>`.
     pub fn router(&self) -> Router {
         let domain = <S::Domain as Domain>::NAME;
         Router::new()
@@ -264,13 +272,31 @@ async fn upload<S: ServerStore + 'static>(
 async fn download<S: ServerStore + 'static>(
     State(inner): State<Arc<Inner<S>>>,
     headers: HeaderMap,
-) -> Result<axum::Json<DownloadResponse>, Answer> {
+    query: Result<Query<DownloadQuery>, QueryRejection>,
+) -> Result<axum::Json<DownloadPage>, Answer> {
     let user = authenticate(&inner, &headers).await?;
-    let rows = inner.rows.rows_for_user(&user).await.map_err(|e| {
-        tracing::warn!(error = %e, "download failed");
-        problem(ErrorCode::StoreUnavailable, format!("reading rows: {e}"))
-    })?;
-    Ok(axum::Json(DownloadResponse {
-        rows: rows.iter().map(WireRow::from).collect(),
-    }))
+    let Query(query) = query.map_err(|e| problem(ErrorCode::MalformedQuery, e.body_text()))?;
+    let limit = query
+        .limit
+        .unwrap_or(inner.config.max_page)
+        .clamp(1, inner.config.max_page);
+    let task_inner = Arc::clone(&inner);
+    let page = tokio::spawn(async move {
+        let mut store = task_inner.stores.take().await;
+        store.changes_for_user(&user, query.after, limit).await
+    })
+    .await
+    .map_err(|e| problem(ErrorCode::StoreFailed, format!("download task failed: {e}")))?;
+    match page {
+        Ok(page) => Ok(axum::Json(DownloadPage::from(&page))),
+        Err(e) => {
+            tracing::warn!(error = %e, "download failed");
+            let code = if e.is_transient() {
+                ErrorCode::StoreUnavailable
+            } else {
+                ErrorCode::StoreFailed
+            };
+            Err(problem(code, format!("reading changes: {e}")))
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sai::prelude::*;
 use sai::server::{EventProcessor, PostgresStore, ProcessorConfig, StopHandle, shutdown, wakeup};
-use sai_http::{JwtVerifier, PostgresRows, SyncBackend, serve};
+use sai_http::{JwtVerifier, SyncBackend, serve};
 use sai_suite::{StrictTodoMachine, Todo};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -116,13 +116,9 @@ impl Backend {
         for _ in 0..2 {
             stores.push(connect().await.expect("connect"));
         }
-        let backend = SyncBackend::new(
-            stores,
-            PostgresRows::new::<Todo>(&url, Some(schema.clone())),
-            setup.verifier,
-        )
-        .with_wakeup(wake)
-        .with_config(setup.config);
+        let backend = SyncBackend::new(stores, setup.verifier)
+            .with_wakeup(wake)
+            .with_config(setup.config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
