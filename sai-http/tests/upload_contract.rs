@@ -427,3 +427,82 @@ async fn graceful_shutdown_lets_an_upload_in_flight_finish() {
     assert_eq!(stored_when_server_ended.await.unwrap(), 1);
     backend.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_come_in_pages_after_the_cursor_and_a_caught_up_device_gets_nothing() {
+    let mut setup = Setup::new("http_pages");
+    setup.workers = 1;
+    // Small pages: 3 todos make 3 projections, 6 acknowledgement changes and more.
+    setup.config = sai_http::BackendConfig::default().with_max_page(2);
+    let Some(backend) = Backend::start(setup).await else {
+        return;
+    };
+    let store = device_store();
+    let identity = ClientIdentity::new("phone", "alice");
+    write_todos(&store, &identity, 3);
+    let device = HttpDevice::<Todo>::new(backend.base(), identity, token("alice"));
+    device.upload(&store).await.expect("upload");
+    let mut rounds = 0;
+    while !store.logged_intents::<Todo>().expect("log").is_empty() {
+        rounds += 1;
+        assert!(rounds < 500, "the device did not converge");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        device.download(&store).await.expect("download");
+    }
+    assert_eq!(store.projections::<Todo>().unwrap().len(), 3);
+    // The device's cursor is past every change: asking after it gets an empty page.
+    let (_, cursor) = sai::sync::device_cursor::<Todo>(&store).unwrap().unwrap();
+    let page: sai_http::wire::DownloadPage = reqwest::Client::new()
+        .get(format!(
+            "{}?after={}",
+            backend.download_url(),
+            cursor.position()
+        ))
+        .bearer_auth(token("alice"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        page.rows.is_empty() && page.removals.is_empty() && !page.more,
+        "{page:?}"
+    );
+    // From the start, a page holds at most the backend's maximum, whatever is asked.
+    let page: sai_http::wire::DownloadPage = reqwest::Client::new()
+        .get(format!("{}?after=0&limit=1000", backend.download_url()))
+        .bearer_auth(token("alice"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        page.rows.len() + page.removals.len() <= 2 && page.more,
+        "{page:?}"
+    );
+    // Another user's cursor walk shows none of Alice's rows.
+    let page: sai_http::wire::DownloadPage = reqwest::Client::new()
+        .get(format!("{}?after=0", backend.download_url()))
+        .bearer_auth(token("bob"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(page.rows.is_empty(), "{page:?}");
+    // A query that is not a cursor: 400, naming it.
+    let response = reqwest::Client::new()
+        .get(format!("{}?after=yesterday", backend.download_url()))
+        .bearer_auth(token("alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "malformed_query", "{body}");
+    backend.stop().await;
+}
