@@ -5,10 +5,10 @@
 //!   ([`SyncBackend::router`](server::SyncBackend::router)), with an upload endpoint that
 //!   follows PowerSync's write-path contract and an incremental download endpoint (the
 //!   changes after the device's cursor, page by page) for deployments without the PowerSync
-//!   service; [`serve`](server::serve) runs it with graceful shutdown.
+//!   service; [`serve`] runs it with graceful shutdown.
 //! - [`auth`]: JWT verification, HS256 with a shared secret or a JWKS URL (EdDSA, RS256),
 //!   checking the audience and the expiry; the token's `sub` is the user.
-//! - [`device`]: [`HttpDevice`](device::HttpDevice), which uploads a
+//! - [`device`]: [`HttpDevice`], which uploads a
 //!   [`ClientStore`](sai::client::ClientStore)'s pending intents and downloads the changes
 //!   after its durable cursor, each page in one transaction, retrying with exponential
 //!   backoff.

@@ -120,7 +120,7 @@ pub struct DownloadQuery {
 }
 
 /// One page of a user's changes of one domain after a cursor (a
-/// [`ChangePage`](sai::sync::ChangePage) on the wire): the current content of each changed
+/// [`ChangePage`] on the wire): the current content of each changed
 /// row (the rows PowerSync's sync rules select), the rows removed, and the cursor to ask
 /// from next.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
