@@ -114,12 +114,14 @@ async fn rows_sync_per_user_even_while_uploads_are_pending() {
     });
     options.with_retry_delay(Duration::from_millis(50));
     db.connect(options).await;
-    wake_uploads(&db).await.unwrap();
-    for _ in 0..500 {
+    // A wake-up that arrives before the client's upload loop runs is not kept: announce the
+    // queue again until the first attempt (as `PowerSyncClient` does), for up to 30 s.
+    for _ in 0..120 {
+        wake_uploads(&db).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
         if attempts.load(Ordering::SeqCst) > 0 {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(
         attempts.load(Ordering::SeqCst) > 0,
