@@ -30,6 +30,7 @@
 //! }
 //!
 //! #[machine(domain = Todo, event = TodoEvent)]
+//! #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 //! pub enum TodoMachine {
 //!     #[initial]
 //!     #[on(Create => Active, assign = set_title)]
@@ -104,6 +105,7 @@ mod intent;
 mod machine;
 mod rejection;
 mod snapshot;
+mod state_derives;
 mod stub;
 mod value;
 
@@ -288,6 +290,7 @@ pub use sai_derive::Event;
 /// }
 ///
 /// #[machine(domain = Todo, event = TodoEvent)]
+/// #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 /// pub enum TodoMachine {
 ///     #[initial]
 ///     #[on(Create => Active, guard = title_not_empty, reason = "title must not be empty", assign = set_title)]
@@ -421,6 +424,8 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::event::type_of_variant;
+    pub use crate::machine::machine_of;
+    pub use crate::state_derives::MachineStateDerives;
     pub use crate::stub::{NoEvent, NoMachine};
     pub use crate::value::{json_from_sql, json_to_sql};
     pub use core::option::Option::{self, None, Some};
