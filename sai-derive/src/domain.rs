@@ -126,7 +126,10 @@ fn stub(input: &syn::DeriveInput) -> TokenStream {
             let link = machine_link(ident, &machine);
             (machine, link)
         }
-        None => (quote! { ::sai::__private::NoMachine<Self> }, Default::default()),
+        None => (
+            quote! { ::sai::__private::NoMachine<Self> },
+            Default::default(),
+        ),
     };
     quote! {
         const _: () = {

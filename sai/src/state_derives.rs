@@ -7,8 +7,8 @@ use std::fmt::Debug;
 /// derive written above the attribute is expanded apart from it, so the user writes them.
 #[diagnostic::on_unimplemented(
     message = "the state enum `{Self}` lacks the derives a machine needs",
-    label = "add `#[derive(Clone, Copy, Debug, PartialEq, Eq)]` to `{Self}`",
-    note = "`#[machine]` does not derive them: write `#[derive(Clone, Copy, Debug, PartialEq, Eq)]` above or below `#[machine(…)]`"
+    label = "needs `#[derive(Clone, Copy, Debug, PartialEq, Eq)]`",
+    note = "`#[machine]` does not derive them: write `#[derive(Clone, Copy, Debug, PartialEq, Eq)]` above or below `#[machine(…)]`, or add the missing ones to the enum's own derive"
 )]
 pub trait MachineStateDerives: Copy + Eq + Debug {}
 
