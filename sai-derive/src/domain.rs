@@ -466,7 +466,9 @@ fn generate(m: &Model) -> TokenStream {
 /// (`Copy`, `Eq`, `Debug`, …); a machine lacking them is already reported once on its own enum,
 /// and the clause (higher-ranked, so never rejected as trivially false) keeps that mistake from
 /// being reported a second time here. The check, a generic call, keeps a type that is no
-/// machine of this domain an error at `machine = …`, without the derive bounds.
+/// machine of this domain an error at `machine = …`, without the derive bounds. (Left over:
+/// while the derives are missing, code that evaluates this domain's `COLUMNS` directly also
+/// gets "entering unreachable code", as rustc drops bodies whose where-clauses cannot hold.)
 fn machine_link(domain: &syn::Ident, machine: &TokenStream) -> (TokenStream, TokenStream) {
     let bound = quote! { where for<'__sai> #machine: ::sai::Machine<Domain = #domain> };
     let check = quote! { const _: () = ::sai::__private::machine_of::<#machine, #domain>(); };

@@ -148,6 +148,7 @@ pub use value::{ColumnType, ColumnValue, SqlValue, ValueError};
 /// # #[serde(tag = "type")]
 /// # pub enum TodoEvent { Create }
 /// # #[machine(domain = Todo, event = TodoEvent)]
+/// # #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 /// # pub enum TodoMachine { #[initial] Idle }
 ///
 /// assert_eq!(Todo::NAME, "todo");
