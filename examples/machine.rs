@@ -58,6 +58,7 @@ fn at_end(p: &Player, _: &PlayerEvent, _: &IntentMeta) -> bool {
 
 /// Empty, or loaded (a compound state: paused or playing).
 #[machine(domain = Player, event = PlayerEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PlayerMachine {
     #[initial]
     #[on(Load => Loaded)]

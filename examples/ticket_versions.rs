@@ -27,6 +27,7 @@ pub mod v1 {
     }
 
     #[machine(domain = Ticket, event = TicketEvent)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum TicketMachine {
         #[initial]
         #[on(Open => Opened, assign = set_title)]
@@ -92,6 +93,7 @@ pub mod v2 {
     }
 
     #[machine(domain = Ticket, event = TicketEvent)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum TicketMachine {
         #[initial]
         #[on(Open => Opened, assign = apply)]
@@ -149,6 +151,7 @@ pub mod v3 {
     }
 
     #[machine(domain = Ticket, event = TicketEvent)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum TicketMachine {
         #[initial]
         #[on(Open => Opened, assign = apply)]

@@ -82,6 +82,7 @@ pub fn bump_priority(todo: &mut Todo, _: &TodoEvent, _: &IntentMeta) {
 
 /// The client's machine: what a device accepts at once, optimistically.
 #[machine(domain = Todo, event = TodoEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TodoMachine {
     #[initial]
     #[on(Create => Active, guard = title_not_empty, reason = "title must not be empty", assign = set_title)]
@@ -111,6 +112,7 @@ pub fn estimate_within_budget(_: &Todo, event: &TodoEvent, meta: &IntentMeta) ->
 /// The server's machine: the same states and events as [`TodoMachine`] (snapshots meet by
 /// state name), with the estimate guarded. `EventProcessor::with_machine` decides with it.
 #[machine(domain = Todo, event = TodoEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StrictTodoMachine {
     #[initial]
     #[on(Create => Active, guard = title_not_empty, reason = "title must not be empty", assign = set_title)]

@@ -38,6 +38,7 @@ pub fn put(ledger: &mut Ledger, event: &LedgerEvent, _: &IntentMeta) {
 }
 
 #[machine(domain = Ledger, event = LedgerEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LedgerMachine {
     #[initial]
     #[on(Open => Opened, assign = open)]

@@ -41,6 +41,7 @@ mod unsafe_v3 {
     pub fn apply(_: &mut Ticket, _: &TicketEvent, _: &IntentMeta) {}
 
     #[machine(domain = Ticket, event = TicketEvent)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum TicketMachine {
         #[initial]
         #[on(Open => Opened, assign = apply)]
@@ -644,6 +645,7 @@ mod ahead {
     }
 
     #[machine(domain = Ticket, event = TicketEvent)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum TicketMachine {
         #[initial]
         #[on(Open => Opened, assign = set_title)]

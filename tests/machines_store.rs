@@ -56,6 +56,7 @@ fn at_end(d: &Deck, _: &DeckEvent, _: &IntentMeta) -> bool {
 }
 
 #[machine(domain = Deck, event = DeckEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DeckMachine {
     #[initial]
     #[on(Load => Loaded, guard = not(broken), reason = "the tape is broken")]

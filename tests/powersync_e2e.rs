@@ -323,6 +323,7 @@ enum TagEvent {
 }
 
 #[machine(domain = Tag, event = TagEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TagMachine {
     #[initial]
     #[on(Name => Named)]

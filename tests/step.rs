@@ -216,6 +216,7 @@ fn mark(tag: &'static str) -> impl Fn(&mut Counter) {
 }
 
 #[machine(domain = Counter, event = CounterEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum CounterMachine {
     #[initial]
     #[on(Add => Large, guard = big, assign = [add, |c: &mut Counter, _, _| mark("L")(c)])]
@@ -553,6 +554,7 @@ fn jam(v: &mut Vault, _: &VaultEvent, _: &IntentMeta) {
 }
 
 #[machine(domain = Vault, event = VaultEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum VaultMachine {
     #[initial]
     #[on(Open => Opened, guard = right_code, reason = "wrong code", guard = not(jammed), reason = "the lock is jammed")]
@@ -701,6 +703,7 @@ fn warm(k: &Kettle, _: &KettleEvent, _: &IntentMeta) -> bool {
 }
 
 #[machine(domain = Kettle, event = KettleEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum KettleMachine {
     #[initial]
     #[on(Heat => Heating, assign = heat)]
@@ -873,6 +876,7 @@ fn locked(p: &Page, _: &PageEvent, _: &IntentMeta) -> bool {
 }
 
 #[machine(domain = Page, event = PageEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PageMachine {
     #[initial]
     #[on(Open => Active)]
@@ -1039,6 +1043,7 @@ fn book(t: &mut Ticket, e: &TicketEvent, _: &IntentMeta) {
 }
 
 #[machine(domain = Ticket, event = TicketEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TicketMachine {
     #[initial]
     #[on(Book => Booked, guard = some_seats, server_guard = within_stock, reason = "sold out", assign = book)]

@@ -58,6 +58,7 @@ macro_rules! actions {
 actions!(a0, a1, a2, a3, a4, a5, a6);
 
 #[machine(domain = Lab, event = LabEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LabMachine {
     #[initial]
     #[on(A => Work, guard = g0, assign = a0)]

@@ -120,14 +120,22 @@ fn stub(input: &syn::DeriveInput) -> TokenStream {
             });
             found
         })
-        .map_or_else(
-            || quote! { ::sai::__private::NoMachine<Self> },
-            |p| quote! { #p },
-        );
+        .map(|p| quote! { #p });
+    let (machine, (bound, check)) = match machine {
+        Some(machine) => {
+            let link = machine_link(ident, &machine);
+            (machine, link)
+        }
+        None => (
+            quote! { ::sai::__private::NoMachine<Self> },
+            Default::default(),
+        ),
+    };
     quote! {
         const _: () = {
+            #check
             #[automatically_derived]
-            impl ::sai::Domain for #ident {
+            impl ::sai::Domain for #ident #bound {
                 const NAME: &'static str = "";
                 const COLUMNS: &'static [::sai::ColumnDef] = &[];
                 type Machine = #machine;
@@ -418,6 +426,7 @@ fn generate(m: &Model) -> TokenStream {
         format!("A [`{ident}`] projection: its machine state, fields and version.");
     let machine = machine.as_ref().expect("validated: the machine is named");
     let machine_ty = quote_spanned! {machine.span()=> #machine };
+    let (bound, check) = machine_link(ident, &machine_ty);
     quote! {
         #[doc = #intent_doc]
         #vis type #intent_alias = ::sai::IntentOf<#ident>;
@@ -425,8 +434,9 @@ fn generate(m: &Model) -> TokenStream {
         #vis type #projection_alias = ::sai::SnapshotOf<#ident>;
 
         const _: () = {
+            #check
             #[automatically_derived]
-            impl ::sai::Domain for #ident {
+            impl ::sai::Domain for #ident #bound {
                 const NAME: &'static str = #name;
                 const COLUMNS: &'static [::sai::ColumnDef] = &[#(#columns),*];
                 #dropped
@@ -449,6 +459,20 @@ fn generate(m: &Model) -> TokenStream {
             }
         };
     }
+}
+
+/// What ties a domain to its machine: a `where` clause and a check that it is this domain's
+/// machine. Why the clause: the trait's bound on `type Machine` includes the state derives
+/// (`Copy`, `Eq`, `Debug`, …); a machine lacking them is already reported once on its own enum,
+/// and the clause (higher-ranked, so never rejected as trivially false) keeps that mistake from
+/// being reported a second time here. The check, a generic call, keeps a type that is no
+/// machine of this domain an error at `machine = …`, without the derive bounds. (Left over:
+/// while the derives are missing, code that evaluates this domain's `COLUMNS` directly also
+/// gets "entering unreachable code", as rustc drops bodies whose where-clauses cannot hold.)
+fn machine_link(domain: &syn::Ident, machine: &TokenStream) -> (TokenStream, TokenStream) {
+    let bound = quote! { where for<'__sai> #machine: ::sai::Machine<Domain = #domain> };
+    let check = quote! { const _: () = ::sai::__private::machine_of::<#machine, #domain>(); };
+    (bound, check)
 }
 
 /// The `default` of a field's `ColumnDef`: a function encoding the declared value through the

@@ -30,6 +30,7 @@
 //! }
 //!
 //! #[machine(domain = Todo, event = TodoEvent)]
+//! #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 //! pub enum TodoMachine {
 //!     #[initial]
 //!     #[on(Create => Active, assign = set_title)]
@@ -104,6 +105,7 @@ mod intent;
 mod machine;
 mod rejection;
 mod snapshot;
+mod state_derives;
 mod stub;
 mod value;
 
@@ -146,6 +148,7 @@ pub use value::{ColumnType, ColumnValue, SqlValue, ValueError};
 /// # #[serde(tag = "type")]
 /// # pub enum TodoEvent { Create }
 /// # #[machine(domain = Todo, event = TodoEvent)]
+/// # #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 /// # pub enum TodoMachine { #[initial] Idle }
 ///
 /// assert_eq!(Todo::NAME, "todo");
@@ -288,6 +291,7 @@ pub use sai_derive::Event;
 /// }
 ///
 /// #[machine(domain = Todo, event = TodoEvent)]
+/// #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 /// pub enum TodoMachine {
 ///     #[initial]
 ///     #[on(Create => Active, guard = title_not_empty, reason = "title must not be empty", assign = set_title)]
@@ -324,8 +328,12 @@ pub use sai_derive::Event;
 /// # Attributes
 ///
 /// `#[machine(domain = D, event = E)]` on the enum, both keys required: `D` a
-/// [`Domain`](derive@Domain) struct, `E` its [`Event`](derive@Event) enum. The variants are
-/// the states (unit variants; the entity's data lives in the domain's fields), and take:
+/// [`Domain`](derive@Domain) struct, `E` its [`Event`](derive@Event) enum. The enum derives
+/// `Clone, Copy, Debug, PartialEq, Eq` itself, written above or below `#[machine]` (and may add
+/// more, such as `Hash`): the macro derives nothing, because a derive written above an
+/// attribute macro is expanded apart from it and would clash with one the macro added. A
+/// missing one is a single error on the enum's name that names the line to add. The variants
+/// are the states (unit variants; the entity's data lives in the domain's fields), and take:
 ///
 /// | attribute | meaning |
 /// |---|---|
@@ -378,14 +386,13 @@ pub use sai_derive::Event;
 ///
 /// `impl sai::Machine` ([`Machine::NAME`], [`Machine::INITIAL`], [`Machine::STATES`],
 /// [`Machine::TRANSITIONS`], …, with [`Machine::transition_table`] and [`Machine::mermaid`]
-/// renderings), and the derives the trait needs (`Clone`, `Copy`, `PartialEq`, `Eq`, `Hash`,
-/// `Debug`) that the enum does not already have.
+/// renderings). No derives: those are written on the enum (see above).
 ///
 /// # Compile errors
 ///
 /// All in one pass, each on the offending token with a hint: a missing `domain` or `event`, or
 /// an unknown key in `#[machine(…)]` (the others are still read); not an enum, or a generic
-/// one; a state with data; no `#[initial]`, or two; a state both `#[initial]` and
+/// one; a missing state derive; a state with data; no `#[initial]`, or two; a state both `#[initial]` and
 /// `#[final_state]`; transitions on a final state; an unknown event variant or target state
 /// ("did you mean …"), or one written with its enum (`Event::Open`); `->` for `=>`; an unknown
 /// key in `#[on]` ("did you mean …"), a quoted guard or assign, `assign = a, b` for
@@ -421,6 +428,8 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::event::type_of_variant;
+    pub use crate::machine::machine_of;
+    pub use crate::state_derives::MachineStateDerives;
     pub use crate::stub::{NoEvent, NoMachine};
     pub use crate::value::{json_from_sql, json_to_sql};
     pub use core::option::Option::{self, None, Some};

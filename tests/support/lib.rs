@@ -70,6 +70,7 @@ pub fn by_owner(_: &Note, _: &NoteEvent, meta: &IntentMeta) -> bool {
 
 /// A note's states; client and server use the same machine.
 #[machine(domain = Note, event = NoteEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NoteMachine {
     /// Not written yet.
     #[initial]
@@ -105,6 +106,7 @@ pub fn estimate_per_label(todo: &mut Todo, event: &TodoEvent, _: &IntentMeta) {
 /// an assign that can compute NaN ([`estimate_per_label`]): what the server must contain so
 /// that one intent never halts the queue.
 #[machine(domain = Todo, event = TodoEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PanickyTodoMachine {
     #[initial]
     #[on(Create => Active, guard = panics_on_panic, reason = "title must not be empty", assign = set_title)]

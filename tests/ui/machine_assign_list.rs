@@ -12,6 +12,7 @@ fn relabel(door: &mut Door, _: &DoorEvent, _: &sai::IntentMeta) {
 }
 
 #[machine(domain = Door, event = DoorEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DoorMachine {
     #[initial]
     #[on(Open => Opened, assign = label, relabel)]

@@ -4,5 +4,6 @@ use serde::{Deserialize, Serialize};
 include!("shared/door.rs");
 
 #[machine(domain = Door, event = DoorEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DoorMachine {}
 fn main() {}

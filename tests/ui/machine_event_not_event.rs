@@ -15,6 +15,7 @@ enum DoorEvent {
 }
 
 #[machine(domain = Door, event = DoorEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DoorMachine {
     #[initial]
     #[on(Open => Opened)]

@@ -8,6 +8,7 @@ fn is_closed(door: &Door) -> bool {
 }
 
 #[machine(domain = Door, event = DoorEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DoorMachine {
     #[initial]
     #[on(Open => Opened, guard = is_closed)]

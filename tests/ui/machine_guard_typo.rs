@@ -8,6 +8,7 @@ fn unlocked(_: &Door, _: &DoorEvent, _: &sai::IntentMeta) -> bool {
 }
 
 #[machine(domain = Door, event = DoorEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DoorMachine {
     #[initial]
     #[on(Open => Opened, gaurd = unlocked)]

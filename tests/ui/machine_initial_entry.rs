@@ -8,6 +8,7 @@ fn greet(door: &mut Door, _: &DoorEvent, _: &sai::IntentMeta) {
 }
 
 #[machine(domain = Door, event = DoorEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DoorMachine {
     #[initial]
     #[entry(greet)]

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 include!("shared/door.rs");
 
 #[machine(domain = Door, event = DoorEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DoorMachine {
     #[initial]
     #[on(Open => Opened)]

@@ -11,15 +11,6 @@ use crate::diagnostics::{checkpoint, error};
 use model::Model;
 use parse::MachineArgs;
 
-const NEEDED_DERIVES: [(&str, &str); 6] = [
-    ("Clone", "::core::clone::Clone"),
-    ("Copy", "::core::marker::Copy"),
-    ("Debug", "::core::fmt::Debug"),
-    ("PartialEq", "::core::cmp::PartialEq"),
-    ("Eq", "::core::cmp::Eq"),
-    ("Hash", "::core::hash::Hash"),
-];
-
 pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     let mut item: syn::ItemEnum = match syn::parse2(input.clone()) {
         Ok(item) => item,
@@ -64,7 +55,6 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     // Parse errors hide transitions, so the reachability check would report false positives.
     let (mut errors, parsed_cleanly) = checkpoint(errors);
     let model = errors.handle(model::lower(&item.ident, states, parsed_cleanly));
-    add_derives(&mut item);
     let errors = errors.finish().err().map(|e| e.write_errors());
     match (args, model, errors) {
         (
@@ -92,27 +82,6 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
             quote! { #errors #item #stub }
         }
         (_, _, errors) => quote! { #errors #item },
-    }
-}
-
-/// The trait needs `Copy + Eq + Hash + Debug`; derive whichever the user did not.
-fn add_derives(item: &mut syn::ItemEnum) {
-    let mut present: Vec<String> = Vec::new();
-    for attr in item.attrs.iter().filter(|a| a.path().is_ident("derive")) {
-        let _ = attr.parse_nested_meta(|meta| {
-            if let Some(last) = meta.path.segments.last() {
-                present.push(last.ident.to_string());
-            }
-            Ok(())
-        });
-    }
-    let missing: Vec<syn::Path> = NEEDED_DERIVES
-        .iter()
-        .filter(|(name, _)| !present.iter().any(|p| p == name))
-        .map(|(_, path)| syn::parse_str(path).expect("valid path"))
-        .collect();
-    if !missing.is_empty() {
-        item.attrs.push(syn::parse_quote!(#[derive(#(#missing),*)]));
     }
 }
 
@@ -182,7 +151,7 @@ fn generate(
         let event_type = if group.always {
             quote! { "" }
         } else {
-            quote! { ::sai::__private::type_of_variant::<Self>(#event_name) }
+            quote! { ::sai::__private::type_of_variant::<#ident>(#event_name) }
         };
         let rows = if group.always {
             &mut always_rows
@@ -194,7 +163,7 @@ fn generate(
             let target = match row.target {
                 Some(t) => {
                     let t = &model.states[t].ident;
-                    quote! { ::sai::__private::Some(Self::#t) }
+                    quote! { ::sai::__private::Some(#ident::#t) }
                 }
                 None => quote! { ::sai::__private::None },
             };
@@ -219,7 +188,7 @@ fn generate(
             });
             rows.push(quote! {
                 ::sai::Transition {
-                    from: Self::#from,
+                    from: #ident::#from,
                     event: #event_type,
                     guards: &[#(#guards),*],
                     target: #target,
@@ -256,18 +225,22 @@ fn generate(
     if let Some(body) = actions(&|s| &s.entry) {
         entry_exit.extend(quote! {
             #[allow(unreachable_patterns)]
-            fn entry(self) -> &'static [::sai::Assign<<Self as ::sai::Machine>::Domain, <Self as ::sai::Machine>::Event>] { #body }
+            fn entry(self) -> &'static [::sai::Assign<#domain, #event>] { #body }
         });
     }
     if let Some(body) = actions(&|s| &s.exit) {
         entry_exit.extend(quote! {
             #[allow(unreachable_patterns)]
-            fn exit(self) -> &'static [::sai::Assign<<Self as ::sai::Machine>::Domain, <Self as ::sai::Machine>::Event>] { #body }
+            fn exit(self) -> &'static [::sai::Assign<#domain, #event>] { #body }
         });
     }
 
+    // The table is a free constant rather than `<Self as Machine>::TRANSITIONS`: a path to the
+    // trait's items would repeat the missing-derive error once per use.
     quote! {
         const _: () = {
+            const TABLE: &[::sai::Transition<#ident>] = &[#(#rows),*];
+
             #[automatically_derived]
             impl ::sai::Machine for #ident {
                 type Domain = #domain;
@@ -276,7 +249,7 @@ fn generate(
                 const NAME: &'static str = #name;
                 const INITIAL: Self = Self::#initial;
                 const STATES: &'static [Self] = &[#(Self::#state_ids),*];
-                const TRANSITIONS: &'static [::sai::Transition<Self>] = &[#(#rows),*];
+                const TRANSITIONS: &'static [::sai::Transition<Self>] = TABLE;
                 const ALWAYS: &'static [::sai::Transition<Self>] = &[#(#always_rows),*];
 
                 #entry_exit
@@ -292,7 +265,6 @@ fn generate(
 
                 #[allow(unreachable_patterns)]
                 fn candidates(self, event: &#event) -> &'static [::sai::Transition<Self>] {
-                    const TABLE: &'static [::sai::Transition<#ident>] = <#ident as ::sai::Machine>::TRANSITIONS;
                     match (self, event) {
                         #(#arms)*
                         _ => &[],

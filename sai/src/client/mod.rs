@@ -141,6 +141,7 @@
 //! }
 //!
 //! #[machine(domain = Task, event = TaskEvent)]
+//! #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 //! pub enum TaskMachine {
 //!     #[initial]
 //!     #[on(Create => Open, assign = set_title)]

@@ -6,6 +6,7 @@ enum NoteEvent {
 }
 
 #[sai::machine(domain = Note, event = NoteEvent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum NoteMachine {
     #[initial]
     #[on(Write)]
