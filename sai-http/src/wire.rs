@@ -93,6 +93,21 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// The HTTP status this problem is answered with.
+    /// Whether a device completes (drops for good) a batch refused with this code: only
+    /// the backend's own verdicts that the batch can never be stored. Anything else — a
+    /// too-large batch, a proxy's or a wrong URL's 4xx — leaves the batch in the log.
+    pub fn completes_batch(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::ClientOfAnotherUser
+                | ErrorCode::WrongUser
+                | ErrorCode::MalformedBody
+                | ErrorCode::MalformedIntent
+                | ErrorCode::InvalidIdentity
+                | ErrorCode::IdConflict
+        )
+    }
+
     pub fn status(self) -> u16 {
         match self {
             ErrorCode::Unauthenticated => 401,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use sai::client::{ClientIdentity, ClientStore, EventSourcedActor};
 use sai_http::device::completed_uploads;
 use sai_http::wire::ErrorCode;
-use sai_http::{HttpDevice, RetryPolicy};
+use sai_http::{HttpDevice, RetryPolicy, TransportError};
 use sai_suite::{Todo, TodoEvent, create};
 
 use common::*;
@@ -237,6 +237,26 @@ async fn a_malformed_batch_gets_4xx_and_the_device_completes_it() {
     assert_eq!((second.batches, second.completed.len()), (0, 0));
     assert_eq!(store.logged_intents::<Todo>().unwrap().len(), 4);
     assert_eq!(backend.stored_intents().await, 0);
+
+    // A 4xx that is not the backend's verdict on the batch (here: no route at that URL, as
+    // behind a misconfigured proxy) keeps the batch: an error, nothing completed, and the
+    // intents go up once the URL is right.
+    let store = device_store();
+    let identity = ClientIdentity::new("lost", "alice");
+    write_todos(&store, &identity, 1);
+    let misdirected = HttpDevice::<Todo>::new(
+        format!("{}/no-such-prefix", backend.base()),
+        identity.clone(),
+        alice.clone(),
+    );
+    match misdirected.upload(&store).await {
+        Err(TransportError::Refused { status: 404, .. }) => {}
+        other => panic!("expected the batch kept after a 404, got {other:?}"),
+    }
+    assert!(completed_uploads(&store).unwrap().is_empty());
+    let device = HttpDevice::<Todo>::new(backend.base(), identity, alice.clone());
+    let summary = device.upload(&store).await.expect("upload");
+    assert_eq!((summary.inserted, summary.completed.len()), (2, 0));
     backend.stop().await;
 }
 

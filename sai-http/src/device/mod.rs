@@ -50,6 +50,16 @@ pub enum TransportError {
         /// The last failure.
         last: String,
     },
+    /// The server refused an upload for a reason that is not the batch's (no backend at
+    /// that URL, a proxy's refusal, a batch over the body limit): nothing was completed,
+    /// the intents stay in the log for the next upload.
+    #[error("upload refused with {status}, batch kept: {message}")]
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The answer's text.
+        message: String,
+    },
     /// The server answered something this transport cannot read.
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
@@ -161,6 +171,9 @@ impl<D: Domain> HttpDevice<D> {
         HttpDevice {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
+                // A redirected POST becomes a GET that some other handler refuses; never
+                // follow one with a batch.
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
             base: server.into().trim_end_matches('/').to_owned(),
@@ -219,7 +232,14 @@ impl<D: Domain> HttpDevice<D> {
                     Ok(body) => return Ok(Reply::Ok(body)),
                     Err(e) => (None, format!("reading the answer: {e}")),
                 },
-                Ok(response) if response.status().is_server_error() => {
+                // 5xx, and the two 4xx that say "later" (timeout, rate limit), are retried.
+                Ok(response)
+                    if response.status().is_server_error()
+                        || matches!(
+                            response.status(),
+                            StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS
+                        ) =>
+                {
                     let status = response.status();
                     let text = response.text().await.unwrap_or_default();
                     (Some(status.as_u16()), format!("{status}: {text}"))
@@ -266,7 +286,6 @@ impl<D: Domain> HttpDevice<D> {
             let mut intents = store
                 .logged_intents::<D>()?
                 .into_iter()
-                .filter(|i| i.user_id == self.identity.user_id)
                 .map(|i| i.to_raw())
                 .collect::<Result<Vec<RawIntent>, _>>()
                 .map_err(|e| TransportError::Protocol(format!("encoding an intent: {e}")))?;
@@ -323,10 +342,16 @@ impl<D: Domain> HttpDevice<D> {
                         continue 'renumbered;
                     }
                     Reply::Refused(status, body, text) => {
-                        // The contract: a 4xx batch is malformed; complete it and move on.
-                        let (code, message) = match body {
-                            Some(b) => (b.code, b.message),
-                            None => (ErrorCode::MalformedBody, format!("{status}: {text}")),
+                        // The contract: a batch the backend calls malformed is completed and
+                        // not sent again. Any other refusal (a wrong URL, a proxy, a batch
+                        // over the body limit) is not the batch's fault: keep it, say why.
+                        let Some(ErrorBody { code, message, .. }) =
+                            body.filter(|b| b.code.completes_batch())
+                        else {
+                            return Err(TransportError::Refused {
+                                status: status.as_u16(),
+                                message: text,
+                            });
                         };
                         tracing::warn!(%status, ?code, error = %message, intents = batch.len(),
                             "upload refused as malformed; completing the batch, it is not sent again");
