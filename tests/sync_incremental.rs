@@ -204,6 +204,46 @@ async fn restart_mid_download<S: ServerStore<Domain = Todo>>(
         write_page::<Todo>(&phone, "alice", &first),
         Err(DeviceError::OutOfOrder { .. })
     ));
+    // A page that moves the cursor back (a reset or restored server log) and a page naming
+    // a table the device does not download are refused, and write nothing.
+    let mut rewinding = sync
+        .processor_mut()
+        .store_mut()
+        .changes_for_user("alice", first.next, 2)
+        .await
+        .unwrap();
+    rewinding.next = Cursor::START;
+    assert!(matches!(
+        write_page::<Todo>(&phone, "alice", &rewinding),
+        Err(DeviceError::Rewinds { .. })
+    ));
+    let mut foreign = sync
+        .processor_mut()
+        .store_mut()
+        .changes_for_user("alice", first.next, 2)
+        .await
+        .unwrap();
+    foreign.rows[1].table = "not_downloaded".to_owned();
+    assert!(matches!(
+        write_page::<Todo>(&phone, "alice", &foreign),
+        Err(DeviceError::UnknownTable(t)) if t == "not_downloaded"
+    ));
+    assert_eq!(device_rows(&phone, "alice").len(), 2);
+    assert_eq!(
+        device_cursor::<Todo>(&phone).unwrap(),
+        Some(("alice".to_owned(), first.next))
+    );
+    // A page for alice on a device whose log holds bob's intent is refused, though the
+    // device never synced (nothing bound it yet).
+    let bobs = device(&dir.join("bobs"));
+    EventSourcedActor::<Todo>::create(&bobs, ClientIdentity::new("bobs", "bob"))
+        .unwrap()
+        .send(create("bob's"))
+        .unwrap();
+    assert!(matches!(
+        write_page::<Todo>(&bobs, "alice", &foreign),
+        Err(DeviceError::WrongUser { device, .. }) if device == "bob"
+    ));
     sync.download(&phone, "alice").await.unwrap();
     assert_eq!(device_rows(&phone, "alice"), server.rows("alice").await);
     let (_, cursor) = device_cursor::<Todo>(&phone).unwrap().unwrap();

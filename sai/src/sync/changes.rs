@@ -106,6 +106,15 @@ pub enum DeviceError {
         /// The cursor the page was read after.
         page_after: Cursor,
     },
+    /// The page would move the device's cursor back (its `next` is before its `after`): a
+    /// server whose change log was reset or restored; nothing was written.
+    #[error("the page moves the cursor back, from {after} to {next}")]
+    Rewinds {
+        /// The cursor the page was read after.
+        after: Cursor,
+        /// The cursor the page moves to.
+        next: Cursor,
+    },
     /// A page row names a table this device does not download.
     #[error("the page names table `{0}`, which this device does not download")]
     UnknownTable(String),
@@ -151,31 +160,37 @@ pub fn bind_device_user<D: Domain>(
     client: &ClientStore,
     user: &str,
 ) -> Result<Cursor, DeviceError> {
-    if let Some(other) = client
-        .logged_intents::<D>()?
-        .into_iter()
-        .find(|i| i.user_id != user)
-    {
-        return Err(DeviceError::WrongUser {
-            device: other.user_id,
-            requested: user.to_owned(),
-        });
-    }
+    client.transaction(|tx| bound_cursor::<D>(tx, user))
+}
+
+/// The device's cursor for `user`, binding the device to `user` on its first round; refused
+/// when the cursor or a logged intent belongs to another user. The log's user column is read
+/// in SQL, no intent decoded (this runs on every upload and download).
+fn bound_cursor<D: Domain>(tx: &rusqlite::Connection, user: &str) -> Result<Cursor, DeviceError> {
+    let log = quote(&TableRole::LocalIntents.table_name(D::NAME));
+    let other: Option<String> = tx
+        .prepare_cached(&format!(
+            "SELECT \"user_id\" FROM {log} WHERE \"user_id\" <> ?1 LIMIT 1"
+        ))?
+        .query_row([user], |r| r.get(0))
+        .optional()?;
     let table = cursor_table::<D>();
-    client.transaction(|tx| match read_cursor(tx, &table)? {
-        Some((device, _)) if device != user => Err(DeviceError::WrongUser {
-            device,
-            requested: user.to_owned(),
-        }),
-        Some((_, position)) => Ok(to_cursor(position)),
-        None => {
+    match (other, read_cursor(tx, &table)?) {
+        (Some(device), _) | (None, Some((device, _))) if device != user => {
+            Err(DeviceError::WrongUser {
+                device,
+                requested: user.to_owned(),
+            })
+        }
+        (_, Some((_, position))) => Ok(to_cursor(position)),
+        (_, None) => {
             tx.execute(
                 &format!("INSERT INTO {table} (\"id\", \"position\") VALUES (?1, 0)"),
                 [user],
             )?;
             Ok(Cursor::START)
         }
-    })
+    }
 }
 
 /// Writes a page of `user`'s changes and the page's `next` cursor in one transaction,
@@ -190,23 +205,14 @@ pub fn write_page<D: Domain>(
 ) -> Result<(), DeviceError> {
     let schema = Schema::of::<D>();
     let cursor = cursor_table::<D>();
+    if page.next < page.after {
+        return Err(DeviceError::Rewinds {
+            after: page.after,
+            next: page.next,
+        });
+    }
     client.write(|tx, _| {
-        let device = match read_cursor(tx, &cursor)? {
-            Some((device, _)) if device != user => {
-                return Err(DeviceError::WrongUser {
-                    device,
-                    requested: user.to_owned(),
-                });
-            }
-            Some((_, position)) => to_cursor(position),
-            None => {
-                tx.execute(
-                    &format!("INSERT INTO {cursor} (\"id\", \"position\") VALUES (?1, 0)"),
-                    [user],
-                )?;
-                Cursor::START
-            }
-        };
+        let device = bound_cursor::<D>(tx, user)?;
         if device != page.after {
             return Err(DeviceError::OutOfOrder {
                 device,
@@ -242,6 +248,10 @@ fn write_rows(tx: &Transaction<'_>, schema: &Schema, page: &ChangePage) -> Resul
             .find(|t| t.name == name && t.role.sync() == SyncDirection::Down)
             .ok_or_else(|| DeviceError::UnknownTable(name.to_owned()))
     };
+    // Every table named is checked before anything is written.
+    for row in &page.rows {
+        downloaded(&row.table)?;
+    }
     for removal in &page.removals {
         let t = downloaded(&removal.table)?;
         tx.prepare_cached(&format!("DELETE FROM {} WHERE \"id\" = ?1", quote(&t.name)))?
@@ -288,9 +298,6 @@ fn write_rows(tx: &Transaction<'_>, schema: &Schema, page: &ChangePage) -> Resul
             );
             upsert.execute(rusqlite::params_from_iter(&params))?;
         }
-    }
-    for row in &page.rows {
-        downloaded(&row.table)?;
     }
     Ok(())
 }
