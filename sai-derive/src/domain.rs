@@ -220,9 +220,15 @@ fn validate(input: DomainInput) -> darling::Result<Model> {
         }
         seen.push(f);
     }
-    for f in &fields {
+    for (i, f) in fields.iter().enumerate() {
         let Some((was, span)) = &f.was else { continue };
-        if let Some(other) = fields.iter().find(|o| &o.column == was) {
+        if RESERVED_COLUMNS.contains(&was.as_str()) {
+            errors.push(error(
+                *span,
+                format!("`was` names `{was}`, a column sai keeps in every projection"),
+                "`was` is the previous name of this field's own column; sai's columns are never renamed",
+            ));
+        } else if let Some(other) = fields.iter().find(|o| &o.column == was) {
             let (message, help) = if other.ident == f.ident {
                 (
                     format!("`was` names the field's own column `{was}`"),
@@ -241,6 +247,18 @@ fn validate(input: DomainInput) -> darling::Result<Model> {
                 )
             };
             errors.push(error(*span, message, help));
+        } else if let Some(earlier) = fields[..i]
+            .iter()
+            .find(|o| o.was.as_ref().is_some_and(|(w, _)| w == was))
+        {
+            errors.push(error(
+                *span,
+                format!(
+                    "`was = \"{was}\"` is declared by field `{}` too",
+                    earlier.ident
+                ),
+                "one column can be renamed into one field only; remove one of the two `was`",
+            ));
         }
     }
     let mut dropped = Vec::new();

@@ -1,0 +1,15 @@
+use sai::{Domain, Event};
+use serde::{Deserialize, Serialize};
+
+#[derive(Domain, Debug, Clone, Default, Serialize, Deserialize)]
+#[domain(machine = NoteMachine)]
+struct Note {
+    #[domain(was = "body")]
+    text: String,
+    #[domain(was = "body")]
+    summary: String,
+}
+
+include!("shared/note.rs");
+
+fn main() {}
