@@ -631,7 +631,7 @@ pub(crate) fn write_sqlite_records(
             side.as_str(),
             r.fingerprint,
             r.version,
-            now_millis()
+            crate::intent::now_millis()
         ])?;
     }
     Ok(())
@@ -662,13 +662,6 @@ pub(crate) fn sqlite_recorded(
         })
     })?
     .collect()
-}
-
-/// Milliseconds since the Unix epoch, for `migrated_at`.
-pub(crate) fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -40,9 +40,9 @@ use tokio_postgres::{Client, NoTls};
 use uuid::Uuid;
 
 use crate::domain::Domain;
-use crate::intent::{RawIntent, Timestamp};
+use crate::intent::{RawIntent, Timestamp, now_millis};
 use crate::schema::{
-    Dialect, ExistingColumn, RecordedSchema, SCHEMA_TABLE, Side, now_millis, plan_migration,
+    Dialect, ExistingColumn, RecordedSchema, SCHEMA_TABLE, Side, plan_migration,
     plan_schema_records, schema_table_ddl,
 };
 
