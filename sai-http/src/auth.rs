@@ -226,6 +226,8 @@ impl JwtVerifier {
         validation.set_audience(&self.audiences);
         validation.set_required_spec_claims(&["exp", "aud", "sub"]);
         validation.leeway = self.leeway_secs;
+        // A token not valid yet is refused as an expired one is.
+        validation.validate_nbf = true;
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation)?;
         if data.claims.sub.is_empty() {
             return Err(AuthError::NoSubject);

@@ -75,8 +75,15 @@ async fn tokens_that_do_not_verify_get_401_and_write_nothing() {
     let body = upload_body(&[raw_intent("tablet", "alice", 1, create("a"))]);
     let claims =
         |aud: &str, exp: i64| serde_json::json!({ "sub": "alice", "aud": aud, "exp": exp });
-    let cases: [(&str, Option<String>); 7] = [
+    let cases: [(&str, Option<String>); 8] = [
         ("no token", None),
+        (
+            "not valid yet",
+            Some(hs256(
+                SECRET,
+                serde_json::json!({ "sub": "alice", "aud": AUDIENCE, "exp": now() + 7200, "nbf": now() + 3600 }),
+            )),
+        ),
         (
             "expired",
             Some(hs256(SECRET, claims(AUDIENCE, now() - 3600))),
@@ -116,6 +123,17 @@ async fn tokens_that_do_not_verify_get_401_and_write_nothing() {
         };
         let status = download.send().await.expect("download").status();
         assert_eq!(status, 401, "{case}: download");
+    }
+    // The scheme's name is case-insensitive; another scheme carrying a good token is not it.
+    for (scheme, want) in [("bearer", 200), ("BEARER", 200), ("Basic", 401)] {
+        let status = reqwest::Client::new()
+            .get(backend.download_url())
+            .header("authorization", format!("{scheme} {}", token("alice")))
+            .send()
+            .await
+            .expect("download")
+            .status();
+        assert_eq!(status, want, "scheme {scheme}");
     }
     assert_eq!(backend.stored_intents().await, 0);
     assert_eq!(backend.count("todo_client_acks").await, 0);

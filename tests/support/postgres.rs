@@ -23,7 +23,7 @@ pub async fn fresh_schema(url: &str, label: &str) -> (tokio_postgres::Client, St
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
-        .unwrap_or_else(|e| panic!("{URL_VAR}={url} is set but the server is unreachable: {e}"));
+        .unwrap_or_else(|e| panic!("{URL_VAR}={url} is set but the server is unreachable: {e:?}"));
     tokio::spawn(async move {
         let _ = connection.await;
     });
