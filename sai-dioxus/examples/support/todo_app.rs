@@ -133,15 +133,23 @@ fn AddTodo() -> Element {
     let mut refused = use_signal(|| None::<String>);
     let add = move |_| {
         let client = client.clone();
+        // Taken and emptied at the click, so keys typed while the send runs are kept; put
+        // back if the send fails.
+        let text = title.replace(String::new());
+        set_input("#new-title", "");
         async move {
-            let event = TodoEvent::Create { title: title() };
-            match client.create::<Todo>(event).await {
-                Ok(_) => {
-                    title.set(String::new());
-                    clear_input("#new-title");
-                    refused.set(None);
+            match client
+                .create::<Todo>(TodoEvent::Create {
+                    title: text.clone(),
+                })
+                .await
+            {
+                Ok(_) => refused.set(None),
+                Err(e) => {
+                    refused.set(Some(e.to_string()));
+                    title.set(text.clone());
+                    set_input("#new-title", &text);
                 }
-                Err(e) => refused.set(Some(e.to_string())),
             }
         }
     };
@@ -211,11 +219,14 @@ fn TodoRow(id: Uuid) -> Element {
             button { class: "set-estimate",
                 onclick: move |_| {
                     let actor = set_estimate.clone();
-                    let hours = estimate().trim().parse::<f64>().ok();
+                    let typed = estimate.replace(String::new());
+                    let input = format!("li[data-id='{id}'] .estimate-input");
+                    set_input(&input, "");
+                    let hours = typed.trim().parse::<f64>().ok();
                     async move {
-                        if actor.send(TodoEvent::Estimate { hours }).await.is_ok() {
-                            estimate.set(String::new());
-                            clear_input(&format!("li[data-id='{id}'] .estimate-input"));
+                        if actor.send(TodoEvent::Estimate { hours }).await.is_err() {
+                            estimate.set(typed.clone());
+                            set_input(&input, &typed);
                         }
                     }
                 },
@@ -226,10 +237,14 @@ fn TodoRow(id: Uuid) -> Element {
     }
 }
 
-/// Empties an uncontrolled input in the page once its value was used.
-fn clear_input(selector: &str) {
-    let script = format!("document.querySelector(\"{selector}\").value = ''");
-    // Fire and forget: a page that is gone has nothing to clear.
+/// Sets an uncontrolled input's text in the page (emptied once its value is taken).
+fn set_input(selector: &str, value: &str) {
+    let script = format!(
+        "document.querySelector({}).value = {}",
+        serde_json::Value::from(selector),
+        serde_json::Value::from(value)
+    );
+    // Fire and forget: a page that is gone has nothing to set.
     let _ = document::eval(&script);
 }
 
