@@ -62,7 +62,8 @@ async fn setup(rows: usize) -> Setup {
         sync.sync(&writer, "alice").await.unwrap();
     }
     // The other rows: copies of a decided projection under new ids, then a fresh change log
-    // (the migration fills it from the rows, as for a database from before the log).
+    // (the migration fills it from the rows, as for a database from before the log: the
+    // schema record must say so, or the migration's fast path skips the refill).
     let server = rusqlite::Connection::open(&path).unwrap();
     let projection = Schema::of::<Todo>()
         .tables()
@@ -80,7 +81,8 @@ async fn setup(rows: usize) -> Setup {
              INSERT INTO todo_projection (\"id\", {cols}) \
              SELECT printf('00000000-0000-7000-8000-%012d', i), {cols} FROM n, \
                (SELECT * FROM todo_projection LIMIT 1); \
-             DELETE FROM todo_changes;",
+             DELETE FROM todo_changes; \
+             UPDATE sai_schema SET fingerprint = 'before the change log';",
             extra = rows - CHANGES,
             cols = others.join(", "),
         ))
@@ -94,6 +96,12 @@ async fn setup(rows: usize) -> Setup {
     assert!(all.len() > rows, "{} rows", all.len());
     full.apply_server_data(|tx| replace_synced_rows(tx, &schema, &all))
         .unwrap();
+    // Both devices start from every row of the user, so a round differs only in the download.
+    assert_eq!(
+        incremental.projections::<Todo>().unwrap().len(),
+        full.projections::<Todo>().unwrap().len(),
+        "the incremental device holds all the user's rows"
+    );
     Setup {
         _dir: dir,
         sync,
