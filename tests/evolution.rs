@@ -988,10 +988,10 @@ async fn a_version_1_device_is_told_the_server_is_ahead() {
     assert_eq!(server.process_pending().await.accepted, 1);
     let rows =
         sqlite_rows_for_user(server.store_mut().connection(), &server_schema, "ann").unwrap();
-    let applied = old_phone.apply_server_data(|tx| replace_synced_rows(tx, &server_schema, &rows));
-    if let Err(e) = &applied {
-        assert!(matches!(e, ClientError::ServerAhead { .. }), "{e}");
-    }
+    // Writing and reconciling succeed: nothing is pending on the row this version cannot read.
+    old_phone
+        .apply_server_data(|tx| replace_synced_rows(tx, &server_schema, &rows))
+        .unwrap();
     let err = ticket.projection().unwrap_err();
     assert!(
         matches!(&err, ClientError::ServerAhead { domain: "ticket", table, id, detail }
@@ -1006,6 +1006,77 @@ async fn a_version_1_device_is_told_the_server_is_ahead() {
         "scanner",
         "rows this version can read still are"
     );
+}
+
+/// A device still on version 1 downloads from a server on version 3, which renamed the
+/// required `title` to `summary`: the page is refused as written by a newer version (not a
+/// constraint error), nothing of it is written, and the cursor stays; once the app is updated
+/// (the same file opened by version 3), the same page applies.
+#[tokio::test]
+async fn a_version_1_device_refuses_a_page_without_a_column_it_requires_until_updated() {
+    use sai::sync::{Cursor, DeviceError, bind_device_user, device_cursor, write_page};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old-phone.db");
+    let old_phone = client_store_v1(&path);
+    let mut server =
+        EventProcessor::new(SqliteStore::<v3::Ticket>::open(dir.path().join("server.db")).unwrap());
+    server.store_mut().migrate().await.unwrap();
+    let ticket =
+        EventSourcedActor::<v1::Ticket>::create(&old_phone, ClientIdentity::new("old", "ann"))
+            .unwrap();
+    ticket
+        .send(v1::TicketEvent::Open {
+            title: "printer".into(),
+        })
+        .unwrap();
+    bind_device_user::<v1::Ticket>(&old_phone, "ann").unwrap();
+    let raw: Vec<_> = old_phone
+        .logged_intents::<v1::Ticket>()
+        .unwrap()
+        .iter()
+        .map(|i| i.to_raw().unwrap())
+        .collect();
+    ingest(server.store_mut(), "ann", &raw).await.unwrap();
+    assert_eq!(server.process_pending().await.accepted, 1);
+    let page = server
+        .store_mut()
+        .changes_for_user("ann", Cursor::START, 100)
+        .await
+        .unwrap();
+    assert!(!page.rows.is_empty());
+
+    let err = write_page::<v1::Ticket>(&old_phone, "ann", &page).unwrap_err();
+    assert!(
+        matches!(&err, DeviceError::ServerAhead { domain: "ticket", table, id, column: "title" }
+            if table == "ticket_projection" && *id == ticket.entity_id().to_string()),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("update the app"), "{err}");
+    assert_eq!(
+        device_cursor::<v1::Ticket>(&old_phone).unwrap(),
+        Some(("ann".to_owned(), Cursor::START))
+    );
+    let projection = ticket.projection().unwrap().unwrap();
+    assert!(projection.optimistic, "nothing of the page was written");
+    assert_eq!(ticket.pending_intents().unwrap().len(), 1);
+    drop((ticket, old_phone));
+
+    // The app is updated: version 3 opens the same file and the same page applies.
+    let updated = ClientStore::builder()
+        .domain::<v3::Ticket>()
+        .open(&path)
+        .unwrap();
+    write_page::<v3::Ticket>(&updated, "ann", &page).unwrap();
+    updated.reconcile_all().unwrap();
+    assert_eq!(
+        device_cursor::<v3::Ticket>(&updated).unwrap(),
+        Some(("ann".to_owned(), page.next))
+    );
+    let seen = updated.projections::<v3::Ticket>().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert!(!seen[0].optimistic);
+    assert_eq!(seen[0].context().summary, "printer");
 }
 
 fn raw_v2(entity: Uuid, seq: u64, event: v2::TicketEvent) -> sai::RawIntent {

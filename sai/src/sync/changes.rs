@@ -14,9 +14,8 @@ use rusqlite::{OptionalExtension, Transaction};
 use crate::client::{ClientError, ClientStore, ReconcileSummary};
 use crate::domain::Domain;
 use crate::schema::{Schema, SyncDirection, TableRole, quote};
-use crate::value::SqlValue;
 
-use super::rows::SyncRow;
+use super::rows::{DeviceTable, SyncRow};
 
 /// A position in a domain's change log: everything up to it has been handed out.
 /// [`Cursor::START`] is before every change. Positions only grow.
@@ -114,6 +113,23 @@ pub enum DeviceError {
         after: Cursor,
         /// The cursor the page moves to.
         next: Cursor,
+    },
+    /// A downloaded row has no value for a column this app's version of the domain requires:
+    /// the server runs a newer version that renamed or dropped it. Nothing of the page was
+    /// written and the cursor stays, so the same page applies once the app is updated.
+    #[error(
+        "row `{id}` of `{table}` has no value for column `{column}`, which this app's version \
+         of domain `{domain}` requires: the server runs a newer version; update the app"
+    )]
+    ServerAhead {
+        /// The domain.
+        domain: &'static str,
+        /// The downloaded table.
+        table: String,
+        /// The row.
+        id: String,
+        /// The required column the row lacks.
+        column: &'static str,
     },
     /// A page row names a table this device does not download.
     #[error("the page names table `{0}`, which this device does not download")]
@@ -219,7 +235,7 @@ pub fn write_page<D: Domain>(
                 page_after: page.after,
             });
         }
-        write_rows(tx, &schema, page)?;
+        write_rows(tx, D::NAME, &schema, page)?;
         let next = i64::try_from(page.next.position()).unwrap_or(i64::MAX);
         tx.execute(
             &format!("UPDATE {cursor} SET \"position\" = ?1 WHERE \"id\" = ?2"),
@@ -240,7 +256,12 @@ pub fn apply_page<D: Domain>(
 }
 
 /// Upserts the page's rows and deletes its removals.
-fn write_rows(tx: &Transaction<'_>, schema: &Schema, page: &ChangePage) -> Result<(), DeviceError> {
+fn write_rows(
+    tx: &Transaction<'_>,
+    domain: &'static str,
+    schema: &Schema,
+    page: &ChangePage,
+) -> Result<(), DeviceError> {
     let downloaded = |name: &str| {
         schema
             .tables()
@@ -266,37 +287,19 @@ fn write_rows(tx: &Transaction<'_>, schema: &Schema, page: &ChangePage) -> Resul
         if rows.is_empty() {
             continue;
         }
-        let known: Vec<String> = crate::schema::sqlite_catalog(tx, &t.name)?
-            .into_iter()
-            .map(|c| c.name)
-            .collect();
-        let is_known = |name: &str| known.iter().any(|k| k == name);
-        let written: Vec<&str> = t
-            .columns
-            .iter()
-            .map(|c| c.name)
-            .filter(|name| is_known(name))
-            .collect();
-        let marks: Vec<String> = (1..=written.len()).map(|i| format!("?{i}")).collect();
-        let mut upsert = tx.prepare_cached(&format!(
-            "INSERT OR REPLACE INTO {} ({}) VALUES ({})",
-            quote(&t.name),
-            written
-                .iter()
-                .map(|c| quote(c))
-                .collect::<Vec<_>>()
-                .join(", "),
-            marks.join(", ")
-        ))?;
+        let device = DeviceTable::read(tx, t)?;
+        let mut upsert = tx.prepare_cached(&device.insert_sql("INSERT OR REPLACE"))?;
         for row in rows {
-            let mut params: Vec<SqlValue> = vec![SqlValue::Text(row.id.clone())];
-            params.extend(
-                row.columns
-                    .iter()
-                    .filter(|(name, _)| is_known(name))
-                    .map(|(_, v)| v.clone()),
-            );
-            upsert.execute(rusqlite::params_from_iter(&params))?;
+            let (values, missing) = device.values(row);
+            if let Some(column) = missing {
+                return Err(DeviceError::ServerAhead {
+                    domain,
+                    table: t.name.clone(),
+                    id: row.id.clone(),
+                    column,
+                });
+            }
+            upsert.execute(rusqlite::params_from_iter(&values))?;
         }
     }
     Ok(())

@@ -116,8 +116,12 @@ pub async fn postgres_rows_for_user(
 /// Makes a client's downloaded tables hold exactly `rows` (a complete, consistent set, as a
 /// PowerSync checkpoint is): call it inside one transaction.
 ///
-/// Only the columns the client's table has are written: a device still on an older version
-/// of the app ignores the columns a newer server added (its domain does not read them).
+/// Each value is written into the device's column of its name, and only the columns the
+/// client's table has are written: a device still on an older version of the app ignores the
+/// columns a newer server added (its domain does not read them). A row without a value for a
+/// column the device requires (a newer server renamed or dropped it) fails with SQLite's
+/// `NOT NULL` constraint; [`apply_page`](super::apply_page) says
+/// [`DeviceError::ServerAhead`](super::DeviceError::ServerAhead) instead.
 pub fn replace_synced_rows(
     conn: &Connection,
     schema: &Schema,
@@ -125,38 +129,74 @@ pub fn replace_synced_rows(
 ) -> rusqlite::Result<()> {
     for t in downloaded(schema) {
         conn.execute(&format!("DELETE FROM {}", quote(&t.name)), [])?;
-        let known: Vec<String> = crate::schema::sqlite_catalog(conn, &t.name)?
-            .into_iter()
-            .map(|c| c.name)
-            .collect();
-        let is_known = |name: &str| known.iter().any(|k| k == name);
-        let written: Vec<&str> = t
-            .columns
-            .iter()
-            .map(|c| c.name)
-            .filter(|name| is_known(name))
-            .collect();
-        let marks: Vec<String> = (1..=written.len()).map(|i| format!("?{i}")).collect();
-        let mut insert = conn.prepare_cached(&format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            quote(&t.name),
-            written
-                .iter()
-                .map(|c| quote(c))
-                .collect::<Vec<_>>()
-                .join(", "),
-            marks.join(", ")
-        ))?;
+        let device = DeviceTable::read(conn, t)?;
+        let mut insert = conn.prepare_cached(&device.insert_sql("INSERT"))?;
         for row in rows.iter().filter(|r| r.table == t.name) {
-            let mut params: Vec<SqlValue> = vec![SqlValue::Text(row.id.clone())];
-            params.extend(
-                row.columns
-                    .iter()
-                    .filter(|(name, _)| is_known(name))
-                    .map(|(_, v)| v.clone()),
-            );
-            insert.execute(rusqlite::params_from_iter(&params))?;
+            let (values, _) = device.values(row);
+            insert.execute(rusqlite::params_from_iter(&values))?;
         }
     }
     Ok(())
+}
+
+/// One of the device's downloaded tables as it is on disk: the columns of the domain's table
+/// that the device's file has, and which of them must hold a value.
+pub(crate) struct DeviceTable<'a> {
+    table: &'a TableDef,
+    /// `(name, required)`, `id` first.
+    columns: Vec<(&'static str, bool)>,
+}
+
+impl<'a> DeviceTable<'a> {
+    /// Reads the table's columns from the device's catalog.
+    pub(crate) fn read(conn: &Connection, table: &'a TableDef) -> rusqlite::Result<Self> {
+        let catalog = crate::schema::sqlite_catalog(conn, &table.name)?;
+        let columns = table
+            .columns
+            .iter()
+            .filter_map(|c| {
+                let on_disk = catalog.iter().find(|k| k.name == c.name)?;
+                Some((c.name, !on_disk.nullable && !on_disk.has_default))
+            })
+            .collect();
+        Ok(DeviceTable { table, columns })
+    }
+
+    /// `{verb} INTO table (columns…) VALUES (?1, …)`.
+    pub(crate) fn insert_sql(&self, verb: &str) -> String {
+        let names: Vec<String> = self.columns.iter().map(|(n, _)| quote(n)).collect();
+        let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+        format!(
+            "{verb} INTO {} ({}) VALUES ({})",
+            quote(&self.table.name),
+            names.join(", "),
+            marks.join(", ")
+        )
+    }
+
+    /// The row's values for [`insert_sql`](Self::insert_sql), each found by its column's
+    /// name (a server on another version of the domain may order, add or lack columns),
+    /// `NULL` where the row has none; and the first required column left `NULL`, if any.
+    pub(crate) fn values(&self, row: &SyncRow) -> (Vec<SqlValue>, Option<&'static str>) {
+        let mut missing = None;
+        let values = self
+            .columns
+            .iter()
+            .map(|&(name, required)| {
+                let value = if name == "id" {
+                    SqlValue::Text(row.id.clone())
+                } else {
+                    row.columns
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map_or(SqlValue::Null, |(_, v)| v.clone())
+                };
+                if required && value == SqlValue::Null && missing.is_none() {
+                    missing = Some(name);
+                }
+                value
+            })
+            .collect();
+        (values, missing)
+    }
 }
