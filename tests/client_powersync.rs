@@ -259,3 +259,198 @@ async fn a_powersync_client_migrates_its_stored_rows_on_open() {
     );
     assert_eq!(record(&path), before);
 }
+
+/// Versions of the ticket that cannot be applied to what version 2 stored.
+mod unsafe_tickets {
+    use sai::{Domain, Event, IntentMeta, machine};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Event, Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+    pub enum TicketEvent {
+        Open { title: String },
+    }
+
+    /// A new required field without a default.
+    pub mod new_required {
+        use super::*;
+
+        #[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+        #[domain(name = "ticket", machine = TicketMachine)]
+        pub struct Ticket {
+            pub title: String,
+            pub sla_hours: Option<i64>,
+            pub priority: i64,
+        }
+
+        pub fn apply(_: &mut Ticket, _: &TicketEvent, _: &IntentMeta) {}
+
+        #[machine(domain = Ticket, event = TicketEvent)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum TicketMachine {
+            #[initial]
+            #[on(Open => Opened, assign = apply)]
+            New,
+            Opened,
+        }
+    }
+
+    /// `sla_hours` changed from a number to text.
+    pub mod type_changed {
+        use super::*;
+
+        #[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+        #[domain(name = "ticket", machine = TicketMachine)]
+        pub struct Ticket {
+            pub title: String,
+            pub sla_hours: Option<String>,
+        }
+
+        pub fn apply(_: &mut Ticket, _: &TicketEvent, _: &IntentMeta) {}
+
+        #[machine(domain = Ticket, event = TicketEvent)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum TicketMachine {
+            #[initial]
+            #[on(Open => Opened, assign = apply)]
+            New,
+            Opened,
+        }
+    }
+}
+
+/// Everything a refused migration must leave as it was: the stored JSON of every table, the
+/// views' columns and the schema record.
+fn powersync_file_state(path: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut state: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'ps_data%' \
+             ORDER BY name",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .flat_map(|table| {
+            conn.prepare(&format!(
+                "SELECT '{table}: ' || id || ' ' || data FROM \"{table}\""
+            ))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+        })
+        .collect();
+    state.extend(
+        conn.prepare(
+            "SELECT 'view ' || m.name || '.' || c.name FROM sqlite_master m, \
+             pragma_table_info(m.name) c WHERE m.type = 'view' ORDER BY m.name, c.cid",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap),
+    );
+    state.extend(
+        conn.prepare("SELECT domain || side || fingerprint || version FROM sai_schema")
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(Result::unwrap),
+    );
+    state
+}
+
+/// A `PowerSyncClient` opened by a version of the domain that cannot read what version 2
+/// stored (a new required field without a default; a column whose stored values are numbers
+/// now declared text) is refused with the same typed error as the other stores, before
+/// PowerSync touches its views: the file is byte for byte what version 2 left, and version 2
+/// opens it again.
+#[tokio::test]
+async fn a_powersync_client_refuses_an_unsafe_change_and_changes_nothing() {
+    use sai::client::{ClientError, ClientStore, EventSourcedActor};
+    use sai::powersync::{OpenError, PowerSyncClient};
+    use sai::schema::MigrationError;
+    use ticket_versions::v2;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("client.db");
+    {
+        let client = PowerSyncClient::open(
+            &path,
+            ClientStore::builder().domain::<v2::Ticket>(),
+            Offline,
+        )
+        .await
+        .unwrap();
+        let ticket = EventSourcedActor::<v2::Ticket>::create(
+            client.store(),
+            ClientIdentity::new("phone-1", "alice"),
+        )
+        .unwrap();
+        ticket
+            .send(v2::TicketEvent::Open {
+                summary: "printer".into(),
+                urgent: false,
+            })
+            .unwrap();
+        ticket
+            .send(v2::TicketEvent::SetSla { hours: Some(8) })
+            .unwrap();
+    }
+    let before = powersync_file_state(&path);
+    assert!(
+        before.iter().any(|r| r.contains("\"sla_hours\":8")),
+        "{before:#?}"
+    );
+
+    let refused = PowerSyncClient::open(
+        &path,
+        ClientStore::builder().domain::<unsafe_tickets::new_required::Ticket>(),
+        Offline,
+    )
+    .await
+    .err()
+    .expect("a new required field without a default is refused");
+    assert!(
+        matches!(
+            &refused,
+            OpenError::Client(ClientError::Migration(MigrationError::NewRequiredColumn {
+                column: "priority",
+                ..
+            }))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(powersync_file_state(&path), before);
+
+    let refused = PowerSyncClient::open(
+        &path,
+        ClientStore::builder().domain::<unsafe_tickets::type_changed::Ticket>(),
+        Offline,
+    )
+    .await
+    .err()
+    .expect("a type change of a column with data is refused");
+    assert!(
+        matches!(
+            &refused,
+            OpenError::Client(ClientError::Migration(MigrationError::TypeChanged { column, .. }))
+                if column == "sla_hours"
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(powersync_file_state(&path), before);
+
+    let client = PowerSyncClient::open(
+        &path,
+        ClientStore::builder().domain::<v2::Ticket>(),
+        Offline,
+    )
+    .await
+    .unwrap();
+    let seen = client.store().projections::<v2::Ticket>().unwrap();
+    assert_eq!(seen[0].context().sla_hours, Some(8));
+}

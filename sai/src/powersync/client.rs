@@ -71,6 +71,12 @@ impl PowerSyncClient {
     ) -> Result<Self, OpenError> {
         let path: PathBuf = path.as_ref().to_owned();
         let schema = builder.schema()?;
+        // A refused change is found before PowerSync regenerates its views, so the file is
+        // left as the earlier version wrote it.
+        rusqlite::Connection::open(&path)
+            .and_then(|conn| super::migrate::check_powersync(&conn, &schema))
+            .map_err(ClientError::from)?
+            .map_err(ClientError::from)?;
         PowerSyncEnvironment::powersync_auto_extension()?;
         let pool = ConnectionPool::open(&path)?;
         let env =
