@@ -78,8 +78,9 @@ async fn main() -> Result<(), AnyError> {
     }
     connect(&url, &schema).await?.migrate().await?;
 
-    // The workers: each its own connection, deciding with the stricter server machine,
-    // woken by this process's uploads (and by their idle timer for other processes').
+    // The workers: each its own connection, deciding with the stricter server machine. An
+    // upload to any backend process wakes them through PostgreSQL's NOTIFY; this process's
+    // own uploads also wake them in process, without the round trip.
     let (stop, signal) = shutdown();
     let (wake, waiter) = wakeup();
     let mut running = Vec::new();

@@ -140,8 +140,9 @@ impl<S: ServerStore + 'static> SyncBackend<S> {
         })
     }
 
-    /// Wakes this process's workers after each upload that queued something (workers in
-    /// other processes wake on their own idle timer).
+    /// Wakes this process's workers after each upload that queued something, in process.
+    /// Needed for workers on SQLite; on PostgreSQL the upload's `NOTIFY` already wakes
+    /// workers in every process, and this only saves them the round trip.
     pub fn with_wakeup(mut self, wake: WakeHandle) -> Self {
         self.inner_mut().wake = Some(wake);
         self
