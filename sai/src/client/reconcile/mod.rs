@@ -223,11 +223,14 @@ fn facts<D: Domain>(
     let decided = sql.server_decided(conn, entity_id)?;
     let rejected = sql.rejected_ids(conn, entity_id)?;
     let mut acks = std::collections::HashMap::new();
+    let mut previous: Option<&str> = None;
     for row in logged {
-        if !acks.contains_key(&row.intent.client_id) {
-            let acked = sql.acked_seq(conn, &row.intent.client_id)?;
-            acks.insert(row.intent.client_id.clone(), acked);
+        // Runs of one client: look the map up only when the client changes.
+        let client = row.intent.client_id.as_str();
+        if previous != Some(client) && !acks.contains_key(client) {
+            acks.insert(client.to_owned(), sql.acked_seq(conn, client)?);
         }
+        previous = Some(client);
     }
     let uploading = sql.uploading_ids(conn, entity_id)?;
     Ok(Facts {

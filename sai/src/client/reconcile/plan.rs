@@ -89,6 +89,7 @@ enum Kept {
 
 /// One local client's walk through an entity's intents, in sequence order.
 struct Walk {
+    client_id: String,
     /// The server's acknowledgement for the client.
     acked: u64,
     /// A version the entity is known to have reached before the next intent is applied.
@@ -115,7 +116,12 @@ pub(super) fn plan<D: Domain>(
     // decision wrote it; an empty map is a row from before (or no row): the version rule.
     let exact = !decided.is_empty();
     let server_version = server.as_ref().map_or(0, |p| p.snapshot.version);
-    let mut walks: HashMap<String, Walk> = HashMap::new();
+    // One walk per client; a log is mostly one client's run after another's, so the
+    // previous row's walk is tried first and the map only on a change of client (no
+    // per-intent hashing or copying of the client id).
+    let mut walks: Vec<Walk> = Vec::new();
+    let mut walk_of: HashMap<String, usize> = HashMap::new();
+    let mut current: Option<usize> = None;
     let mut cleared = Vec::new();
     let mut raised = Vec::new();
     let mut kept: Vec<(IntentOf<D>, Kept, u64)> = Vec::with_capacity(logged.len());
@@ -128,20 +134,30 @@ pub(super) fn plan<D: Domain>(
                 "intent filed under another entity",
             ));
         }
-        let walk = walks.entry(intent.client_id.clone()).or_insert(Walk {
-            acked: acks.get(&intent.client_id).copied().unwrap_or(0),
-            known: 0,
-            assumed: 0,
-        });
+        let index = match current {
+            Some(i) if walks[i].client_id == intent.client_id => i,
+            _ => *walk_of.entry(intent.client_id.clone()).or_insert_with(|| {
+                walks.push(Walk {
+                    client_id: intent.client_id.clone(),
+                    acked: acks.get(&intent.client_id).copied().unwrap_or(0),
+                    known: 0,
+                    assumed: 0,
+                });
+                walks.len() - 1
+            }),
+        };
+        current = Some(index);
+        let walk = &mut walks[index];
         walk.known = walk.known.max(row.base_version);
         walk.assumed = walk.assumed.max(walk.known);
-        if rejected.contains(&intent.id) {
+        // Hashing costs even on an empty set; most entities have no rejection in flight.
+        if !rejected.is_empty() && rejected.contains(&intent.id) {
             cleared.push(intent.id);
             continue;
         }
         // Still queued for upload: not stored by the server, so not decided, whatever the
         // acknowledgement (or the projection's `decided`) says about its (reused) number.
-        let queued = uploading.contains(&intent.id);
+        let queued = !uploading.is_empty() && uploading.contains(&intent.id);
         let acked = walk.acked >= intent.seq && !queued;
         let seen = if queued || !exact {
             Included::Unknown
