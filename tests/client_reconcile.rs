@@ -642,3 +642,46 @@ fn a_rejected_intent_is_not_replayed_while_its_rejection_row_is_on_its_way() {
         None
     );
 }
+
+#[test]
+fn interleaved_clients_on_one_entity_each_keep_their_own_acknowledgement() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    let phone = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    phone.send(create("Milk")).unwrap();
+    let tablet = EventSourcedActor::<Todo>::open(
+        &store,
+        sai::client::ClientIdentity::new("tablet", "alice"),
+        phone.entity_id(),
+    )
+    .unwrap();
+    // The log reads in (seq, client) order: phone, tablet, phone, tablet, phone, tablet.
+    for l in ["a", "b"] {
+        tablet.send(label(l)).unwrap();
+        phone.send(label(l)).unwrap();
+    }
+    tablet.send(label("c")).unwrap();
+    // Only the phone's decisions are acknowledged, their effect not yet visible.
+    store
+        .apply_server_data(|tx| write_ack(tx, &alice().client_id, 3))
+        .unwrap();
+
+    let r = phone.reconcile().unwrap();
+    let statuses: Vec<(String, u64, PendingStatus)> = r
+        .pending
+        .iter()
+        .map(|p| (p.intent.client_id.clone(), p.intent.seq, p.status.clone()))
+        .collect();
+    let phone_id = alice().client_id;
+    assert_eq!(
+        statuses,
+        vec![
+            (phone_id.clone(), 1, PendingStatus::Acknowledged),
+            ("tablet".into(), 1, PendingStatus::Pending),
+            (phone_id.clone(), 2, PendingStatus::Acknowledged),
+            ("tablet".into(), 2, PendingStatus::Pending),
+            (phone_id, 3, PendingStatus::Acknowledged),
+            ("tablet".into(), 3, PendingStatus::Pending),
+        ]
+    );
+}

@@ -89,6 +89,7 @@ enum Kept {
 
 /// One local client's walk through an entity's intents, in sequence order.
 struct Walk {
+    /// The client walked.
     client_id: String,
     /// The server's acknowledgement for the client.
     acked: u64,
