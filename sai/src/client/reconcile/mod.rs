@@ -85,7 +85,7 @@ impl ClientStore {
     pub(crate) fn reconcile_entity<D: Domain>(&self, entity_id: Uuid) -> Result<Reconciled<D>> {
         let sql = &self.registered::<D>()?.sql;
         let (reconciled, surfaced) = self.write(|tx, cache| {
-            let r = reconcile_cached(sql, tx, cache, entity_id)?;
+            let r = reconcile_cached(sql, tx, cache, entity_id, Pending::Returned)?;
             let s = self.take_surfaceable::<D>(tx)?;
             Ok::<_, ClientError>((r, s))
         })?;
@@ -135,7 +135,7 @@ pub(crate) fn reconcile_domain<D: Domain>(store: &ClientStore) -> Result<DomainS
         let mut entities: Vec<Reconciled<D>> = Vec::new();
         let mut failed = Vec::new();
         for entity_id in sql.entities_with_local_state(tx)? {
-            match reconcile_cached(sql, tx, cache, entity_id) {
+            match reconcile_cached(sql, tx, cache, entity_id, Pending::Cached) {
                 Ok(r) => entities.push(r),
                 Err(ClientError::Sqlite(e)) => return Err(ClientError::Sqlite(e)),
                 Err(e) => failed.push((entity_id, e)),
@@ -192,6 +192,17 @@ pub(crate) fn reconcile_domain<D: Domain>(store: &ClientStore) -> Result<DomainS
     })
 }
 
+/// Where the intents still pending after a reconciliation go besides the cache.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    /// Also into the returned [`Reconciled::pending`] (a copy each).
+    Returned,
+    /// Only into the cache: the caller keeps no more than the projection and what was
+    /// cleared, so the decoded intents move rather than copy (a reconcile of a whole
+    /// domain, which is what runs after every download).
+    Cached,
+}
+
 /// Reconciles one entity on its cached decoded log (read from the table if not cached) and
 /// caches the log as it is afterwards.
 fn reconcile_cached<D: Domain>(
@@ -199,12 +210,32 @@ fn reconcile_cached<D: Domain>(
     tx: &Connection,
     cache: &mut LogCache,
     entity_id: Uuid,
+    pending: Pending,
 ) -> Result<Reconciled<D>> {
     let logged = match cache.take::<D>(entity_id) {
         Some(log) => log,
         None => sql.intents_of(tx, entity_id)?,
     };
-    let (reconciled, after) = apply(sql, tx, entity_id, logged)?;
+    let (mut reconciled, bases) = apply(sql, tx, entity_id, logged)?;
+    let after: Vec<Logged<D>> = match pending {
+        Pending::Returned => reconciled
+            .pending
+            .iter()
+            .zip(&bases)
+            .map(|(p, base)| Logged {
+                intent: p.intent.clone(),
+                base_version: *base,
+            })
+            .collect(),
+        Pending::Cached => std::mem::take(&mut reconciled.pending)
+            .into_iter()
+            .zip(bases)
+            .map(|(p, base_version)| Logged {
+                intent: p.intent,
+                base_version,
+            })
+            .collect(),
+    };
     if !after.is_empty() {
         cache.put::<D>(entity_id, after);
     }
@@ -255,13 +286,14 @@ fn pending_of<D: Domain>(
 
 /// Reconciles one entity on `logged` (its log as stored): plans, then removes the intents
 /// whose decision is visible and writes (or removes) the optimistic overlay. Runs inside the
-/// caller's transaction; on error nothing was written. Also returns the log as it is after.
+/// caller's transaction; on error nothing was written. Also returns the `base_version` of
+/// each pending intent, which with the pending intents is the log as it is after.
 fn apply<D: Domain>(
     sql: &DomainSql<D>,
     conn: &Connection,
     entity_id: Uuid,
     logged: Vec<Logged<D>>,
-) -> Result<(Reconciled<D>, Vec<Logged<D>>)> {
+) -> Result<(Reconciled<D>, Vec<u64>)> {
     let existing = sql.local_projection(conn, entity_id)?;
     let facts = facts(sql, conn, entity_id, &logged)?;
     let Plan {
@@ -329,14 +361,6 @@ fn apply<D: Domain>(
     for (id, version) in &raised {
         sql.raise_base_version(conn, *id, *version)?;
     }
-    let log_after = pending
-        .iter()
-        .zip(&bases)
-        .map(|(p, base)| Logged {
-            intent: p.intent.clone(),
-            base_version: *base,
-        })
-        .collect();
     Ok((
         Reconciled {
             entity_id,
@@ -345,7 +369,7 @@ fn apply<D: Domain>(
             pending,
             changed,
         },
-        log_after,
+        bases,
     ))
 }
 

@@ -70,12 +70,14 @@ impl<D: Domain> DomainSql<D> {
     /// Decodes a log row straight into a typed intent: the hot path of restore and
     /// reconcile. The nine intent columns are read in place by the one intent-row reader
     /// ([`IntentRow`]), so only the owned fields allocate; the client's `base_version`
-    /// follows at index 9.
-    pub(super) fn decode_logged(&self, row: &Row<'_>) -> Result<Logged<D>> {
+    /// follows at index 9. `entity`: the entity the query selected the row by, if it did.
+    pub(super) fn decode_logged(&self, row: &Row<'_>, entity: Option<Uuid>) -> Result<Logged<D>> {
         let table = Self::table_name(&self.local_intents);
-        let read = IntentRow::read(row).map_err(|e| {
-            ClientError::corrupt(table, e.id, format!("`{}` {}", e.column, e.detail))
-        })?;
+        let read = match entity {
+            Some(entity) => IntentRow::read_of(row, entity),
+            None => IntentRow::read(row),
+        }
+        .map_err(|e| ClientError::corrupt(table, e.id, format!("`{}` {}", e.column, e.detail)))?;
         // NULL where the log is a PowerSync view written without it: 0 is always a valid bound.
         let base_version = match row.get_ref(9)? {
             ValueRef::Null => 0,

@@ -407,7 +407,7 @@ impl<D: Domain> DomainSql<D> {
         let mut rows = stmt.query([entity_id.to_string()])?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
-            out.push(self.decode_logged(row)?);
+            out.push(self.decode_logged(row, Some(entity_id))?);
         }
         Ok(out)
     }
@@ -418,7 +418,7 @@ impl<D: Domain> DomainSql<D> {
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
-            out.push(self.decode_logged(row)?);
+            out.push(self.decode_logged(row, None)?);
         }
         Ok(out)
     }
