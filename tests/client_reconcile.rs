@@ -4,7 +4,7 @@
 mod client_common;
 
 use client_common::*;
-use sai::client::{EventSourcedActor, PendingStatus};
+use sai::client::{EventSourcedActor, PendingStatus, SendError};
 use sai::{Intent, Rejection, Uuid};
 use sai_suite::{Todo, TodoEvent, TodoMachine, create};
 
@@ -684,4 +684,60 @@ fn interleaved_clients_on_one_entity_each_keep_their_own_acknowledgement() {
             ("tablet".into(), 3, PendingStatus::Pending),
         ]
     );
+}
+
+/// A send steps on what the previous send left only while nothing else was written: server
+/// data that moved the entity on (here: deleted by another device) is what the next send
+/// steps on.
+#[test]
+fn a_send_after_server_data_steps_on_the_server_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("c.db"));
+    let actor = EventSourcedActor::<Todo>::create(&store, alice()).unwrap();
+    actor.send(create("Milk")).unwrap();
+    let decisions = Server::default().decide(&store, usize::MAX);
+    let Decision::Processed {
+        intent,
+        mut snapshot,
+        owner,
+        ..
+    } = decisions[0].clone()
+    else {
+        panic!("{decisions:?}")
+    };
+    actor.send(TodoEvent::Toggle).unwrap(); // Done, optimistically
+    // Another device deleted it after the creation was decided.
+    snapshot.state = sai_suite::StrictTodoMachine::Deleted;
+    snapshot.version += 1;
+    store
+        .apply_server_data(|tx| {
+            write_projection(tx, intent.entity_id, &snapshot, &owner, "{}")?;
+            write_ack(tx, &alice().client_id, 1)
+        })
+        .unwrap();
+    let refused = actor.send(TodoEvent::Toggle);
+    assert!(
+        matches!(refused, Err(SendError::Rejected(_))),
+        "a deleted todo cannot be reopened: {:?}",
+        refused.map(|s| s.projection().state())
+    );
+}
+
+/// Another connection's sends on the same entity (another store on the file) are what the
+/// next send here steps on, and its sequence numbers are not given twice.
+#[test]
+fn a_send_after_another_connections_send_steps_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let first = open(&path);
+    let second = open(&path);
+    let a = EventSourcedActor::<Todo>::create(&first, alice()).unwrap();
+    a.send(create("Milk")).unwrap();
+    a.send(label("a")).unwrap();
+    let b = EventSourcedActor::<Todo>::open(&second, alice(), a.entity_id()).unwrap();
+    let by_b = b.send(label("b")).unwrap();
+    let sent = a.send(label("c")).unwrap();
+    assert_eq!((by_b.seq(), sent.seq()), (3, 4));
+    assert_eq!(sent.projection().context().labels, ["a", "b", "c"]);
+    assert_eq!(logged(&first), 4);
 }

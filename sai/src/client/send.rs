@@ -6,6 +6,7 @@
 use rusqlite::Connection;
 use uuid::Uuid;
 
+use super::cache::SendView;
 use super::error::{Result, SendError};
 use super::identity::ClientIdentity;
 use super::notify::DomainChange;
@@ -65,6 +66,34 @@ impl<D: Domain + std::fmt::Debug> std::fmt::Debug for Sent<D> {
     }
 }
 
+/// What a send steps on: the entity's current projection (overlay, else server), the
+/// server's version of the entity and the client's next sequence number.
+pub(crate) struct SendBasis<D: Domain> {
+    current: Option<Projection<D>>,
+    server_version: u64,
+    seq: u64,
+}
+
+impl<D: Domain> SendBasis<D> {
+    /// Reads the basis from the tables.
+    fn read(
+        sql: &DomainSql<D>,
+        identity: &ClientIdentity,
+        conn: &Connection,
+        entity_id: Uuid,
+    ) -> Result<Self, SendError> {
+        let (current, server_version) = sql.send_view(conn, entity_id)?;
+        // The sequence number is reserved first because guards may read it; a rejection
+        // rolls the caller's transaction back, so no gap is left.
+        let seq = sql.next_seq(conn, &identity.client_id)?;
+        Ok(SendBasis {
+            current,
+            server_version,
+            seq,
+        })
+    }
+}
+
 /// Steps `event` on the entity's current projection with the client machine. If the machine
 /// rejects it, nothing is written and the rejection is returned; otherwise the intent is
 /// appended with the client's next sequence number and the optimistic projection updated,
@@ -76,7 +105,24 @@ pub(crate) fn append<D: Domain>(
     entity_id: Uuid,
     event: EventOf<D>,
 ) -> Result<Sent<D>, SendError> {
-    let (current, base_version) = sql.send_view(conn, entity_id)?;
+    let basis = SendBasis::read(sql, identity, conn, entity_id)?;
+    append_on(sql, identity, conn, entity_id, event, basis)
+}
+
+/// [`append`] on a basis already known.
+fn append_on<D: Domain>(
+    sql: &DomainSql<D>,
+    identity: &ClientIdentity,
+    conn: &Connection,
+    entity_id: Uuid,
+    event: EventOf<D>,
+    basis: SendBasis<D>,
+) -> Result<Sent<D>, SendError> {
+    let SendBasis {
+        current,
+        server_version,
+        seq,
+    } = basis;
     let overlay_exists = current.as_ref().is_some_and(|p| p.optimistic);
     // Guards see the owner as the server will: none until the entity exists.
     let (snapshot, owner_id, exists): (SnapshotOf<D>, String, bool) = match current {
@@ -84,9 +130,6 @@ pub(crate) fn append<D: Domain>(
         None => (SnapshotOf::<D>::initial(), identity.user_id.clone(), false),
     };
     let now = now_millis();
-    // The sequence number is reserved first because guards may read it; a rejection
-    // rolls the caller's transaction back, so no gap is left.
-    let seq = sql.next_seq(conn, &identity.client_id)?;
     let intent = Intent::new(
         entity_id,
         identity.client_id.clone(),
@@ -101,7 +144,7 @@ pub(crate) fn append<D: Domain>(
     let next = snapshot
         .step(&intent.event, &meta)
         .map_err(SendError::Rejected)?;
-    sql.insert_intent(conn, &intent, base_version)?;
+    sql.insert_intent(conn, &intent, server_version)?;
     sql.write_local_projection(conn, entity_id, &next, &owner_id, now, overlay_exists)?;
     Ok(Sent {
         intent,
@@ -125,10 +168,31 @@ impl ClientStore {
         event: EventOf<D>,
     ) -> Result<Sent<D>, SendError> {
         let sql = &self.registered::<D>()?.sql;
-        let sent = self.write(|tx, cache| {
+        let sent = self.write_keeping_sends(|tx, cache| {
             // The cached decoded log no longer matches the table.
             cache.forget::<D>(entity_id);
-            append(sql, identity, tx, entity_id, event)
+            // What the last send left, if nothing else was written since (see `cache`).
+            let view = cache.take_send_view::<D>(entity_id);
+            let last_seq = cache.last_seq::<D>(&identity.client_id);
+            let basis = match (view, last_seq) {
+                (Some(view), Some(last)) => SendBasis {
+                    current: Some(view.current),
+                    server_version: view.server_version,
+                    seq: last + 1,
+                },
+                _ => SendBasis::read(sql, identity, tx, entity_id)?,
+            };
+            let server_version = basis.server_version;
+            let sent = append_on(sql, identity, tx, entity_id, event, basis)?;
+            cache.put_send_view::<D>(
+                entity_id,
+                SendView {
+                    current: sent.projection.clone(),
+                    server_version,
+                },
+            );
+            cache.put_last_seq::<D>(&identity.client_id, sent.intent.seq);
+            Ok::<_, SendError>(sent)
         })?;
         self.emit_projection::<D>(entity_id, Some(&sent.projection));
         self.emit_change(&DomainChange {

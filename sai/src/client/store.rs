@@ -146,8 +146,24 @@ impl ClientStore {
 
     /// The store's own write path: one immediate transaction, with the decoded-log cache
     /// checked against other connections' commits first. `f` may update the cache; if
-    /// anything fails the cache is dropped, so it never holds what was rolled back.
+    /// anything fails the cache is dropped, so it never holds what was rolled back. What the
+    /// last send left for the next is dropped first: `f` may change what a send reads.
     pub(crate) fn write<R, E>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &mut LogCache) -> Result<R, E>,
+    ) -> Result<R, E>
+    where
+        E: From<rusqlite::Error> + From<ClientError>,
+    {
+        self.write_keeping_sends(|tx, cache| {
+            cache.forget_sends();
+            f(tx, cache)
+        })
+    }
+
+    /// [`write`](Self::write) for the send path alone, which keeps what the last send left
+    /// (and updates it).
+    pub(crate) fn write_keeping_sends<R, E>(
         &self,
         f: impl FnOnce(&Transaction<'_>, &mut LogCache) -> Result<R, E>,
     ) -> Result<R, E>
