@@ -1,6 +1,6 @@
 //! Intents decided per second by the server runtime, on SQLite and on PostgreSQL, beside the
 //! floor: the same writes done set-based by hand, with no machine, no claiming and no
-//! decoding.
+//! decoding. The same writes include the change-log stamps (downloads find rows by them).
 //!
 //! `cargo bench --bench server`. The PostgreSQL part runs when `SAI_TEST_POSTGRES_URL` is
 //! set and is skipped otherwise. Each sample decides a freshly queued workload (clients of
@@ -143,11 +143,24 @@ INSERT INTO todo_projection (id, state, version, owner_id, title, completed, est
     title = excluded.title, updated_at = excluded.updated_at;
 UPDATE todo_client_acks SET last_seq = (SELECT MAX(seq) FROM batch WHERE client_id = todo_client_acks.id)
   WHERE id IN (SELECT client_id FROM batch);
+INSERT INTO todo_changes (id, pos, user_id, tbl, row_id, removed)
+  SELECT 'todo_projection/' || r.id, m.base + ROW_NUMBER() OVER (ORDER BY r.id), r.owner_id,
+    'todo_projection', r.id, 0
+  FROM todo_projection r CROSS JOIN (SELECT COALESCE(MAX(pos), 0) AS base FROM todo_changes) m
+  WHERE r.id IN (SELECT entity_id FROM batch)
+  ON CONFLICT (id) DO UPDATE SET pos = excluded.pos, user_id = excluded.user_id, removed = 0;
+INSERT INTO todo_changes (id, pos, user_id, tbl, row_id, removed)
+  SELECT 'todo_client_acks/' || r.id, m.base + ROW_NUMBER() OVER (ORDER BY r.id), r.user_id,
+    'todo_client_acks', r.id, 0
+  FROM todo_client_acks r CROSS JOIN (SELECT COALESCE(MAX(pos), 0) AS base FROM todo_changes) m
+  WHERE r.id IN (SELECT client_id FROM batch)
+  ON CONFLICT (id) DO UPDATE SET pos = excluded.pos, user_id = excluded.user_id, removed = 0;
 DELETE FROM todo_intent_events WHERE id IN (SELECT id FROM batch);
 ";
 
 /// The floor on PostgreSQL: one statement per 1,000 intents, rows split between workers by
-/// `SKIP LOCKED` (no per-entity claim, no machine, no decoding).
+/// `SKIP LOCKED` (no per-entity claim, no machine, no decoding), then the change-log stamps
+/// of [`PG_FLOOR_STAMPS`] in the same transaction.
 const PG_FLOOR_BATCH: &str = "
 WITH d AS (
   DELETE FROM todo_intent_events WHERE id IN (
@@ -168,7 +181,53 @@ p AS (
 k AS (
   UPDATE todo_client_acks c SET last_seq = m.s, updated_at = 0
   FROM (SELECT client_id, MAX(seq) AS s FROM d GROUP BY client_id) m WHERE c.id = m.client_id)
-SELECT COUNT(*) FROM d";
+SELECT COUNT(*), array_agg(DISTINCT entity_id), array_agg(DISTINCT client_id) FROM d";
+
+/// The floor's change-log stamps, as the runtime writes them after each batch: downloads
+/// are found by position in this log, so it is part of the durable work a decision does.
+/// Under the log's lock (positions in commit order); `$1` the projections', `$2` the clients'
+/// acknowledgements' ids.
+const PG_FLOOR_STAMPS: [&str; 3] = [
+    "LOCK TABLE todo_changes IN EXCLUSIVE MODE",
+    "INSERT INTO todo_changes (id, pos, user_id, tbl, row_id, removed) \
+     SELECT 'todo_projection/' || r.id, m.base + ROW_NUMBER() OVER (ORDER BY r.id), \
+       r.owner_id, 'todo_projection', r.id, 0 \
+     FROM todo_projection r CROSS JOIN (SELECT COALESCE(MAX(pos), 0) AS base FROM todo_changes) m \
+     WHERE r.id = ANY($1::text[]) \
+     ON CONFLICT (id) DO UPDATE SET pos = excluded.pos, user_id = excluded.user_id, removed = 0",
+    "INSERT INTO todo_changes (id, pos, user_id, tbl, row_id, removed) \
+     SELECT 'todo_client_acks/' || r.id, m.base + ROW_NUMBER() OVER (ORDER BY r.id), \
+       r.user_id, 'todo_client_acks', r.id, 0 \
+     FROM todo_client_acks r CROSS JOIN (SELECT COALESCE(MAX(pos), 0) AS base FROM todo_changes) m \
+     WHERE r.id = ANY($1::text[]) \
+     ON CONFLICT (id) DO UPDATE SET pos = excluded.pos, user_id = excluded.user_id, removed = 0",
+];
+
+/// One floor transaction: the batch, then its stamps. The number of intents moved, or
+/// `None` when the two writers deadlocked (rolled back, to be retried as the runtime would).
+async fn pg_floor_batch(client: &tokio_postgres::Client) -> Option<usize> {
+    let run = async {
+        client.batch_execute("BEGIN").await?;
+        let row = client.query_one(PG_FLOOR_BATCH, &[]).await?;
+        let k: i64 = row.get(0);
+        if k > 0 {
+            let entities: Vec<String> = row.get(1);
+            let clients: Vec<String> = row.get(2);
+            client.batch_execute(PG_FLOOR_STAMPS[0]).await?;
+            client.execute(PG_FLOOR_STAMPS[1], &[&entities]).await?;
+            client.execute(PG_FLOOR_STAMPS[2], &[&clients]).await?;
+        }
+        client.batch_execute("COMMIT").await?;
+        Ok::<_, tokio_postgres::Error>(k as usize)
+    };
+    match run.await {
+        Ok(k) => Some(k),
+        Err(_) => {
+            client.batch_execute("ROLLBACK").await.expect("rollback");
+            None
+        }
+    }
+}
 
 async fn pg_connect(url: &str, schema: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
@@ -183,7 +242,7 @@ async fn pg_connect(url: &str, schema: &str) -> tokio_postgres::Client {
 }
 
 const TRUNCATE: &str = "TRUNCATE todo_intent_events, todo_intent_events_processed, \
-    todo_intent_events_rejected, todo_projection, todo_client_acks";
+    todo_intent_events_rejected, todo_projection, todo_client_acks, todo_changes";
 
 fn postgres(c: &mut Criterion, rt: &Runtime, url: &str) {
     let (admin, schema) = rt.block_on(sai_suite::postgres::fresh_schema(url, "bench"));
@@ -322,9 +381,8 @@ async fn pg_floor_once(
         running.push(tokio::spawn(async move {
             while moved.load(Ordering::Relaxed) < n {
                 // A deadlock between the two writers is retried, as the runtime would.
-                if let Ok(row) = clients[w].query_one(PG_FLOOR_BATCH, &[]).await {
-                    let k: i64 = row.get(0);
-                    moved.fetch_add(k as usize, Ordering::Relaxed);
+                if let Some(k) = pg_floor_batch(&clients[w]).await {
+                    moved.fetch_add(k, Ordering::Relaxed);
                 }
             }
         }));
