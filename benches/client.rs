@@ -229,10 +229,20 @@ fn pending_store(path: &Path, n: usize) -> (ClientStore, Uuid) {
     (s, actor.entity_id())
 }
 
+/// How the server data of a reconcile bench round arrives.
+#[derive(Clone, Copy, PartialEq)]
+enum Arrival {
+    /// Through the store's sync entry point, which keeps the decoded logs.
+    Store,
+    /// Through the store's raw access, which drops them.
+    Raw,
+    /// Committed by another connection to the file, as PowerSync's downloads are: the
+    /// decoded logs and SQLite's page cache of the store's connection are both dropped.
+    Foreign,
+}
+
 /// Bumps the synced server projection, so that the next reconcile has new data to replay on.
-/// `warm`: written through the store's sync entry point, which keeps the decoded logs;
-/// otherwise through raw access, which drops them (like a write by another connection).
-fn server_moves(s: &ClientStore, entity: Uuid, version: i64, warm: bool) {
+fn server_moves(s: &ClientStore, path: &Path, entity: Uuid, version: i64, arrival: Arrival) {
     let write = |c: &Connection| {
         c.execute(
             "INSERT OR REPLACE INTO todo_projection (id, state, version, owner_id, updated_at, \
@@ -242,10 +252,10 @@ fn server_moves(s: &ClientStore, entity: Uuid, version: i64, warm: bool) {
         )
         .map(drop)
     };
-    if warm {
-        s.write_server_data(|tx| write(tx)).unwrap();
-    } else {
-        s.with_connection(|c| write(c)).unwrap();
+    match arrival {
+        Arrival::Store => s.write_server_data(|tx| write(tx)).unwrap(),
+        Arrival::Raw => s.with_connection(|c| write(c)).unwrap(),
+        Arrival::Foreign => write(&Connection::open(path).unwrap()).unwrap(),
     }
 }
 
@@ -260,22 +270,26 @@ fn reconcile(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3));
     println!("\n== reconcile (own timed loop: server projection moved, N pending replayed) ==");
     for n in [10usize, 100, 1_000, 10_000] {
-        let (s, entity) = pending_store(&dir.path().join(format!("reconcile-{n}.db")), n);
+        let path = dir.path().join(format!("reconcile-{n}.db"));
+        let (s, entity) = pending_store(&path, n);
         let actor = EventSourcedActor::<Todo>::open(&s, identity(), entity).unwrap();
         let mut version = 0;
         // warm: one entity, its decoded log cached; cold: the same with the log re-read
-        // (server data written by another connection); download: what runs after a
-        // download by another connection (PowerSync's), every entity of the store with the
-        // log re-read and nothing returned but a summary.
-        for kind in ["warm", "cold", "download"] {
-            let warm = kind == "warm";
+        // (the store's raw access dropped it); download: what runs after a download that
+        // another connection committed (PowerSync's): every entity of the store, the log
+        // re-read through a page cache SQLite dropped, nothing returned but a summary.
+        for (kind, arrival) in [
+            ("warm", Arrival::Store),
+            ("cold", Arrival::Raw),
+            ("download", Arrival::Foreign),
+        ] {
             let mut timed = |iters: u64| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     version += 1;
-                    server_moves(&s, entity, version, warm);
+                    server_moves(&s, &path, entity, version, arrival);
                     let t = Instant::now();
-                    if kind == "download" {
+                    if arrival == Arrival::Foreign {
                         let summary = s.reconcile_all().unwrap();
                         total += t.elapsed();
                         assert_eq!(summary.domains[0].1.entities, 1);

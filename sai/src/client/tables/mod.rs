@@ -142,8 +142,14 @@ impl<D: Domain> DomainSql<D> {
             select_all_intents: format!(
                 "SELECT {intent_select} FROM {local_intents} ORDER BY entity_id, seq, client_id"
             ),
+            // The log's distinct entities by hopping along the entity index (one seek per
+            // entity, not a pass over every intent: a device offline for long holds many).
             select_entities_with_local_state: format!(
-                "SELECT entity_id FROM {local_intents} UNION SELECT id FROM {projection_local}"
+                "WITH RECURSIVE e(id) AS ( \
+                   SELECT MIN(entity_id) FROM {local_intents} \
+                   UNION ALL SELECT (SELECT MIN(entity_id) FROM {local_intents} \
+                     WHERE entity_id > e.id) FROM e WHERE e.id IS NOT NULL) \
+                 SELECT id FROM e WHERE id IS NOT NULL UNION SELECT id FROM {projection_local}"
             ),
             select_holds: format!(
                 "SELECT 1 FROM {projection} WHERE id = ?1 \
