@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use sai::powersync::{SyncRules, source_schema};
+use sai::powersync::{RulesProblem, SyncRules, check_rules, source_schema};
 use sai::schema::Schema;
-use sai_suite::Todo;
+use sai_suite::{List, Todo};
 
 fn validate(validator: &str, dir: &Path, yaml: &str, schema: &serde_json::Value) -> (bool, String) {
     let rules = dir.join("rules.yaml");
@@ -71,5 +71,119 @@ fn rules_give_each_user_their_rows_at_priority_zero() {
             .with_priority(2)
             .to_yaml()
             .contains("priority: 2")
+    );
+}
+
+fn todo_and_list() -> Schema {
+    Schema::builder()
+        .domain::<Todo>()
+        .domain::<List>()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_shared_domain_gives_each_user_a_bucket_per_group_they_belong_to() {
+    let yaml = SyncRules::new(&todo_and_list()).to_yaml();
+    assert!(
+        yaml.contains(
+            "  sai_list_group:\n    priority: 0\n    parameters: SELECT id AS entity_id FROM list_projection WHERE request.user_id() IN json_keys(members)\n    data:\n      - SELECT * FROM list_projection WHERE id = bucket.entity_id\n"
+        ),
+        "{yaml}"
+    );
+    // The user's own bucket keeps their rejections and acknowledgements, not the lists.
+    assert!(
+        !yaml.contains("FROM list_projection WHERE owner_id"),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("SELECT * FROM list_intent_events_rejected WHERE user_id = bucket.user_id")
+    );
+    assert_eq!(check_rules(&yaml), Ok(()));
+}
+
+#[test]
+fn generated_shared_rules_pass_the_powersync_validator() {
+    let Ok(validator) = std::env::var("SAI_SYNC_RULES_VALIDATOR") else {
+        eprintln!("skipped: SAI_SYNC_RULES_VALIDATOR is not set (CI sets it after npm install)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let schema = todo_and_list();
+    let yaml = SyncRules::new(&schema).to_yaml();
+    let source = source_schema(&schema, "public");
+    let (ok, problems) = validate(&validator, dir.path(), &yaml, &source);
+    assert!(
+        ok,
+        "validator rejected the generated rules:\n{problems}\n{yaml}"
+    );
+
+    // A naive membership query that lets any user read any group is valid PowerSync: only
+    // sai's own check catches it.
+    let naive = naive_rules(&yaml);
+    let (ok, problems) = validate(&validator, dir.path(), &naive, &source);
+    assert!(ok, "{problems}\n{naive}");
+    assert!(check_rules(&naive).is_err());
+}
+
+/// The generated rules with the group bucket's parameter query reading every group.
+fn naive_rules(yaml: &str) -> String {
+    yaml.replace(
+        "FROM list_projection WHERE request.user_id() IN json_keys(members)",
+        "FROM list_projection",
+    )
+}
+
+#[test]
+fn naive_membership_queries_are_caught() {
+    let yaml = SyncRules::new(&todo_and_list()).to_yaml();
+    let unbound = |bucket: &str, query: &str| {
+        Err(vec![RulesProblem::UnboundParameters {
+            bucket: bucket.into(),
+            query: query.into(),
+        }])
+    };
+    // Any user reads any group.
+    assert_eq!(
+        check_rules(&naive_rules(&yaml)),
+        unbound(
+            "sai_list_group",
+            "SELECT id AS entity_id FROM list_projection"
+        )
+    );
+    // A filter that names the user but does not tie the group to them.
+    for filter in [
+        "request.user_id() IS NOT NULL",
+        "request.user_id() IN json_keys(members) OR true",
+        "owner_id = request.user_id() OR owner_id IS NOT NULL",
+        "members = members",
+    ] {
+        let query = format!("SELECT id AS entity_id FROM list_projection WHERE {filter}");
+        let rules = yaml.replace(
+            "SELECT id AS entity_id FROM list_projection WHERE request.user_id() IN json_keys(members)",
+            &query,
+        );
+        assert_eq!(
+            check_rules(&rules),
+            unbound("sai_list_group", &query),
+            "{filter}"
+        );
+    }
+    // A data query that ignores the bucket's parameter hands every member every group.
+    let rules = yaml.replace(
+        "SELECT * FROM list_projection WHERE id = bucket.entity_id",
+        "SELECT * FROM list_projection",
+    );
+    assert_eq!(
+        check_rules(&rules),
+        Err(vec![RulesProblem::UnboundData {
+            bucket: "sai_list_group".into(),
+            query: "SELECT * FROM list_projection".into(),
+        }])
+    );
+    // The owner-only rules of a domain that is not shared pass.
+    assert_eq!(
+        check_rules(&SyncRules::new(&Schema::of::<Todo>()).to_yaml()),
+        Ok(())
     );
 }
