@@ -1,18 +1,16 @@
 //! Sharing end to end over the embedded transport: two devices (client stores on SQLite
 //! files) and a SQLite server, `Loopback` in between.
-//!
-//! Membership intents are uploaded through the server's `ingest` under the acting user, as a
-//! device's upload would carry them (from a client id of their own: the device API does not
-//! log membership intents yet).
+//! Membership intents are sent from the devices (`send_membership`), predicted there and
+//! decided by the server; guards and sends see the member's role on the device too.
 
 use std::sync::{Arc, Mutex};
 
 use sai::Uuid;
-use sai::client::{ClientIdentity, ClientStore, EventSourcedActor};
+use sai::client::{ClientIdentity, ClientStore, EventSourcedActor, SendError};
 use sai::membership::{MemberEvent, Role};
-use sai::server::{EventProcessor, PostgresStore, ServerStore, SqliteStore, ingest};
+use sai::server::{EventProcessor, PostgresStore, ServerStore, SqliteStore};
 use sai::sync::Loopback;
-use sai_suite::{List, ListEvent, ListMachine};
+use sai_suite::{List, ListEvent};
 
 fn device(dir: &tempfile::TempDir, name: &str) -> ClientStore {
     ClientStore::builder()
@@ -21,26 +19,12 @@ fn device(dir: &tempfile::TempDir, name: &str) -> ClientStore {
         .unwrap()
 }
 
-/// Membership intents of one user, numbered on a client of their own.
-struct Admin {
-    user: &'static str,
-    seq: u64,
-}
-
-impl Admin {
-    async fn send<S: ServerStore<Domain = List>>(
-        &mut self,
-        server: &mut Loopback<List, ListMachine, S>,
-        list: Uuid,
-        event: MemberEvent,
-    ) {
-        self.seq += 1;
-        let raw = event.to_raw(list, format!("{}-admin", self.user), self.user, self.seq, 0);
-        ingest(server.processor_mut().store_mut(), self.user, &[raw])
-            .await
-            .unwrap();
-        let t = server.decide().await;
-        assert_eq!((t.accepted, t.rejected), (1, 0), "{event:?}");
+/// The code of a send the device refused, predicting the server.
+fn refused<T>(sent: Result<T, SendError>) -> String {
+    match sent {
+        Err(SendError::Rejected(rejection)) => rejection.code().to_owned(),
+        Err(e) => panic!("expected a predicted rejection, got {e}"),
+        Ok(_) => panic!("expected a predicted rejection, the send was accepted"),
     }
 }
 
@@ -70,16 +54,6 @@ async fn on_postgres_members_edit_offline_converge_and_a_removed_member_loses_th
 async fn timeline<S: ServerStore<Domain = List>>(dir: &tempfile::TempDir, server: S) {
     let (alice_phone, bob_phone) = (device(dir, "alice.db"), device(dir, "bob.db"));
     let mut server = Loopback::new(EventProcessor::new(server)).await.unwrap();
-    let (mut alice_admin, mut bob_admin) = (
-        Admin {
-            user: "alice",
-            seq: 0,
-        },
-        Admin {
-            user: "bob",
-            seq: 0,
-        },
-    );
 
     // Alice creates a list and invites bob, who sees it once he syncs, and joins.
     let alice = EventSourcedActor::<List>::create(
@@ -94,16 +68,21 @@ async fn timeline<S: ServerStore<Domain = List>>(dir: &tempfile::TempDir, server
         .unwrap();
     server.sync(&alice_phone, "alice").await.unwrap();
     let list = alice.entity_id();
-    alice_admin
-        .send(
-            &mut server,
-            list,
-            MemberEvent::Invite {
-                user: "bob".into(),
-                role: Role::Editor,
-            },
-        )
-        .await;
+    alice
+        .send_membership(MemberEvent::Invite {
+            user: "bob".into(),
+            role: Role::Editor,
+        })
+        .unwrap();
+    let report = server.sync(&alice_phone, "alice").await.unwrap();
+    assert_eq!(report.decided.accepted, 1);
+    assert!(
+        alice_phone
+            .logged_member_intents::<List>()
+            .unwrap()
+            .is_empty(),
+        "a decided membership intent leaves the log"
+    );
     server.sync(&bob_phone, "bob").await.unwrap();
     let shared: Vec<Uuid> = bob_phone
         .projections::<List>()
@@ -116,10 +95,16 @@ async fn timeline<S: ServerStore<Domain = List>>(dir: &tempfile::TempDir, server
         [list],
         "the list shared with bob is among his projections"
     );
-    bob_admin.send(&mut server, list, MemberEvent::Join).await;
     let bob =
         EventSourcedActor::<List>::open(&bob_phone, ClientIdentity::new("bob-phone", "bob"), list)
             .unwrap();
+    assert_eq!(
+        refused(bob.send(item("early"))),
+        "not_member",
+        "invited, not joined"
+    );
+    bob.send_membership(MemberEvent::Join).unwrap();
+    server.sync(&bob_phone, "bob").await.unwrap();
 
     let told = |actor: &EventSourcedActor<List>| {
         let told = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -135,6 +120,15 @@ async fn timeline<S: ServerStore<Domain = List>>(dir: &tempfile::TempDir, server
     // Both edit offline, then sync in turns: they converge.
     alice.send(item("milk")).unwrap();
     bob.send(item("bread")).unwrap();
+    // The device predicts the server: an editor may not archive, nor invite.
+    assert_eq!(refused(bob.send(ListEvent::Archive)), "guard_failed");
+    assert_eq!(
+        refused(bob.send_membership(MemberEvent::Invite {
+            user: "carol".into(),
+            role: Role::Viewer,
+        })),
+        "membership_refused"
+    );
     for (store, user) in [
         (&bob_phone, "bob"),
         (&alice_phone, "alice"),
@@ -151,17 +145,14 @@ async fn timeline<S: ServerStore<Domain = List>>(dir: &tempfile::TempDir, server
     assert_eq!(a.context().items, ["bread", "milk"]);
 
     // Demoted to viewer, bob's offline edit is rejected: told to bob, once, and not to alice.
-    alice_admin
-        .send(
-            &mut server,
-            list,
-            MemberEvent::ChangeRole {
-                user: "bob".into(),
-                role: Role::Viewer,
-            },
-        )
-        .await;
+    alice
+        .send_membership(MemberEvent::ChangeRole {
+            user: "bob".into(),
+            role: Role::Viewer,
+        })
+        .unwrap();
     bob.send(item("eggs")).unwrap();
+    server.sync(&alice_phone, "alice").await.unwrap();
     server.sync(&bob_phone, "bob").await.unwrap();
     server.sync(&bob_phone, "bob").await.unwrap();
     server.sync(&alice_phone, "alice").await.unwrap();
@@ -176,27 +167,24 @@ async fn timeline<S: ServerStore<Domain = List>>(dir: &tempfile::TempDir, server
         ["bread", "milk"],
         "the rejected edit is gone"
     );
+    // Now his device knows he only reads.
+    assert_eq!(refused(bob.send(item("more"))), "read_only");
 
     // Promoted again, bob edits offline while alice removes him: the list leaves his device,
     // and his pending edit surfaces as rejected. Nothing fails.
-    alice_admin
-        .send(
-            &mut server,
-            list,
-            MemberEvent::ChangeRole {
-                user: "bob".into(),
-                role: Role::Editor,
-            },
-        )
-        .await;
+    alice
+        .send_membership(MemberEvent::ChangeRole {
+            user: "bob".into(),
+            role: Role::Editor,
+        })
+        .unwrap();
+    server.sync(&alice_phone, "alice").await.unwrap();
+    server.sync(&bob_phone, "bob").await.unwrap();
     bob.send(item("jam")).unwrap();
-    alice_admin
-        .send(
-            &mut server,
-            list,
-            MemberEvent::Remove { user: "bob".into() },
-        )
-        .await;
+    alice
+        .send_membership(MemberEvent::Remove { user: "bob".into() })
+        .unwrap();
+    server.sync(&alice_phone, "alice").await.unwrap();
     server.sync(&bob_phone, "bob").await.unwrap();
     assert!(
         bob_phone.projections::<List>().unwrap().is_empty(),
@@ -205,10 +193,28 @@ async fn timeline<S: ServerStore<Domain = List>>(dir: &tempfile::TempDir, server
     assert!(bob.projection().unwrap().is_none());
     assert!(bob.pending_intents().unwrap().is_empty());
     assert_eq!(*bob_told.lock().unwrap(), ["read_only", "not_member"]);
-    server.sync(&alice_phone, "alice").await.unwrap();
     assert_eq!(
         alice.projection().unwrap().unwrap().context().items,
         ["bread", "milk"]
     );
-    assert!(alice_told.lock().unwrap().is_empty());
+
+    // A membership intent the server refuses is told to its sender like any rejection:
+    // two invitations of carol sent offline, the second refused.
+    for _ in 0..2 {
+        alice
+            .send_membership(MemberEvent::Invite {
+                user: "carol".into(),
+                role: Role::Viewer,
+            })
+            .unwrap();
+    }
+    server.sync(&alice_phone, "alice").await.unwrap();
+    assert_eq!(*alice_told.lock().unwrap(), ["membership_refused"]);
+    assert!(
+        alice_phone
+            .logged_member_intents::<List>()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(*bob_told.lock().unwrap(), ["read_only", "not_member"]);
 }

@@ -125,7 +125,7 @@ pub use event::Event;
 pub use intent::{DecodeError, Intent, IntentMeta, Phase, RawIntent, Timestamp};
 pub use machine::{Assign, AssignFn, Guard, GuardFn, Machine, Transition, UnknownState};
 pub use rejection::{FailedGuard, Rejection};
-pub use snapshot::{MAX_ALWAYS_STEPS, Replay, Snapshot, replay};
+pub use snapshot::{MAX_ALWAYS_STEPS, Replay, Snapshot, replay, replay_with_roles};
 pub use value::{ColumnType, ColumnValue, SqlValue, ValueError};
 
 /// Makes a struct with named fields a domain: an entity whose fields are the typed columns of

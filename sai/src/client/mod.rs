@@ -211,6 +211,7 @@ mod cache;
 mod error;
 mod identity;
 mod listen;
+mod members;
 mod notify;
 mod projection;
 mod reconcile;
@@ -228,6 +229,7 @@ pub use builder::{
 };
 pub use error::{ClientError, Result, SendError};
 pub use identity::ClientIdentity;
+pub use members::membership_client;
 pub use notify::{DomainChange, Subscription};
 pub use projection::Projection;
 pub use reconcile::{PendingIntent, PendingStatus, Reconciled, ReconciliationEngine};
