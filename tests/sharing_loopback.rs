@@ -104,7 +104,11 @@ async fn timeline<S: ServerStore<Domain = List>>(dir: &tempfile::TempDir, server
         "invited, not joined"
     );
     bob.send_membership(MemberEvent::Join).unwrap();
-    server.sync(&bob_phone, "bob").await.unwrap();
+    // The pending join is predicted: bob edits at once, and the server decides the join
+    // first (one client, one sequence).
+    bob.send(item("pre")).unwrap();
+    let report = server.sync(&bob_phone, "bob").await.unwrap();
+    assert_eq!((report.decided.accepted, report.decided.rejected), (2, 0));
 
     let told = |actor: &EventSourcedActor<List>| {
         let told = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -142,7 +146,7 @@ async fn timeline<S: ServerStore<Domain = List>>(dir: &tempfile::TempDir, server
     );
     assert_eq!(a.snapshot, b.snapshot);
     assert!(!a.optimistic && !b.optimistic);
-    assert_eq!(a.context().items, ["bread", "milk"]);
+    assert_eq!(a.context().items, ["pre", "bread", "milk"]);
 
     // Demoted to viewer, bob's offline edit is rejected: told to bob, once, and not to alice.
     alice
@@ -164,7 +168,7 @@ async fn timeline<S: ServerStore<Domain = List>>(dir: &tempfile::TempDir, server
     );
     assert_eq!(
         bob.projection().unwrap().unwrap().context().items,
-        ["bread", "milk"],
+        ["pre", "bread", "milk"],
         "the rejected edit is gone"
     );
     // Now his device knows he only reads.
@@ -195,23 +199,46 @@ async fn timeline<S: ServerStore<Domain = List>>(dir: &tempfile::TempDir, server
     assert_eq!(*bob_told.lock().unwrap(), ["read_only", "not_member"]);
     assert_eq!(
         alice.projection().unwrap().unwrap().context().items,
-        ["bread", "milk"]
+        ["pre", "bread", "milk"]
     );
 
     // A membership intent the server refuses is told to its sender like any rejection:
-    // two invitations of carol sent offline, the second refused.
-    for _ in 0..2 {
-        alice
+    // alice invites carol from her phone and, offline, from her laptop too.
+    let alice_laptop = device(dir, "alice-laptop.db");
+    server.sync(&alice_laptop, "alice").await.unwrap();
+    let laptop = EventSourcedActor::<List>::open(
+        &alice_laptop,
+        ClientIdentity::new("alice-laptop", "alice"),
+        list,
+    )
+    .unwrap();
+    let (laptop_told, _l) = told(&laptop);
+    for actor in [&alice, &laptop] {
+        actor
             .send_membership(MemberEvent::Invite {
                 user: "carol".into(),
                 role: Role::Viewer,
             })
             .unwrap();
     }
+    // A second invitation on the same device is refused there: the pending one is predicted.
+    assert_eq!(
+        refused(laptop.send_membership(MemberEvent::Invite {
+            user: "carol".into(),
+            role: Role::Editor,
+        })),
+        "membership_refused"
+    );
     server.sync(&alice_phone, "alice").await.unwrap();
-    assert_eq!(*alice_told.lock().unwrap(), ["membership_refused"]);
+    server.sync(&alice_laptop, "alice").await.unwrap();
+    server.sync(&alice_phone, "alice").await.unwrap();
+    assert_eq!(*laptop_told.lock().unwrap(), ["membership_refused"]);
     assert!(
-        alice_phone
+        alice_told.lock().unwrap().is_empty(),
+        "the laptop's rejection is the laptop's"
+    );
+    assert!(
+        alice_laptop
             .logged_member_intents::<List>()
             .unwrap()
             .is_empty()

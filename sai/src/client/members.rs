@@ -1,11 +1,12 @@
 //! Membership intents on the device (a shared domain, `#[domain(shared)]`).
 //!
-//! The rule: a membership event is logged in the domain's local log like any intent, under
-//! a client of its own ([`membership_client`]: the device's client id with `.members`), so
-//! the domain's intents keep their unbroken sequence and the machine never replays a
-//! membership event. It is predicted before it is logged, with the same
+//! The rule: a membership event is logged in the domain's local log like any intent, with
+//! the client's next sequence number, so the server decides it in order with the client's
+//! other intents (a join, then the edit it allows); the machine never replays it (the
+//! domain's reads of the log leave membership intents out). It is predicted before it is logged, with the same
 //! [`Members::apply`](crate::membership::Members::apply) the server runs, on the members
-//! the device last downloaded; it is uploaded with the domain's intents and leaves the log
+//! the device last downloaded with its pending membership intents applied (so a pending
+//! join already lets the user edit, as it will on the server); it is uploaded with the domain's intents and leaves the log
 //! once its client's acknowledgement covers it (its effect is in the downloaded `members`,
 //! or its rejection is downloaded and surfaced like any other).
 
@@ -18,11 +19,6 @@ use crate::domain::Domain;
 use crate::intent::{RawIntent, now_millis};
 use crate::membership::MemberEvent;
 use crate::rejection::Rejection;
-
-/// The client id under which a device's membership intents are numbered and uploaded.
-pub fn membership_client(client_id: &str) -> String {
-    format!("{client_id}.members")
-}
 
 impl ClientStore {
     /// Logs `event` on the shared entity `entity_id` as `identity`'s user, for upload.
@@ -45,7 +41,7 @@ impl ClientStore {
         let sql = &self.registered::<D>()?.sql;
         let user = identity.user_id.as_str();
         self.write(|tx, _| {
-            if let Some(members) = sql.server_members(tx, entity_id)? {
+            if let Some(members) = sql.predicted_members(tx, entity_id)? {
                 let refused = |rejection| Err(SendError::Rejected(rejection));
                 if !members.reads(user) {
                     return refused(Rejection::NotMember {
@@ -61,8 +57,8 @@ impl ClientStore {
                     });
                 }
             }
-            let client = membership_client(&identity.client_id);
-            let seq = sql.next_seq(tx, &client)?;
+            let client = identity.client_id.as_str();
+            let seq = sql.next_seq(tx, client)?;
             let raw = event.to_raw(entity_id, client, user, seq, now_millis());
             sql.insert_raw_intent(tx, &raw)?;
             Ok(raw)

@@ -229,7 +229,6 @@ pub use builder::{
 };
 pub use error::{ClientError, Result, SendError};
 pub use identity::ClientIdentity;
-pub use members::membership_client;
 pub use notify::{DomainChange, Subscription};
 pub use projection::Projection;
 pub use reconcile::{PendingIntent, PendingStatus, Reconciled, ReconciliationEngine};

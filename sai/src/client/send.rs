@@ -131,7 +131,7 @@ fn predicted_role<D: Domain>(
     if !D::SHARED {
         return Ok(None);
     }
-    let Some(members) = sql.server_members(conn, intent.entity_id)? else {
+    let Some(members) = sql.predicted_members(conn, intent.entity_id)? else {
         return Ok(Some(Role::Owner));
     };
     let event_type = crate::event::Event::event_type(&intent.event).to_owned();

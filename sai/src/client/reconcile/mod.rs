@@ -234,7 +234,7 @@ fn facts<D: Domain>(
         previous = Some(client);
     }
     let uploading = sql.uploading_ids(conn, entity_id)?;
-    let members = sql.server_members(conn, entity_id)?;
+    let members = sql.predicted_members(conn, entity_id)?;
     Ok(Facts {
         server,
         decided,

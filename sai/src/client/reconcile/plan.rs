@@ -57,7 +57,8 @@ pub(super) struct Facts<D: Domain> {
     /// not stored them, so an acknowledgement covering their sequence number is another
     /// intent's (a restored or cloned device reused the number).
     pub uploading: HashSet<Uuid>,
-    /// A shared entity's members as the server's projection has them.
+    /// A shared entity's members as the device predicts them (the server's, with its
+    /// pending membership intents applied).
     pub members: Option<crate::membership::Members>,
 }
 

@@ -517,6 +517,30 @@ impl<D: Domain> DomainSql<D> {
         .transpose()
     }
 
+    /// The members of a shared entity as the device predicts them: the server's, then this
+    /// device's pending membership intents on it applied in order (one the group refuses
+    /// changes nothing, as it will on the server).
+    pub(crate) fn predicted_members(
+        &self,
+        conn: &Connection,
+        entity_id: Uuid,
+    ) -> Result<Option<crate::membership::Members>> {
+        let Some(mut members) = self.server_members(conn, entity_id)? else {
+            return Ok(None);
+        };
+        for raw in self.member_intents(conn)? {
+            if raw.entity_id != entity_id {
+                continue;
+            }
+            if let Ok(event) = serde_json::from_str::<crate::membership::MemberEvent>(&raw.payload)
+                && let Ok(next) = members.apply(&raw.user_id, &event)
+            {
+                members = next;
+            }
+        }
+        Ok(Some(members))
+    }
+
     /// The entities that have an overlay row or logged intents.
     pub(crate) fn entities_with_local_state(&self, conn: &Connection) -> Result<Vec<Uuid>> {
         let mut stmt = conn.prepare_cached(&self.select_entities_with_local_state)?;
