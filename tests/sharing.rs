@@ -5,7 +5,8 @@
 //! accepted; carol, no member, is rejected `not_member` and downloads nothing of the list;
 //! alice demotes bob to viewer and his edit queued meanwhile is rejected `read_only`; alice
 //! removes bob, and bob's intents racing the removal are decided in the order the server saw
-//! them. A rebuild of the projections from the log restores the members.
+//! them. Guards see the member's role (only an owner archives). A rebuild of the projections
+//! from the log restores the members.
 
 use sai::membership::{MemberEvent, Members, Role};
 use sai::schema::Schema;
@@ -190,6 +191,13 @@ where
         },
     );
     send(&mut p, "alice", &[promote]).await;
+    // Guards see the member's role: an editor may not archive, only an owner.
+    let archive = c.edit(list, "bob", ListEvent::Archive);
+    send(&mut p, "bob", std::slice::from_ref(&archive)).await;
+    assert_eq!(
+        code_in(&rows("bob").await, &archive).as_deref(),
+        Some("guard_failed")
+    );
     let before = c.edit(list, "bob", item("bread"));
     send(&mut p, "bob", std::slice::from_ref(&before)).await;
     let remove = c.member(list, "alice", MemberEvent::Remove { user: "bob".into() });
@@ -229,6 +237,13 @@ where
     p.rebuild_projections().await.unwrap();
     let rebuilt = p.store_mut().projection(list).await.unwrap().unwrap();
     assert_eq!(rebuilt, stored);
+
+    // The owner archives it.
+    let archive = c.edit(list, "alice", ListEvent::Archive);
+    let t = send(&mut p, "alice", &[archive]).await;
+    assert_eq!((t.accepted, t.rejected), (1, 0));
+    let archived = p.store_mut().projection(list).await.unwrap().unwrap();
+    assert_eq!(archived.state, "Archived");
 }
 
 #[tokio::test]
