@@ -277,3 +277,123 @@ async fn postgres_server_decides_membership_and_hands_members_their_lists() {
     };
     timeline(store, rows).await;
 }
+
+/// The list domain before it was shared: same name, fields and states.
+mod before {
+    use sai::{Domain, IntentMeta, machine};
+    use sai_suite::ListEvent;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Domain, Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+    #[domain(name = "list", machine = PrivateListMachine)]
+    pub struct PrivateList {
+        pub title: String,
+        #[domain(json)]
+        pub items: Vec<String>,
+    }
+
+    fn set_title(list: &mut PrivateList, event: &ListEvent, _: &IntentMeta) {
+        if let ListEvent::Create { title } = event {
+            list.title = title.clone();
+        }
+    }
+
+    #[machine(domain = PrivateList, event = ListEvent)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum PrivateListMachine {
+        #[initial]
+        #[on(Create => Open, assign = set_title)]
+        New,
+        #[on(AddItem)]
+        #[on(Archive => Archived)]
+        Open,
+        #[final_state]
+        Archived,
+    }
+}
+
+/// A domain made shared keeps its entities: the migration adds `members` and makes each
+/// creator the owner, who then invites as usual.
+async fn made_shared<P, S, R, F>(private: P, shared: S, rows: R)
+where
+    P: ServerStore<Domain = before::PrivateList>,
+    S: ServerStore<Domain = List>,
+    R: Fn(&'static str) -> F,
+    F: std::future::Future<Output = Vec<SyncRow>>,
+{
+    let list = Uuid::now_v7();
+    let mut old = EventProcessor::new(private);
+    old.store_mut().migrate().await.unwrap();
+    let create = Intent::new(
+        list,
+        "alice-phone",
+        "alice",
+        1,
+        ListEvent::Create {
+            title: "groceries".into(),
+        },
+        0,
+    )
+    .to_raw()
+    .unwrap();
+    ingest(old.store_mut(), "alice", &[create]).await.unwrap();
+    assert_eq!(old.process_pending().await.accepted, 1);
+    drop(old);
+
+    let mut p = EventProcessor::new(shared);
+    p.store_mut().migrate().await.unwrap();
+    assert_eq!(
+        members_of(&mut p, list).await,
+        Members::created_by("alice"),
+        "the creator owns the list"
+    );
+    let sees = |rows: &[SyncRow]| rows.iter().any(|r| r.table == "list_projection");
+    assert!(sees(&rows("alice").await));
+    let invite = MemberEvent::Invite {
+        user: "bob".into(),
+        role: Role::Editor,
+    }
+    .to_raw(list, "alice-phone", "alice", 2, 0);
+    let t = send(&mut p, "alice", &[invite]).await;
+    assert_eq!((t.accepted, t.rejected), (1, 0));
+    assert!(sees(&rows("bob").await));
+}
+
+#[tokio::test]
+async fn a_sqlite_domain_made_shared_keeps_its_owners() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    let schema = Schema::of::<List>();
+    let rows = |user: &'static str| {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let rows = sqlite_rows_for_user(&conn, &schema, user).unwrap();
+        async move { rows }
+    };
+    made_shared(
+        SqliteStore::<before::PrivateList>::open(&path).unwrap(),
+        SqliteStore::<List>::open(&path).unwrap(),
+        rows,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_postgres_domain_made_shared_keeps_its_owners() {
+    let Some(url) = sai_suite::postgres::url() else {
+        return;
+    };
+    let (admin, schema_name) = sai_suite::postgres::fresh_schema(&url, "made_shared").await;
+    let private = PostgresStore::<before::PrivateList>::connect_in_schema(&url, &schema_name)
+        .await
+        .unwrap();
+    let shared = PostgresStore::<List>::connect_in_schema(&url, &schema_name)
+        .await
+        .unwrap();
+    let schema = Schema::of::<List>();
+    let admin = std::sync::Arc::new(admin);
+    let rows = |user: &'static str| {
+        let (admin, schema) = (admin.clone(), schema.clone());
+        async move { postgres_rows_for_user(&admin, &schema, user).await.unwrap() }
+    };
+    made_shared(private, shared, rows).await;
+}

@@ -335,6 +335,33 @@ pub(crate) fn backfill_changes_sql(changes: &str, synced: &[TableDef]) -> String
     )
 }
 
+/// For a shared domain's projection, gives rows without members (written before the domain
+/// was shared: the column was added empty) their creator as joined owner, as
+/// [`Members::created_by`](crate::membership::Members::created_by) would; nothing for other
+/// tables. Runs in the migration's transaction, before [`backfill_changes_sql`].
+pub(crate) fn backfill_members_sql(synced: &[TableDef], dialect: Dialect) -> String {
+    synced
+        .iter()
+        .filter(|t| t.has_members())
+        .map(|t| {
+            let owner = match dialect {
+                Dialect::Sqlite => {
+                    "json_object(\"owner_id\", \
+                     json_object('role', 'owner', 'joined', json('true')))"
+                }
+                Dialect::Postgres => {
+                    "jsonb_build_object(\"owner_id\", \
+                     jsonb_build_object('role', 'owner', 'joined', true))::text"
+                }
+            };
+            format!(
+                "UPDATE {} SET \"members\" = {owner} WHERE \"members\" = '{{}}';\n",
+                quote(&t.name)
+            )
+        })
+        .collect()
+}
+
 /// A user's change-log entries after a position, in position order: `pos, tbl, row_id,
 /// removed`. Placeholders: user, position, limit.
 pub(crate) fn changes_after_sql(changes: &str, user: &str, after: &str, limit: &str) -> String {

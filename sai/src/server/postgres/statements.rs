@@ -11,9 +11,9 @@ use super::super::error::StoreError;
 use crate::sync::rows::user_filter;
 
 use super::super::sql::{
-    DomainNames, backfill_changes_sql, changes_after_sql, decisions_sql, delete_unarchived_sql,
-    latest_archived_sql, membership_log_sql, quote, stamp_member_rows_sql, stamp_rows_sql,
-    synced_tables, unstamp_former_members_sql,
+    DomainNames, backfill_changes_sql, backfill_members_sql, changes_after_sql, decisions_sql,
+    delete_unarchived_sql, latest_archived_sql, membership_log_sql, quote, stamp_member_rows_sql,
+    stamp_rows_sql, synced_tables, unstamp_former_members_sql,
 };
 use super::error::Db;
 use crate::schema::{TableDef, TableRole};
@@ -68,7 +68,8 @@ pub(super) struct Sql {
     pub stamp_removed: String,
     /// A shared domain's: marks the projection entries of former members as removals.
     pub unstamp_members: Option<String>,
-    /// Fills an empty change log from the existing rows.
+    /// Gives a shared projection's rows from before it was shared their owner, then fills an
+    /// empty change log from the existing rows.
     pub backfill_changes: String,
     /// A user's change-log entries after a position.
     pub changes_after: String,
@@ -195,7 +196,8 @@ impl Sql {
                    \"user_id\" = EXCLUDED.\"user_id\", \"removed\" = 1",
                 name = TableRole::Projection.table_name(D::NAME),
             ),
-            backfill_changes: backfill_changes_sql(&changes, &synced),
+            backfill_changes: backfill_members_sql(&synced, Dialect::Postgres)
+                + &backfill_changes_sql(&changes, &synced),
             changes_after: changes_after_sql(&changes, "$1", "$2", "$3"),
             row_of: synced
                 .iter()
