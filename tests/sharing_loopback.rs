@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use sai::Uuid;
 use sai::client::{ClientIdentity, ClientStore, EventSourcedActor, SendError};
-use sai::membership::{MemberEvent, Role};
+use sai::membership::{Member, MemberEvent, Role};
 use sai::server::{EventProcessor, PostgresStore, ServerStore, SqliteStore};
 use sai::sync::Loopback;
 use sai_suite::{List, ListEvent};
@@ -103,7 +103,19 @@ async fn timeline<S: ServerStore<Domain = List>>(dir: &tempfile::TempDir, server
         "not_member",
         "invited, not joined"
     );
+    assert_eq!(
+        bob.members().unwrap().and_then(|m| m.member("bob")),
+        Some(Member {
+            role: Role::Editor,
+            joined: false
+        })
+    );
     bob.send_membership(MemberEvent::Join).unwrap();
+    assert_eq!(
+        bob.members().unwrap().and_then(|m| m.role_of("bob")),
+        Some(Role::Editor),
+        "the pending join is predicted"
+    );
     // The pending join is predicted: bob edits at once, and the server decides the join
     // first (one client, one sequence).
     bob.send(item("pre")).unwrap();

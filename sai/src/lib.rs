@@ -89,7 +89,8 @@
 //! [`ColumnValue`]), the entity ([`Domain`]), what happens to it ([`Event`]), its states
 //! ([`Machine`] and its static [`Transition`] table), the one step function client and server
 //! share ([`Snapshot::step`], [`replay`]), why a step is refused ([`Rejection`]) and the intent
-//! envelope ([`Intent`], [`RawIntent`]). The generated tables and their DDL are in [`schema`].
+//! envelope ([`Intent`], [`RawIntent`]). Who belongs to a shared entity, and what each member
+//! may do, is [`membership`]. The generated tables and their DDL are in [`schema`].
 //! Then the runtimes: [`client`] (a device's SQLite store and actors), `server` (ingestion and
 //! the `EventProcessor` on SQLite or PostgreSQL), [`sync`] (sync rows and the loopback
 //! transport) and [`powersync`] (sync rules; the PowerSync client).

@@ -90,6 +90,13 @@ impl<D: Domain> EventSourcedActor<D> {
             .send_membership::<D>(&self.identity, self.entity_id, event)
     }
 
+    /// The members of this shared entity as the device predicts them: the server's, with
+    /// this device's pending membership intents applied. `None` for a domain that is not
+    /// shared, or an entity the server has not sent yet.
+    pub fn members(&self) -> Result<Option<crate::membership::Members>> {
+        self.store.members::<D>(self.entity_id)
+    }
+
     /// The current (optimistic) projection, or `None` if the entity does not exist yet.
     pub fn projection(&self) -> Result<Option<Projection<D>>> {
         self.store.projection::<D>(self.entity_id)

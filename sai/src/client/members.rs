@@ -17,7 +17,7 @@ use super::identity::ClientIdentity;
 use super::store::ClientStore;
 use crate::domain::Domain;
 use crate::intent::{RawIntent, now_millis};
-use crate::membership::MemberEvent;
+use crate::membership::{MemberEvent, Members};
 use crate::rejection::Rejection;
 
 impl ClientStore {
@@ -63,6 +63,14 @@ impl ClientStore {
             sql.insert_raw_intent(tx, &raw)?;
             Ok(raw)
         })
+    }
+
+    /// The members of the shared entity `entity_id` as the device predicts them: the
+    /// server's, with this device's pending membership intents applied. `None` for a domain
+    /// that is not shared, or an entity the server has not sent yet.
+    pub fn members<D: Domain>(&self, entity_id: Uuid) -> Result<Option<Members>> {
+        let sql = &self.registered::<D>()?.sql;
+        self.read(|c| sql.predicted_members(c, entity_id))
     }
 
     /// The membership intents in the log, by client then sequence number, as uploaded.
