@@ -378,4 +378,61 @@ mod tests {
         assert_eq!(g.to_json(), r#"{"alice":{"role":"owner","joined":true}}"#);
         assert_eq!(Members::from_json(&g.to_json()).unwrap(), g);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const USERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
+
+        fn role() -> impl Strategy<Value = Role> {
+            prop_oneof![Just(Role::Viewer), Just(Role::Editor), Just(Role::Owner)]
+        }
+
+        fn step() -> impl Strategy<Value = (usize, MemberEvent)> {
+            let user = 0..USERS.len();
+            let event = prop_oneof![
+                (0..USERS.len(), role()).prop_map(|(u, role)| MemberEvent::Invite {
+                    user: USERS[u].into(),
+                    role
+                }),
+                Just(MemberEvent::Join),
+                (0..USERS.len(), role()).prop_map(|(u, role)| MemberEvent::ChangeRole {
+                    user: USERS[u].into(),
+                    role
+                }),
+                Just(MemberEvent::Leave),
+                (0..USERS.len()).prop_map(|u| MemberEvent::Remove {
+                    user: USERS[u].into()
+                }),
+            ];
+            (user, event)
+        }
+
+        proptest! {
+            /// Whatever happens, the group keeps a joined owner, only joined editors and
+            /// owners write, a refused event changes nothing, and the stored form reads back.
+            #[test]
+            fn a_group_keeps_an_owner_and_refusals_change_nothing(
+                steps in proptest::collection::vec(step(), 0..40)
+            ) {
+                let mut group = Members::created_by("alice");
+                for (actor, event) in steps {
+                    let actor = USERS[actor];
+                    let before = group.clone();
+                    match group.apply(actor, &event) {
+                        Ok(next) => group = next,
+                        Err(_) => prop_assert_eq!(&group, &before),
+                    }
+                    prop_assert!(group.users().any(|u| group.role_of(u) == Some(Role::Owner)));
+                    for u in USERS {
+                        let writes = group.member(u).is_some_and(|m| m.joined && m.role.writes());
+                        prop_assert_eq!(group.may_write(u), writes);
+                        prop_assert!(!group.may_write(u) || group.reads(u));
+                    }
+                    prop_assert_eq!(Members::from_json(&group.to_json()).unwrap(), group.clone());
+                }
+            }
+        }
+    }
 }
