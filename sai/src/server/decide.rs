@@ -15,7 +15,6 @@ use crate::machine::Machine;
 use crate::membership::{MEMBER_EVENT_VERSION, MemberEvent, Members, Role};
 use crate::rejection::Rejection;
 use crate::snapshot::Snapshot;
-
 use crate::value::SqlValue;
 
 use super::decisions::{AcceptedIntent, AckAdvance, Decisions, ProjectionWrite, RejectedIntent};
@@ -341,12 +340,18 @@ fn step_shared<M: Machine>(
                 })?;
         let mut next = entity.snapshot.clone();
         next.version += 1;
-        let context =
-            serde_json::to_string(&next.context).map_err(|e| Rejection::UnstorableValue {
-                event_type: raw.event_type.clone(),
-                column: "(context)".to_owned(),
-                problem: format!("the context does not encode: {e}"),
-            })?;
+        // The context's `Serialize` is domain code: a panic there is this intent's alone.
+        let encoded =
+            std::panic::catch_unwind(AssertUnwindSafe(|| serde_json::to_string(&next.context)))
+                .map_err(|panic| Rejection::StepPanicked {
+                    event_type: raw.event_type.clone(),
+                    message: without_nul(panic_message(panic.as_ref())),
+                })?;
+        let context = encoded.map_err(|e| Rejection::UnstorableValue {
+            event_type: raw.event_type.clone(),
+            column: "(context)".to_owned(),
+            problem: format!("the context does not encode: {e}"),
+        })?;
         return Ok((next, context, Some(next_members)));
     }
     match members.role_of(user) {
@@ -364,7 +369,7 @@ fn step_shared<M: Machine>(
 }
 
 /// A membership intent's event, checked like a domain event: its version, then its payload.
-pub(crate) fn decode_member_event(raw: &RawIntent) -> Result<MemberEvent, Rejection> {
+fn decode_member_event(raw: &RawIntent) -> Result<MemberEvent, Rejection> {
     if raw.event_version > MEMBER_EVENT_VERSION {
         return Err(Rejection::UnsupportedEventVersion {
             event_type: raw.event_type.clone(),
