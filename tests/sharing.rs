@@ -397,3 +397,76 @@ async fn a_postgres_domain_made_shared_keeps_its_owners() {
     };
     made_shared(private, shared, rows).await;
 }
+
+/// Intents racing a membership change in one batch are decided deterministically, whatever
+/// order the claim lists them in: each client's intents in sequence order, clients in id
+/// order (`decide` is pure, so a replay decides the same).
+#[test]
+fn a_race_within_one_batch_is_decided_the_same_every_time() {
+    use std::collections::HashMap;
+
+    use sai::server::{Claim, StoredProjection, Writers, decide};
+    use sai_suite::ListMachine;
+
+    let mut c = Clients::default();
+    let list = Uuid::now_v7();
+    let setup = vec![
+        c.edit(
+            list,
+            "alice",
+            ListEvent::Create {
+                title: "groceries".into(),
+            },
+        ),
+        c.member(
+            list,
+            "alice",
+            MemberEvent::Invite {
+                user: "bob".into(),
+                role: Role::Editor,
+            },
+        ),
+        c.member(list, "bob", MemberEvent::Join),
+    ];
+    let d = decide::<ListMachine>(
+        Claim {
+            intents: setup,
+            acks: HashMap::from([("alice-phone".into(), 0), ("bob-phone".into(), 0)]),
+            ..Claim::default()
+        },
+        10,
+        Writers::Owner,
+    );
+    assert_eq!((d.accepted.len(), d.rejected.len()), (3, 0));
+    let row = &d.projections[0];
+    let stored = StoredProjection {
+        state: row.state.to_owned(),
+        version: row.version,
+        owner_id: row.owner_id.clone(),
+        decided: row.decided.clone(),
+        fields: row.fields.clone(),
+    };
+
+    let edit = c.edit(list, "bob", item("bread"));
+    let remove = c.member(list, "alice", MemberEvent::Remove { user: "bob".into() });
+    let race = |intents: Vec<RawIntent>| {
+        decide::<ListMachine>(
+            Claim {
+                intents,
+                projections: HashMap::from([(list, stored.clone())]),
+                acks: HashMap::from([("alice-phone".into(), 2), ("bob-phone".into(), 1)]),
+                ..Claim::default()
+            },
+            10,
+            Writers::Owner,
+        )
+    };
+    let one = race(vec![edit.clone(), remove.clone()]);
+    let other = race(vec![remove, edit.clone()]);
+    assert_eq!(one, other);
+    assert_eq!(one.rejected.len(), 1);
+    assert_eq!(
+        (one.rejected[0].intent.id, one.rejected[0].code),
+        (edit.id, "not_member")
+    );
+}
