@@ -1,6 +1,8 @@
 //! The generated sync rules pass PowerSync's own validator (`@powersync/service-sync-rules`),
 //! run through node when `SAI_SYNC_RULES_VALIDATOR` names `.ci/sync-rules/validate.mjs`
-//! (CI installs it); otherwise skipped with a printed reason.
+//! (CI installs it); otherwise skipped with a printed reason. With the same package,
+//! `.ci/sync-rules/evaluate.mjs` evaluates the rules on a server's rows: each user gets what
+//! `sqlite_rows_for_user` selects. sai's own `check_rules` catches naive membership queries.
 
 use std::path::Path;
 use std::process::Command;
@@ -186,4 +188,176 @@ fn naive_membership_queries_are_caught() {
         check_rules(&SyncRules::new(&Schema::of::<Todo>()).to_yaml()),
         Ok(())
     );
+}
+
+/// Every row of the server's downloaded tables, as replication hands them to PowerSync.
+fn all_synced_rows(conn: &rusqlite::Connection, schema: &Schema) -> serde_json::Value {
+    use rusqlite::types::Value;
+    let mut out = Vec::new();
+    for t in schema
+        .tables()
+        .iter()
+        .filter(|t| t.role.sync() == sai::schema::SyncDirection::Down)
+    {
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM \"{}\"", t.name))
+            .unwrap();
+        let names: Vec<String> = stmt.column_names().iter().map(|n| n.to_string()).collect();
+        let rows = stmt
+            .query_map([], |r| {
+                let mut row = serde_json::Map::new();
+                for (i, name) in names.iter().enumerate() {
+                    let v = match r.get::<_, Value>(i)? {
+                        Value::Null => serde_json::Value::Null,
+                        Value::Integer(n) => n.into(),
+                        Value::Real(x) => x.into(),
+                        Value::Text(s) => s.into(),
+                        Value::Blob(_) => unreachable!("sai stores no blobs"),
+                    };
+                    row.insert(name.clone(), v);
+                }
+                Ok(row)
+            })
+            .unwrap();
+        for row in rows {
+            out.push(serde_json::json!({ "table": t.name, "row": row.unwrap() }));
+        }
+    }
+    serde_json::Value::Array(out)
+}
+
+/// What PowerSync's engine hands each user under `yaml`: `(table, id)` pairs.
+fn evaluate(
+    dir: &Path,
+    yaml: &str,
+    rows: &serde_json::Value,
+    users: &[&str],
+) -> std::collections::BTreeMap<String, Vec<(String, String)>> {
+    let evaluator = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/sync-rules/evaluate.mjs");
+    let (rules, data) = (dir.join("rules.yaml"), dir.join("rows.json"));
+    std::fs::write(&rules, yaml).unwrap();
+    std::fs::write(&data, rows.to_string()).unwrap();
+    let out = Command::new("node")
+        .arg(&evaluator)
+        .arg(&rules)
+        .arg(&data)
+        .args(users)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the evaluator prints JSON")
+}
+
+/// The generated rules, evaluated by PowerSync's own engine on a server's real rows, hand
+/// each user exactly what `sqlite_rows_for_user` (and so `Loopback`) selects: the groups
+/// they belong to and their own rows. A naive membership query, valid for the validator,
+/// hands carol a list she does not belong to, and the comparison catches it.
+#[tokio::test]
+async fn powersync_evaluates_the_rules_to_the_rows_sai_selects() {
+    use sai::membership::{MemberEvent, Role};
+    use sai::server::{EventProcessor, ServerStore, SqliteStore, ingest};
+    use sai::sync::sqlite_rows_for_user;
+    use sai::{Intent, Uuid};
+    use sai_suite::{ListEvent, TodoEvent};
+
+    if std::env::var("SAI_SYNC_RULES_VALIDATOR").is_err() {
+        eprintln!("skipped: SAI_SYNC_RULES_VALIDATOR is not set (CI sets it after npm install)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    let mut lists = EventProcessor::new(SqliteStore::<List>::open(&path).unwrap());
+    lists.store_mut().migrate().await.unwrap();
+    let mut todos = EventProcessor::new(SqliteStore::<Todo>::open(&path).unwrap());
+    todos.store_mut().migrate().await.unwrap();
+
+    let (hers, carols) = (Uuid::now_v7(), Uuid::now_v7());
+    let create = |list, user: &str, seq| {
+        Intent::new(
+            list,
+            format!("{user}-phone"),
+            user,
+            seq,
+            ListEvent::Create {
+                title: "groceries".into(),
+            },
+            0,
+        )
+        .to_raw()
+        .unwrap()
+    };
+    let invite = MemberEvent::Invite {
+        user: "bob".into(),
+        role: Role::Editor,
+    };
+    let uploads = [
+        (
+            "alice",
+            vec![
+                create(hers, "alice", 1),
+                invite.to_raw(hers, "alice-phone", "alice", 2, 0),
+            ],
+        ),
+        (
+            "bob",
+            vec![MemberEvent::Join.to_raw(hers, "bob-phone", "bob", 1, 0)],
+        ),
+        ("carol", vec![create(carols, "carol", 1)]),
+        (
+            "dave",
+            vec![
+                Intent::new(hers, "dave-phone", "dave", 1, ListEvent::Archive, 0)
+                    .to_raw()
+                    .unwrap(),
+            ],
+        ),
+    ];
+    for (user, intents) in &uploads {
+        ingest(lists.store_mut(), user, intents).await.unwrap();
+        lists.process_pending().await;
+    }
+    let todo = Intent::new(
+        Uuid::now_v7(),
+        "alice-phone",
+        "alice",
+        1,
+        TodoEvent::Create {
+            title: "milk".into(),
+        },
+        0,
+    )
+    .to_raw()
+    .unwrap();
+    ingest(todos.store_mut(), "alice", &[todo]).await.unwrap();
+    todos.process_pending().await;
+
+    let schema = todo_and_list();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let rows = all_synced_rows(&conn, &schema);
+    let users = ["alice", "bob", "carol", "dave"];
+    let yaml = SyncRules::new(&schema).to_yaml();
+    let evaluated = evaluate(dir.path(), &yaml, &rows, &users);
+    for user in users {
+        let mut selected: Vec<(String, String)> = sqlite_rows_for_user(&conn, &schema, user)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.table, r.id))
+            .collect();
+        selected.sort();
+        assert_eq!(evaluated[user], selected, "{user}");
+    }
+    let projection = |id: Uuid| ("list_projection".to_owned(), id.to_string());
+    assert!(evaluated["bob"].contains(&projection(hers)));
+    assert!(!evaluated["dave"].contains(&projection(hers)));
+
+    let naive = evaluate(dir.path(), &naive_rules(&yaml), &rows, &users);
+    assert!(
+        naive["carol"].contains(&projection(hers)),
+        "the naive query hands carol alice's list: the comparison above would fail"
+    );
+    assert_ne!(naive["carol"], evaluated["carol"]);
 }
