@@ -191,6 +191,7 @@ fn naive_membership_queries_are_caught() {
 }
 
 /// Every row of the server's downloaded tables, as replication hands them to PowerSync.
+#[cfg(unix)]
 fn all_synced_rows(conn: &rusqlite::Connection, schema: &Schema) -> serde_json::Value {
     use rusqlite::types::Value;
     let mut out = Vec::new();
@@ -227,13 +228,29 @@ fn all_synced_rows(conn: &rusqlite::Connection, schema: &Schema) -> serde_json::
 }
 
 /// What PowerSync's engine hands each user under `yaml`: `(table, id)` pairs.
+#[cfg(unix)]
 fn evaluate(
     dir: &Path,
     yaml: &str,
     rows: &serde_json::Value,
     users: &[&str],
 ) -> std::collections::BTreeMap<String, Vec<(String, String)>> {
-    let evaluator = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/sync-rules/evaluate.mjs");
+    // The script runs beside the validator's `node_modules` (linked into `dir`), so it finds
+    // the package wherever the validator was installed.
+    let validator = std::env::var("SAI_SYNC_RULES_VALIDATOR").expect("checked by the caller");
+    let modules = Path::new(&validator)
+        .parent()
+        .expect("the validator is a file")
+        .join("node_modules");
+    let evaluator = dir.join("evaluate.mjs");
+    if !evaluator.exists() {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/sync-rules/evaluate.mjs"),
+            &evaluator,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&modules, dir.join("node_modules")).unwrap();
+    }
     let (rules, data) = (dir.join("rules.yaml"), dir.join("rows.json"));
     std::fs::write(&rules, yaml).unwrap();
     std::fs::write(&data, rows.to_string()).unwrap();
@@ -256,6 +273,7 @@ fn evaluate(
 /// each user exactly what `sqlite_rows_for_user` (and so `Loopback`) selects: the groups
 /// they belong to and their own rows. A naive membership query, valid for the validator,
 /// hands carol a list she does not belong to, and the comparison catches it.
+#[cfg(unix)]
 #[tokio::test]
 async fn powersync_evaluates_the_rules_to_the_rows_sai_selects() {
     use sai::membership::{MemberEvent, Role};
