@@ -192,7 +192,8 @@ pub use value::{ColumnType, ColumnValue, SqlValue, ValueError};
 /// # What it generates
 ///
 /// - `impl sai::Domain`: [`Domain::NAME`], [`Domain::COLUMNS`], [`Domain::Machine`],
-///   [`Domain::to_row`] and [`Domain::from_row`] (a bad cell is a [`RowError`]).
+///   [`Domain::to_row`] and [`Domain::from_row`] (a bad cell is a [`RowError`]), and
+///   [`Domain::SHARED`] with `#[domain(shared)]`.
 /// - Two type aliases with the struct's visibility: `{Struct}Intent` (an [`Intent`] of the
 ///   machine's event) and `{Struct}Projection` (a [`Snapshot`] under the domain's machine).
 ///
