@@ -526,3 +526,163 @@ async fn a_cloned_device_loses_no_edit() {
     assert_eq!(s.count("todo_intent_events_processed").await, 3);
     assert_eq!(s.count("todo_intent_events_rejected").await, 0);
 }
+
+/// Sharing over PowerSync: alice shares a list with bob, who joins and edits; demoted to
+/// viewer, his offline edit is rejected and told to him once; removed, the list leaves his
+/// device (the service removes its rows) and his pending edit surfaces as rejected.
+async fn sharing(server: Server) {
+    use sai::membership::{MemberEvent, Role};
+    use sai_suite::{List, ListEvent};
+
+    let dir = tempfile::tempdir().unwrap();
+    let service = FakeService::new("sai_list");
+    let server = Arc::new(Mutex::new(server));
+    let open = |name: &'static str, user: &'static str| {
+        let (dir, server, service) = (dir.path(), &server, &service);
+        async move {
+            let lists = ClientStore::builder().domain::<List>();
+            Device::open_with(dir, name, user, server, service, lists).await
+        }
+    };
+    let alice_dev = open("alice.db", "alice").await;
+    let bob_dev = open("bob.db", "bob").await;
+    let publish = |user: &'static str| {
+        let (server, service) = (server.clone(), service.clone());
+        async move { server.lock().await.publish(&service, user).await }
+    };
+    let decided = |dev: &Device| {
+        dev.store()
+            .logged_member_intents::<List>()
+            .is_ok_and(|l| l.is_empty())
+            .then_some(())
+    };
+    let item = |name: &str| ListEvent::AddItem { item: name.into() };
+
+    alice_dev.connect().await;
+    let alice = EventSourcedActor::<List>::create(
+        alice_dev.store(),
+        ClientIdentity::new("alice-phone", "alice"),
+    )
+    .unwrap();
+    alice
+        .send(ListEvent::Create {
+            title: "groceries".into(),
+        })
+        .unwrap();
+    alice
+        .send_membership(MemberEvent::Invite {
+            user: "bob".into(),
+            role: Role::Editor,
+        })
+        .unwrap();
+    eventually("alice's list and invitation to be decided", || {
+        settled(&alice).and(decided(&alice_dev))
+    })
+    .await;
+    let list = alice.entity_id();
+
+    // Bob receives the shared list, joins and edits.
+    publish("bob").await;
+    bob_dev.connect().await;
+    eventually("bob to see the list", || {
+        bob_dev.store().projection::<List>(list).ok().flatten()
+    })
+    .await;
+    let bob = EventSourcedActor::<List>::open(
+        bob_dev.store(),
+        ClientIdentity::new("bob-phone", "bob"),
+        list,
+    )
+    .unwrap();
+    let told = Arc::new(StdMutex::new(Vec::new()));
+    let sink = told.clone();
+    let _listener = bob
+        .on_rejection(move |r| sink.lock().unwrap().push(r.code.clone()))
+        .unwrap();
+    bob.send_membership(MemberEvent::Join).unwrap();
+    bob.send(item("milk")).unwrap();
+    eventually("bob's edit to be accepted", || {
+        settled(&bob).filter(|p| p.context().items == ["milk"])
+    })
+    .await;
+    publish("alice").await;
+    eventually("alice to see bob's edit", || {
+        settled(&alice).filter(|p| p.context().items == ["milk"])
+    })
+    .await;
+
+    // Demoted while offline, bob's edit is rejected, and he is told once.
+    bob_dev.client.db().disconnect().await;
+    alice
+        .send_membership(MemberEvent::ChangeRole {
+            user: "bob".into(),
+            role: Role::Viewer,
+        })
+        .unwrap();
+    eventually("the demotion to be decided", || decided(&alice_dev)).await;
+    bob.send(item("eggs")).unwrap();
+    bob_dev.connect().await;
+    eventually("bob to be told read_only", || {
+        (*told.lock().unwrap() == ["read_only"]).then_some(())
+    })
+    .await;
+    eventually("bob's list without the eggs", || {
+        settled(&bob).filter(|p| p.context().items == ["milk"])
+    })
+    .await;
+
+    // Promoted, then removed while his edit waits offline: the list leaves his device.
+    alice
+        .send_membership(MemberEvent::ChangeRole {
+            user: "bob".into(),
+            role: Role::Editor,
+        })
+        .unwrap();
+    eventually("the promotion to be decided", || decided(&alice_dev)).await;
+    publish("bob").await;
+    eventually("bob to know he edits again", || bob.send(item("jam")).ok()).await;
+    bob_dev.client.db().disconnect().await;
+    // The edit above may have gone up already; one more waits offline.
+    bob.send(item("honey")).unwrap();
+    alice
+        .send_membership(MemberEvent::Remove { user: "bob".into() })
+        .unwrap();
+    eventually("the removal to be decided", || decided(&alice_dev)).await;
+    bob_dev.connect().await;
+    eventually("the list to leave bob's device", || {
+        (bob_dev.store().projections::<List>().ok()?.is_empty()
+            && bob.pending_intents().ok()?.is_empty())
+        .then_some(())
+    })
+    .await;
+    eventually("bob to be told not_member", || {
+        (told.lock().unwrap().last().map(String::as_str) == Some("not_member")).then_some(())
+    })
+    .await;
+    let told = told.lock().unwrap().clone();
+    assert_eq!(told[0], "read_only");
+    assert_eq!(
+        told.iter().filter(|c| *c == "read_only").count(),
+        1,
+        "told once: {told:?}"
+    );
+    assert!(
+        alice.rejections().unwrap().is_empty(),
+        "bob's rejections are bob's"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharing_through_powersync_on_a_sqlite_server() {
+    let dir = tempfile::tempdir().unwrap();
+    sharing(Server::sqlite(&dir.path().join("server.db")).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharing_through_powersync_on_postgres() {
+    let Some(url) = sai_suite::postgres::url() else {
+        return;
+    };
+    let (client, schema) = sai_suite::postgres::fresh_schema(&url, "e2e_sharing").await;
+    sharing(Server::postgres(&url, &schema, client).await).await;
+}

@@ -25,6 +25,9 @@ struct DomainInput {
     /// Columns of removed fields that a migration drops.
     #[darling(default)]
     dropped: Vec<syn::LitStr>,
+    /// Entities shared with members (`#[domain(shared)]`).
+    #[darling(default)]
+    shared: bool,
 }
 
 #[derive(FromField)]
@@ -71,6 +74,7 @@ struct Model {
     machine: Option<syn::Path>,
     fields: Vec<Field>,
     dropped: Vec<String>,
+    shared: bool,
 }
 
 struct Field {
@@ -298,6 +302,7 @@ fn validate(input: DomainInput) -> darling::Result<Model> {
         machine,
         fields,
         dropped,
+        shared: input.shared,
     })
 }
 
@@ -381,6 +386,7 @@ fn generate(m: &Model) -> TokenStream {
         machine,
         fields,
         dropped,
+        shared,
     } = m;
     let columns = fields.iter().map(|f| {
         let (col, field, ty) = (&f.column, f.ident.to_string(), &f.ty);
@@ -410,6 +416,7 @@ fn generate(m: &Model) -> TokenStream {
     let dropped = (!dropped.is_empty()).then(|| {
         quote! { const DROPPED: &'static [&'static str] = &[#(#dropped),*]; }
     });
+    let shared = shared.then(|| quote! { const SHARED: bool = true; });
     let column_error = |col: &str| {
         quote! { |source| ::sai::RowError::Column { domain: #name, column: #col, source } }
     };
@@ -458,6 +465,7 @@ fn generate(m: &Model) -> TokenStream {
                 const NAME: &'static str = #name;
                 const COLUMNS: &'static [::sai::ColumnDef] = &[#(#columns),*];
                 #dropped
+                #shared
                 type Machine = #machine_ty;
 
                 fn to_row(&self) -> ::sai::__private::Result<::sai::__private::Vec<::sai::SqlValue>, ::sai::RowError> {

@@ -9,6 +9,7 @@ pub const RESERVED_COLUMNS: &[&str] = &[
     "version",
     "owner_id",
     "decided",
+    "members",
     "updated_at",
 ];
 

@@ -70,6 +70,11 @@ pub trait Domain: Clone + Default + Serialize + DeserializeOwned + Send + Sync +
     /// Columns of removed fields that a migration drops, with their data
     /// (`#[domain(dropped = ["…"])]`); a removed column not listed here is kept.
     const DROPPED: &'static [&'static str] = &[];
+    /// Whether each entity is shared with members (`#[domain(shared)]`): its creator owns
+    /// it and invites others, each with a [`Role`](crate::membership::Role), through
+    /// membership intents the server decides (see [`crate::membership`]). `false` (the
+    /// default): only the creator sees and changes it.
+    const SHARED: bool = false;
     /// The domain's own (client) machine.
     type Machine: Machine<Domain = Self>;
 

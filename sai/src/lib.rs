@@ -89,7 +89,8 @@
 //! [`ColumnValue`]), the entity ([`Domain`]), what happens to it ([`Event`]), its states
 //! ([`Machine`] and its static [`Transition`] table), the one step function client and server
 //! share ([`Snapshot::step`], [`replay`]), why a step is refused ([`Rejection`]) and the intent
-//! envelope ([`Intent`], [`RawIntent`]). The generated tables and their DDL are in [`schema`].
+//! envelope ([`Intent`], [`RawIntent`]). Who belongs to a shared entity, and what each member
+//! may do, is [`membership`]. The generated tables and their DDL are in [`schema`].
 //! Then the runtimes: [`client`] (a device's SQLite store and actors), `server` (ingestion and
 //! the `EventProcessor` on SQLite or PostgreSQL), [`sync`] (sync rows and the loopback
 //! transport) and [`powersync`] (sync rules; the PowerSync client).
@@ -110,6 +111,7 @@ mod stub;
 mod value;
 
 pub mod client;
+pub mod membership;
 pub mod powersync;
 pub mod schema;
 // Feature `server` (see the crate docs' table). No outer doc here: rustdoc would resolve the
@@ -124,7 +126,7 @@ pub use event::Event;
 pub use intent::{DecodeError, Intent, IntentMeta, Phase, RawIntent, Timestamp};
 pub use machine::{Assign, AssignFn, Guard, GuardFn, Machine, Transition, UnknownState};
 pub use rejection::{FailedGuard, Rejection};
-pub use snapshot::{MAX_ALWAYS_STEPS, Replay, Snapshot, replay};
+pub use snapshot::{MAX_ALWAYS_STEPS, Replay, Snapshot, replay, replay_with_roles};
 pub use value::{ColumnType, ColumnValue, SqlValue, ValueError};
 
 /// Makes a struct with named fields a domain: an entity whose fields are the typed columns of
@@ -176,10 +178,11 @@ pub use value::{ColumnType, ColumnValue, SqlValue, ValueError};
 /// |---|---|---|
 /// | `#[domain(machine = M)]` | struct, required | the domain's own (client) machine, a [`machine`](macro@machine) enum over this domain |
 /// | `#[domain(name = "todo")]` | struct | the domain name, which prefixes its tables (`todo_projection`, …); default: the struct name in snake case. Lower-case ASCII letters, digits and `_`, not starting with a digit, at most 39 bytes (so that the longest table name fits PostgreSQL's 63) |
-/// | `#[domain(column = "due_at")]` | field | the column name; default: the field name. Same rules as `name`, at most 63 bytes, and not a reserved column (`id`, `state`, `version`, `owner_id`, `updated_at`: sai keeps those in every projection) |
+/// | `#[domain(column = "due_at")]` | field | the column name; default: the field name. Same rules as `name`, at most 63 bytes, and not a reserved column (`id`, `state`, `version`, `owner_id`, `decided`, `members`, `updated_at`: sai keeps those in projections) |
 /// | `#[domain(json)]` | field | store the field, of any serde type, as JSON text |
 /// | `#[domain(was = "title")]` | field | the column's previous name: a migration renames that column, with its data, to this field's column |
 /// | `#[domain(default)]`, `#[domain(default = 24)]` | field, not an `Option` | the value existing rows take when a migration adds the column: the type's `Default`, or the expression (of the field's type), encoded by the field's column codec |
+/// | `#[domain(shared)]` | struct | each entity is shared with members who read and change it, as the server decides ([`Domain::SHARED`], [`membership`]); its projection gets a `members` column |
 /// | `#[domain(dropped = ["legacy"])]` | struct | columns of removed fields that a migration drops with their data ([`Domain::DROPPED`]); other removed columns are kept |
 ///
 /// A field's type maps to its column through [`ColumnValue`]: `String` → `TEXT`; `bool`,
@@ -189,7 +192,8 @@ pub use value::{ColumnType, ColumnValue, SqlValue, ValueError};
 /// # What it generates
 ///
 /// - `impl sai::Domain`: [`Domain::NAME`], [`Domain::COLUMNS`], [`Domain::Machine`],
-///   [`Domain::to_row`] and [`Domain::from_row`] (a bad cell is a [`RowError`]).
+///   [`Domain::to_row`] and [`Domain::from_row`] (a bad cell is a [`RowError`]), and
+///   [`Domain::SHARED`] with `#[domain(shared)]`.
 /// - Two type aliases with the struct's visibility: `{Struct}Intent` (an [`Intent`] of the
 ///   machine's event) and `{Struct}Projection` (a [`Snapshot`] under the domain's machine).
 ///
@@ -415,6 +419,7 @@ pub mod prelude {
     pub use crate::domain::Domain;
     pub use crate::event::Event;
     pub use crate::machine::Machine as _;
+    pub use crate::membership::{MemberEvent, Role};
     /// The server store's methods (`migrate`, `projection`, …), with feature `server`.
     #[cfg(feature = "server")]
     #[cfg_attr(docsrs, doc(cfg(feature = "server")))]

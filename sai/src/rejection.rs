@@ -91,6 +91,35 @@ pub enum Rejection {
         /// The acting user.
         user_id: String,
     },
+    /// The entity is shared and the acting user is not one of its members who joined (never
+    /// invited, removed, or invited without having joined yet).
+    #[error("{event_type} rejected: {user_id} is not a member of this entity's group")]
+    NotMember {
+        /// The event's type name.
+        event_type: String,
+        /// The acting user.
+        user_id: String,
+    },
+    /// The acting user is a member whose role only reads (a viewer).
+    #[error("{event_type} rejected: {user_id} is a {role} and may only read")]
+    ReadOnly {
+        /// The event's type name.
+        event_type: String,
+        /// The acting user.
+        user_id: String,
+        /// The user's role.
+        role: crate::membership::Role,
+    },
+    /// A membership event the group's rules refuse ([`Members::apply`](crate::membership::Members::apply)).
+    #[error("{event_type} rejected: {refusal}")]
+    MembershipRefused {
+        /// The event's type name.
+        event_type: String,
+        /// The acting user.
+        user_id: String,
+        /// Why.
+        refusal: crate::membership::MembershipRefusal,
+    },
     /// A guard, an assign or the event's decoding panicked on this intent (a bug in domain
     /// code, met with an input nobody foresaw). The entity is left as it was.
     #[error("{event_type} could not be decided: domain code panicked: {message}")]
@@ -129,6 +158,9 @@ impl Rejection {
             Rejection::UnsupportedEventVersion { .. } => "unsupported_event_version",
             Rejection::MalformedPayload { .. } => "malformed_payload",
             Rejection::NotOwner { .. } => "not_owner",
+            Rejection::NotMember { .. } => "not_member",
+            Rejection::ReadOnly { .. } => "read_only",
+            Rejection::MembershipRefused { .. } => "membership_refused",
             Rejection::StepPanicked { .. } => "step_panicked",
             Rejection::UnstorableValue { .. } => "unstorable_value",
             Rejection::AlwaysLoop { .. } => "always_loop",

@@ -221,11 +221,35 @@ pub fn replay<'a, M: Machine>(
     intents: impl IntoIterator<Item = &'a Intent<M::Event>>,
     phase: Phase,
 ) -> Replay<M> {
+    replay_with_roles(from, owner, None, intents, phase)
+}
+
+/// [`replay`] on an entity of a shared domain: guards also see each acting user's role in
+/// `members` ([`IntentMeta::role`](crate::IntentMeta::role)), as the server's would;
+/// without `members` (no group downloaded yet) the entity's creator is its owner.
+pub fn replay_with_roles<'a, M: Machine>(
+    from: Snapshot<M>,
+    owner: Option<&'a str>,
+    members: Option<&crate::membership::Members>,
+    intents: impl IntoIterator<Item = &'a Intent<M::Event>>,
+    phase: Phase,
+) -> Replay<M> {
     let mut snapshot = from;
     let mut owner = owner;
     let mut rejected = Vec::new();
     for intent in intents {
-        match snapshot.apply(&intent.event, &intent.meta(phase).with_owner(owner)) {
+        let role = if !<M::Domain as crate::domain::Domain>::SHARED {
+            None
+        } else if let Some(m) = members {
+            m.role_of(&intent.user_id)
+        } else {
+            // No group downloaded: the entity is this replay's creation, its creator owns it.
+            owner
+                .is_none_or(|o| o == intent.user_id)
+                .then_some(crate::membership::Role::Owner)
+        };
+        let meta = intent.meta(phase).with_owner(owner).with_role(role);
+        match snapshot.apply(&intent.event, &meta) {
             Ok(()) => {
                 owner.get_or_insert(&intent.user_id);
             }

@@ -28,6 +28,11 @@ use serde::{Deserialize, Serialize};
 mod todo_domain;
 pub use todo_domain::*;
 
+// The shared list of the sharing example and tests (`#[domain(shared)]`).
+#[path = "../../examples/list_domain.rs"]
+mod list_domain;
+pub use list_domain::*;
+
 /// The event that creates a todo with `title`.
 pub fn create(title: &str) -> TodoEvent {
     TodoEvent::Create {

@@ -21,7 +21,7 @@ use sai::{Domain, EventOf, Machine, RawIntent};
 use tokio::sync::Mutex;
 
 use crate::fake_powersync::FakeService;
-use crate::{Note, NoteMachine, StrictTodoMachine, Todo};
+use crate::{List, ListMachine, Note, NoteMachine, StrictTodoMachine, Todo};
 
 /// Any error.
 pub type AnyError = Box<dyn std::error::Error + Send + Sync>;
@@ -65,23 +65,25 @@ enum Reader {
     Postgres(tokio_postgres::Client),
 }
 
-/// The server behind the backend: one database holding both domains' tables, a processor per
+/// The server behind the backend: one database holding the domains' tables, a processor per
 /// domain, and a way to read what a user may download.
 pub struct Server {
     todos: Processor<Todo, StrictTodoMachine>,
     notes: Processor<Note, NoteMachine>,
+    lists: Processor<List, ListMachine>,
     reader: Reader,
 }
 
 impl Server {
     /// The domains the server serves.
-    pub const DOMAINS: [&str; 2] = [Todo::NAME, Note::NAME];
+    pub const DOMAINS: [&str; 3] = [Todo::NAME, Note::NAME, List::NAME];
 
     /// The server's tables, as the sync rules see them.
     pub fn schema() -> Schema {
         Schema::builder()
             .domain::<Todo>()
             .domain::<Note>()
+            .domain::<List>()
             .build()
             .unwrap()
     }
@@ -92,9 +94,12 @@ impl Server {
         todos.migrate().await.unwrap();
         let mut notes = SqliteStore::<Note>::open(path).unwrap();
         notes.migrate().await.unwrap();
+        let mut lists = SqliteStore::<List>::open(path).unwrap();
+        lists.migrate().await.unwrap();
         Server {
             todos: Processor::Sqlite(EventProcessor::new(todos).with_machine()),
             notes: Processor::Sqlite(EventProcessor::new(notes)),
+            lists: Processor::Sqlite(EventProcessor::new(lists)),
             reader: Reader::Sqlite(rusqlite::Connection::open(path).unwrap()),
         }
     }
@@ -110,9 +115,14 @@ impl Server {
             .await
             .unwrap();
         notes.migrate().await.unwrap();
+        let mut lists = PostgresStore::<List>::connect_in_schema(url, schema)
+            .await
+            .unwrap();
+        lists.migrate().await.unwrap();
         Server {
             todos: Processor::Postgres(EventProcessor::new(todos).with_machine()),
             notes: Processor::Postgres(EventProcessor::new(notes)),
+            lists: Processor::Postgres(EventProcessor::new(lists)),
             reader: Reader::Postgres(client),
         }
     }
@@ -125,6 +135,7 @@ impl Server {
             match domain {
                 Todo::NAME => self.todos.accept(user, intents).await?,
                 Note::NAME => self.notes.accept(user, intents).await?,
+                List::NAME => self.lists.accept(user, intents).await?,
                 _ => unreachable!("checked above"),
             }
         }

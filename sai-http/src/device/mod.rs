@@ -289,6 +289,8 @@ impl<D: Domain> HttpDevice<D> {
                 .map(|i| i.to_raw())
                 .collect::<Result<Vec<RawIntent>, _>>()
                 .map_err(|e| TransportError::Protocol(format!("encoding an intent: {e}")))?;
+            // A shared domain's membership intents travel with them.
+            intents.extend(store.logged_member_intents::<D>()?);
             intents.retain(|i| !done.contains(&i.id));
             intents.sort_by(|a, b| (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq)));
             for batch in intents.chunks(MAX_BATCH) {

@@ -80,6 +80,23 @@ impl<D: Domain> EventSourcedActor<D> {
         self.store.send(&self.identity, self.entity_id, event)
     }
 
+    /// Logs a membership event on this (shared) entity for upload, as this actor's user;
+    /// see [`ClientStore::send_membership`].
+    pub fn send_membership(
+        &self,
+        event: crate::membership::MemberEvent,
+    ) -> Result<crate::intent::RawIntent, SendError> {
+        self.store
+            .send_membership::<D>(&self.identity, self.entity_id, event)
+    }
+
+    /// The members of this shared entity as the device predicts them: the server's, with
+    /// this device's pending membership intents applied. `None` for a domain that is not
+    /// shared, or an entity the server has not sent yet.
+    pub fn members(&self) -> Result<Option<crate::membership::Members>> {
+        self.store.members::<D>(self.entity_id)
+    }
+
     /// The current (optimistic) projection, or `None` if the entity does not exist yet.
     pub fn projection(&self) -> Result<Option<Projection<D>>> {
         self.store.projection::<D>(self.entity_id)

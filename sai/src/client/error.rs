@@ -26,6 +26,9 @@ pub enum ClientError {
         /// The domain asked.
         domain: &'static str,
     },
+    /// A membership intent for a domain that is not `#[domain(shared)]`.
+    #[error("domain `{0}` is not shared: its entities have no members")]
+    NotShared(&'static str),
     /// The entity exists, but in another domain's tables.
     #[error("entity {entity_id} belongs to domain `{found}`, not `{expected}`")]
     WrongDomain {

@@ -211,6 +211,7 @@ mod cache;
 mod error;
 mod identity;
 mod listen;
+mod members;
 mod notify;
 mod projection;
 mod reconcile;

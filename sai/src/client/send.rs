@@ -15,6 +15,8 @@ use super::store::ClientStore;
 use super::tables::DomainSql;
 use crate::domain::{Domain, EventOf, IntentOf, SnapshotOf};
 use crate::intent::{Intent, Phase, now_millis};
+use crate::membership::Role;
+use crate::rejection::Rejection;
 
 /// What a send logged, and the projection it produced: what a UI needs to show the pending
 /// action (its id to match a later rejection, its sequence number) and the entity now.
@@ -138,9 +140,11 @@ fn append_on<D: Domain>(
         event,
         now,
     );
+    let role = predicted_role(sql, conn, &intent)?;
     let meta = intent
         .meta(Phase::Optimistic)
-        .with_owner(exists.then_some(owner_id.as_str()));
+        .with_owner(exists.then_some(owner_id.as_str()))
+        .with_role(role);
     let next = snapshot
         .step(&intent.event, &meta)
         .map_err(SendError::Rejected)?;
@@ -156,6 +160,37 @@ fn append_on<D: Domain>(
             optimistic: true,
         },
     })
+}
+
+/// On a shared entity, the acting user's role as the device last downloaded the members,
+/// refusing as the server would: `not_member` outside the group (or invited, not joined),
+/// `read_only` for a viewer. An entity without a server row yet is the user's own creation
+/// (owner). `None` for a domain that is not shared.
+fn predicted_role<D: Domain>(
+    sql: &DomainSql<D>,
+    conn: &Connection,
+    intent: &IntentOf<D>,
+) -> Result<Option<Role>, SendError> {
+    if !D::SHARED {
+        return Ok(None);
+    }
+    let Some(members) = sql.predicted_members(conn, intent.entity_id)? else {
+        return Ok(Some(Role::Owner));
+    };
+    let event_type = crate::event::Event::event_type(&intent.event).to_owned();
+    let user_id = intent.user_id.clone();
+    match members.role_of(&intent.user_id) {
+        None => Err(SendError::Rejected(Rejection::NotMember {
+            event_type,
+            user_id,
+        })),
+        Some(role) if !role.writes() => Err(SendError::Rejected(Rejection::ReadOnly {
+            event_type,
+            user_id,
+            role,
+        })),
+        Some(role) => Ok(Some(role)),
+    }
 }
 
 impl ClientStore {

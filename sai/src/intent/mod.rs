@@ -85,6 +85,7 @@ impl<E: Event> Intent<E> {
             created_at: self.created_at,
             phase,
             owner_id: None,
+            member_role: None,
         }
     }
 
@@ -125,6 +126,11 @@ pub struct IntentMeta<'a> {
     /// The entity's owner (the user whose intent created it), `None` while it does not
     /// exist yet. Set by the runtime on both sides; [`Intent::meta`] alone leaves it `None`.
     pub owner_id: Option<&'a str>,
+    /// The acting user's role in a shared entity's group (`#[domain(shared)]`), `None` for
+    /// an entity that is not shared or does not exist yet. Set by the runtime on both sides,
+    /// so the device predicts a role-dependent guard as the server decides it; read it with
+    /// [`IntentMeta::role`].
+    pub member_role: Option<crate::membership::Role>,
 }
 
 impl<'a> IntentMeta<'a> {
@@ -132,6 +138,17 @@ impl<'a> IntentMeta<'a> {
     pub fn with_owner(mut self, owner_id: Option<&'a str>) -> Self {
         self.owner_id = owner_id;
         self
+    }
+
+    /// The same metadata with the acting user's role in the entity's group.
+    pub fn with_role(mut self, role: Option<crate::membership::Role>) -> Self {
+        self.member_role = role;
+        self
+    }
+
+    /// The acting user's role in a shared entity's group (see [`IntentMeta::member_role`]).
+    pub fn role(&self) -> Option<crate::membership::Role> {
+        self.member_role
     }
 }
 
@@ -223,6 +240,7 @@ impl RawIntent {
             created_at: self.created_at,
             phase,
             owner_id: None,
+            member_role: None,
         }
     }
 }

@@ -19,6 +19,6 @@ pub use batch::{UnservedDomain, UploadBatch};
 pub use client::{OpenError, PowerSyncClient, wake_uploads};
 #[cfg(feature = "powersync")]
 pub use client_schema::client_schema;
-pub use sync_rules::{SyncRules, source_schema};
+pub use sync_rules::{RulesProblem, SyncRules, check_rules, source_schema};
 #[cfg(feature = "powersync")]
 pub use upload::{MAX_UPLOAD_BATCH, MalformedUpload, UploadReport, upload_intents};

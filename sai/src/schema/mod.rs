@@ -46,6 +46,7 @@ pub const RESERVED_COLUMNS: &[&str] = &[
     "version",
     "owner_id",
     "decided",
+    "members",
     "updated_at",
 ];
 
@@ -277,12 +278,30 @@ pub struct TableDef {
 impl TableDef {
     /// The entity field columns of a projection table (empty for other tables).
     pub fn field_columns(&self) -> &[Column] {
+        let stored = self.stored_columns();
+        match stored.last() {
+            Some(last) if last.name == MEMBERS.name => &stored[..stored.len() - 1],
+            _ => stored,
+        }
+    }
+
+    /// The columns a projection row carries after its head (`id`, `state`, `version`,
+    /// `owner_id`, `decided`) and before `updated_at`: the field columns, then `members`
+    /// for a shared domain. Empty for other tables.
+    pub(crate) fn stored_columns(&self) -> &[Column] {
         match self.role {
             TableRole::Projection | TableRole::LocalProjection => {
                 &self.columns[PROJECTION_HEAD.len()..self.columns.len() - 1]
             }
             _ => &[],
         }
+    }
+
+    /// Whether the table is the projection of a shared domain: it has the `members` column.
+    pub fn has_members(&self) -> bool {
+        self.stored_columns()
+            .last()
+            .is_some_and(|c| c.name == MEMBERS.name)
     }
 }
 
@@ -328,6 +347,16 @@ const PROJECTION_HEAD: &[Column] = &[
     },
 ];
 
+/// The column of a shared domain's projections (`#[domain(shared)]`) holding its members as
+/// JSON ([`Members`](crate::membership::Members)), before `updated_at`.
+pub const MEMBERS: Column = Column {
+    name: "members",
+    ty: Text,
+    nullable: false,
+    default: Some(ColumnDefault::Sql("'{}'")),
+    was: None,
+};
+
 /// The tables of one domain, given its name and field columns.
 pub fn domain_tables(domain: &'static str, fields: &[ColumnDef]) -> Vec<TableDef> {
     TableRole::ALL
@@ -338,13 +367,24 @@ pub fn domain_tables(domain: &'static str, fields: &[ColumnDef]) -> Vec<TableDef
 
 /// The tables of domain `D`, with the columns it declares dropped.
 fn tables_of_domain<D: Domain>() -> Vec<TableDef> {
-    let mut tables = domain_tables(D::NAME, D::COLUMNS);
-    for t in &mut tables {
-        if matches!(t.role, TableRole::Projection | TableRole::LocalProjection) {
-            t.dropped = D::DROPPED.to_vec();
+    TableRole::ALL
+        .iter()
+        .map(|&role| table_of::<D>(role))
+        .collect()
+}
+
+/// One table of domain `D`: [`table`], with the columns it declares dropped and, for a
+/// shared domain's projections, the [`MEMBERS`] column.
+pub(crate) fn table_of<D: Domain>(role: TableRole) -> TableDef {
+    let mut t = table(D::NAME, D::COLUMNS, role);
+    if matches!(t.role, TableRole::Projection | TableRole::LocalProjection) {
+        t.dropped = D::DROPPED.to_vec();
+        if D::SHARED {
+            let at = t.columns.len() - 1;
+            t.columns.insert(at, MEMBERS);
         }
     }
-    tables
+    t
 }
 
 /// One table of a domain.

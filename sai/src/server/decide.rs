@@ -12,16 +12,20 @@ use crate::decided::{self, DecidedMap};
 use crate::domain::Domain;
 use crate::intent::{Phase, RawIntent};
 use crate::machine::Machine;
+use crate::membership::{MEMBER_EVENT_VERSION, MemberEvent, Members, Role};
 use crate::rejection::Rejection;
 use crate::snapshot::Snapshot;
+use crate::value::SqlValue;
 
 use super::decisions::{AcceptedIntent, AckAdvance, Decisions, ProjectionWrite, RejectedIntent};
 use super::error::DecideError;
 use super::records::{Claim, StoredProjection};
 use super::storable::{check_row, without_nul};
 
-/// Who may change an existing entity. Either way the user whose intent created an entity is
-/// its owner, and the generated sync rules send each user the entities they own.
+/// Who may change an existing entity of a domain that is not shared. Either way the user
+/// whose intent created an entity is its owner, and the generated sync rules send each user
+/// the entities they own. A shared domain (`#[domain(shared)]`) ignores it: its members'
+/// roles decide (see [`crate::membership`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Writers {
     /// Only the owner: another user's intent is rejected with [`Rejection::NotOwner`]. The
@@ -46,6 +50,8 @@ impl Writers {
 struct Entity<M: Machine> {
     snapshot: Snapshot<M>,
     owner: Option<String>,
+    /// A shared domain's group, once the entity exists.
+    members: Option<Members>,
     /// Which decisions its row includes; every decision on an entity with a row adds one.
     decided: DecidedMap,
     changed: bool,
@@ -163,8 +169,11 @@ fn try_decide<M: Machine>(
                     column: "(found by the database)".to_owned(),
                     problem: why.clone(),
                 })
+            } else if <M::Domain as Domain>::SHARED {
+                step_shared::<M>(entity, &raw)
             } else if writers.allow(entity.owner.as_deref(), &raw.user_id) {
-                step_contained::<M>(&entity.snapshot, &raw, entity.owner.as_deref())
+                step_contained::<M>(&entity.snapshot, &raw, entity.owner.as_deref(), None)
+                    .map(|(next, context)| (next, context, None))
             } else {
                 Err(Rejection::NotOwner {
                     event_type: raw.event_type.clone(),
@@ -172,10 +181,16 @@ fn try_decide<M: Machine>(
                 })
             };
             match step {
-                Ok((next, context)) => {
+                Ok((next, context, members)) => {
                     entity.snapshot = next;
                     if entity.owner.is_none() {
                         entity.owner = Some(raw.user_id.clone());
+                        if <M::Domain as Domain>::SHARED {
+                            entity.members = Some(Members::created_by(&raw.user_id));
+                        }
+                    }
+                    if members.is_some() {
+                        entity.members = members;
                     }
                     decided::record(&mut entity.decided, &raw.client_id, raw.seq, false);
                     entity.changed = true;
@@ -218,7 +233,7 @@ fn try_decide<M: Machine>(
         entities.into_iter().filter(|(_, e)| e.changed).collect();
     changed.sort_unstable_by_key(|(id, _)| *id);
     for (id, entity) in changed {
-        let fields = entity
+        let mut fields = entity
             .snapshot
             .context
             .to_row()
@@ -226,6 +241,9 @@ fn try_decide<M: Machine>(
                 entity: id,
                 detail: e.to_string(),
             })?;
+        if let Some(members) = &entity.members {
+            fields.push(SqlValue::Text(members.to_json()));
+        }
         out.projections.push(ProjectionWrite {
             id,
             state: entity.snapshot.state.name(),
@@ -251,6 +269,7 @@ fn step_contained<M: Machine>(
     current: &Snapshot<M>,
     raw: &RawIntent,
     owner: Option<&str>,
+    role: Option<Role>,
 ) -> Result<(Snapshot<M>, String), Rejection> {
     let unstorable = |column: &str, problem: String| Rejection::UnstorableValue {
         event_type: raw.event_type.clone(),
@@ -259,7 +278,10 @@ fn step_contained<M: Machine>(
     };
     let step = || {
         let event = raw.decode_event::<M::Event>().map_err(Rejection::from)?;
-        let meta = raw.meta(Phase::Authoritative).with_owner(owner);
+        let meta = raw
+            .meta(Phase::Authoritative)
+            .with_owner(owner)
+            .with_role(role);
         let next = current.step(&event, &meta)?;
         let context = serde_json::to_string(&next.context)
             .map_err(|e| unstorable("(context)", format!("the context does not encode: {e}")))?;
@@ -280,6 +302,95 @@ fn step_contained<M: Machine>(
     })
 }
 
+/// A step of a shared domain's entity: the next snapshot, its context as JSON and, for a
+/// membership event, the group after it. The rules: a membership event
+/// (`sai.member.*`) is decided by [`Members::apply`] and needs the actor to belong to the
+/// group (`not_member`; refused: `membership_refused`); any other event needs a joined
+/// member (`not_member`) whose role writes (`read_only`), and its guards see that role in
+/// [`IntentMeta::role`](crate::IntentMeta::role). The entity's creator is its owner.
+fn step_shared<M: Machine>(
+    entity: &Entity<M>,
+    raw: &RawIntent,
+) -> Result<(Snapshot<M>, String, Option<Members>), Rejection> {
+    let user = raw.user_id.as_str();
+    let not_member = || Rejection::NotMember {
+        event_type: raw.event_type.clone(),
+        user_id: user.to_owned(),
+    };
+    let Some(members) = &entity.members else {
+        // The entity does not exist yet: only a creation, whose author becomes its owner.
+        if MemberEvent::is_member_type(&raw.event_type) {
+            return Err(not_member());
+        }
+        return step_contained::<M>(&entity.snapshot, raw, None, Some(Role::Owner))
+            .map(|(next, context)| (next, context, None));
+    };
+    if MemberEvent::is_member_type(&raw.event_type) {
+        if !members.reads(user) {
+            return Err(not_member());
+        }
+        let event = decode_member_event(raw)?;
+        let next_members =
+            members
+                .apply(user, &event)
+                .map_err(|refusal| Rejection::MembershipRefused {
+                    event_type: raw.event_type.clone(),
+                    user_id: user.to_owned(),
+                    refusal,
+                })?;
+        let mut next = entity.snapshot.clone();
+        next.version += 1;
+        // The context's `Serialize` is domain code: a panic there is this intent's alone.
+        let encoded =
+            std::panic::catch_unwind(AssertUnwindSafe(|| serde_json::to_string(&next.context)))
+                .map_err(|panic| Rejection::StepPanicked {
+                    event_type: raw.event_type.clone(),
+                    message: without_nul(panic_message(panic.as_ref())),
+                })?;
+        let context = encoded.map_err(|e| Rejection::UnstorableValue {
+            event_type: raw.event_type.clone(),
+            column: "(context)".to_owned(),
+            problem: format!("the context does not encode: {e}"),
+        })?;
+        return Ok((next, context, Some(next_members)));
+    }
+    match members.role_of(user) {
+        None => Err(not_member()),
+        Some(role) if !role.writes() => Err(Rejection::ReadOnly {
+            event_type: raw.event_type.clone(),
+            user_id: user.to_owned(),
+            role,
+        }),
+        Some(role) => {
+            step_contained::<M>(&entity.snapshot, raw, entity.owner.as_deref(), Some(role))
+                .map(|(next, context)| (next, context, None))
+        }
+    }
+}
+
+/// A membership intent's event, checked like a domain event: its version, then its payload.
+fn decode_member_event(raw: &RawIntent) -> Result<MemberEvent, Rejection> {
+    if raw.event_version > MEMBER_EVENT_VERSION {
+        return Err(Rejection::UnsupportedEventVersion {
+            event_type: raw.event_type.clone(),
+            found: raw.event_version,
+            supported: MEMBER_EVENT_VERSION,
+        });
+    }
+    let event: MemberEvent =
+        serde_json::from_str(&raw.payload).map_err(|e| Rejection::MalformedPayload {
+            event_type: raw.event_type.clone(),
+            detail: e.to_string(),
+        })?;
+    if event.event_type() != raw.event_type {
+        return Err(Rejection::MalformedPayload {
+            event_type: raw.event_type.clone(),
+            detail: format!("the payload is a {}", event.event_type()),
+        });
+    }
+    Ok(event)
+}
+
 /// The text a panic was raised with (`panic!("…")` carries a `&str` or a `String`).
 fn panic_message(panic: &(dyn Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
@@ -297,6 +408,7 @@ fn load<M: Machine>(id: Uuid, stored: Option<StoredProjection>) -> Result<Entity
         return Ok(Entity {
             snapshot: Snapshot::initial(),
             owner: None,
+            members: None,
             decided: DecidedMap::new(),
             changed: false,
         });
@@ -307,7 +419,20 @@ fn load<M: Machine>(id: Uuid, stored: Option<StoredProjection>) -> Result<Entity
     })?;
     let state = M::parse_state(&p.state)
         .map_err(|source| DecideError::UnknownState { entity: id, source })?;
-    let context = <M::Domain as Domain>::from_row(p.fields)
+    let mut fields = p.fields;
+    let members = if <M::Domain as Domain>::SHARED {
+        let read = match fields.pop() {
+            Some(SqlValue::Text(json)) => Members::from_json(&json).map_err(|e| e.to_string()),
+            other => Err(format!("holds {other:?}")),
+        };
+        Some(read.map_err(|detail| DecideError::UnreadableProjection {
+            entity: id,
+            detail: format!("column `members` does not read: {detail}"),
+        })?)
+    } else {
+        None
+    };
+    let context = <M::Domain as Domain>::from_row(fields)
         .map_err(|source| DecideError::ProjectionRow { entity: id, source })?;
     Ok(Entity {
         snapshot: Snapshot {
@@ -316,6 +441,7 @@ fn load<M: Machine>(id: Uuid, stored: Option<StoredProjection>) -> Result<Entity
             version: p.version,
         },
         owner: Some(p.owner_id),
+        members,
         decided,
         changed: false,
     })

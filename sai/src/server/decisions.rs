@@ -50,7 +50,8 @@ pub struct ProjectionWrite {
     /// Which decisions the row includes, as the `decided` column's JSON: by client id, the
     /// last sequence number decided on the entity and the ones rejected.
     pub decided: String,
-    /// The field cells in [`Domain::COLUMNS`](crate::Domain::COLUMNS) order.
+    /// The field cells in [`Domain::COLUMNS`](crate::Domain::COLUMNS) order, then, for a
+    /// shared domain, the `members` column's text.
     pub fields: Vec<SqlValue>,
 }
 

@@ -492,9 +492,22 @@ fn rebuilt<D: Domain, M: Machine<Domain = D>>(
             let state = M::parse_state(&a.state).map_err(|e| bad(e.to_string()))?;
             let context: D = crate::domain::context_from_json(&a.context)
                 .map_err(|e| bad(format!("fields do not decode: {e}")))?;
-            let fields = context
+            let mut fields = context
                 .to_row()
                 .map_err(|e| bad(format!("fields do not encode: {e}")))?;
+            if D::SHARED {
+                let mut members = crate::membership::Members::created_by(&a.owner_id);
+                for (user, payload) in &a.membership {
+                    let event: crate::membership::MemberEvent = serde_json::from_str(payload)
+                        .map_err(|e| bad(format!("a membership intent does not decode: {e}")))?;
+                    members = members.apply(user, &event).map_err(|e| {
+                        bad(format!(
+                            "an accepted membership intent replays refused: {e}"
+                        ))
+                    })?;
+                }
+                fields.push(crate::value::SqlValue::Text(members.to_json()));
+            }
             Ok(ProjectionWrite {
                 id: a.entity_id,
                 state: state.name(),

@@ -11,7 +11,8 @@ use crate::value::SqlValue;
 use super::error::MalformedRow;
 
 /// A projection row as stored: the state's name, the version, the owner and the field cells in
-/// [`Domain::COLUMNS`](crate::Domain::COLUMNS) order.
+/// [`Domain::COLUMNS`](crate::Domain::COLUMNS) order (then, for a shared domain, the
+/// `members` column's text).
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredProjection {
     /// The machine state's name.
@@ -23,7 +24,7 @@ pub struct StoredProjection {
     /// Which decisions the row includes: the `decided` column's JSON (by client id, the last
     /// sequence number decided on the entity and the ones rejected).
     pub decided: String,
-    /// The field cells.
+    /// The field cells (then, for a shared domain, the `members` column's text).
     pub fields: Vec<SqlValue>,
 }
 
@@ -61,4 +62,7 @@ pub struct ArchivedSnapshot {
     /// Which decisions the rebuilt row includes, as the `decided` column's JSON, recomputed
     /// from the archived and rejected intents.
     pub decided: String,
+    /// For a shared domain, its accepted membership intents as `(user_id, payload)`, in
+    /// version order: the rebuild replays them into the `members` column.
+    pub membership: Vec<(String, String)>,
 }

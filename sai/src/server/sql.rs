@@ -9,8 +9,11 @@ use uuid::Uuid;
 use crate::decided::{self, DecidedMap};
 
 use crate::domain::Domain;
-use crate::schema::{Column, SyncDirection, TableDef, TableRole, intent_column_list, table};
+use crate::schema::{Column, SyncDirection, TableDef, TableRole, intent_column_list, table_of};
 use crate::value::SqlValue;
+
+use crate::schema::Dialect;
+use crate::sync::rows::member_keys;
 
 use super::error::StoreError;
 use super::records::{ArchivedSnapshot, StoredProjection};
@@ -49,8 +52,9 @@ pub(crate) struct DomainNames {
 impl DomainNames {
     pub fn of<D: Domain>() -> Self {
         let name = |role: TableRole| quote(&role.table_name(D::NAME));
-        let field_columns = table(D::NAME, D::COLUMNS, TableRole::Projection)
-            .field_columns()
+        // A shared domain's `members` column travels as a last field cell.
+        let field_columns = table_of::<D>(TableRole::Projection)
+            .stored_columns()
             .to_vec();
         let fields: Vec<String> = field_columns.iter().map(|c| quote(c.name)).collect();
         DomainNames {
@@ -120,6 +124,32 @@ pub(crate) fn attach_decided(
     Ok(())
 }
 
+/// Every accepted membership intent (`sai.member.*`) as `entity_id, user_id, payload` rows, in
+/// entity then version order: what a rebuilt shared row replays into its `members` column.
+/// The same SQL on both dialects; folded by [`attach_membership`].
+pub(crate) fn membership_log_sql(processed: &str) -> String {
+    format!(
+        "SELECT \"entity_id\", \"user_id\", \"payload\" FROM {processed} \
+         WHERE \"event_type\" LIKE 'sai.member.%' ORDER BY \"entity_id\", \"version\""
+    )
+}
+
+/// Hands each archived snapshot its accepted membership intents, in order.
+pub(crate) fn attach_membership(
+    archived: &mut [ArchivedSnapshot],
+    rows: impl IntoIterator<Item = (String, String, String)>,
+) {
+    let mut by_entity: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for (entity, user, payload) in rows {
+        by_entity.entry(entity).or_default().push((user, payload));
+    }
+    for a in archived {
+        if let Some(log) = by_entity.remove(&a.entity_id.to_string()) {
+            a.membership = log;
+        }
+    }
+}
+
 /// Removes the projections of entities the archive does not know, returning each removed
 /// row's id and owner (for its removal entry in the change log).
 pub(crate) fn delete_unarchived_sql(projection: &str, processed: &str) -> String {
@@ -145,6 +175,7 @@ pub(crate) fn archived_snapshot(
         context,
         owner_id,
         decided: decided::EMPTY.to_owned(),
+        membership: Vec::new(),
     })
 }
 
@@ -210,6 +241,56 @@ pub(crate) fn user_column(t: &TableDef) -> &'static str {
 
 const CHANGE_COLUMNS: &str = "(\"id\", \"pos\", \"user_id\", \"tbl\", \"row_id\", \"removed\")";
 
+/// Stamps rows of `t` (those `row_filter` selects, as [`stamp_rows_sql`]) of a shared
+/// domain's projection as changed for each of their members: one entry per (row, member),
+/// `{table}/{row id}/{user}`.
+pub(crate) fn stamp_member_rows_sql(
+    changes: &str,
+    t: &TableDef,
+    row_filter: &str,
+    db: Dialect,
+) -> String {
+    format!(
+        "INSERT INTO {changes} {CHANGE_COLUMNS} \
+         SELECT '{name}/' || r.\"id\" || '/' || m.key, \
+                b.base + ROW_NUMBER() OVER (ORDER BY r.\"id\", m.key), \
+                m.key, '{name}', r.\"id\", 0 \
+         FROM {table} r CROSS JOIN {keys} \
+           CROSS JOIN (SELECT COALESCE(MAX(\"pos\"), 0) AS base FROM {changes}) b \
+         WHERE r.\"id\" {row_filter} \
+         ON CONFLICT (\"id\") DO UPDATE SET \"pos\" = excluded.\"pos\", \
+           \"user_id\" = excluded.\"user_id\", \"removed\" = 0",
+        name = t.name,
+        table = quote(&t.name),
+        keys = member_keys(db, "r"),
+    )
+}
+
+/// For rows of a shared domain's projection (those `row_filter` selects), marks the entries
+/// of users who are no longer members as removals at new positions: a removed member's
+/// device deletes the row. Run after [`stamp_member_rows_sql`].
+pub(crate) fn unstamp_former_members_sql(
+    changes: &str,
+    t: &TableDef,
+    row_filter: &str,
+    db: Dialect,
+) -> String {
+    format!(
+        "INSERT INTO {changes} {CHANGE_COLUMNS} \
+         SELECT c.\"id\", b.base + ROW_NUMBER() OVER (ORDER BY c.\"id\"), c.\"user_id\", \
+                c.\"tbl\", c.\"row_id\", 1 \
+         FROM {changes} c \
+           CROSS JOIN (SELECT COALESCE(MAX(\"pos\"), 0) AS base FROM {changes}) b \
+         WHERE c.\"tbl\" = '{name}' AND c.\"row_id\" {row_filter} AND c.\"removed\" = 0 \
+           AND NOT EXISTS (SELECT 1 FROM {table} r CROSS JOIN {keys} \
+                           WHERE r.\"id\" = c.\"row_id\" AND m.key = c.\"user_id\") \
+         ON CONFLICT (\"id\") DO UPDATE SET \"pos\" = excluded.\"pos\", \"removed\" = 1",
+        name = t.name,
+        table = quote(&t.name),
+        keys = member_keys(db, "r"),
+    )
+}
+
 /// Stamps rows of `t` (those `row_filter` selects, e.g. `= ?1` or `= ANY($1::text[])`) as
 /// changed: each row's change-log entry moves to the next positions after the highest, in
 /// row id order. The same SQL on both dialects; the caller serialises stamping (SQLite's
@@ -252,6 +333,33 @@ pub(crate) fn backfill_changes_sql(changes: &str, synced: &[TableDef]) -> String
                 a.user_id, a.tbl, a.row_id, 0 \
          FROM ({union}) a WHERE NOT EXISTS (SELECT 1 FROM {changes})"
     )
+}
+
+/// For a shared domain's projection, gives rows without members (written before the domain
+/// was shared: the column was added empty) their creator as joined owner, as
+/// [`Members::created_by`](crate::membership::Members::created_by) would; nothing for other
+/// tables. Runs in the migration's transaction, before [`backfill_changes_sql`].
+pub(crate) fn backfill_members_sql(synced: &[TableDef], dialect: Dialect) -> String {
+    synced
+        .iter()
+        .filter(|t| t.has_members())
+        .map(|t| {
+            let owner = match dialect {
+                Dialect::Sqlite => {
+                    "json_object(\"owner_id\", \
+                     json_object('role', 'owner', 'joined', json('true')))"
+                }
+                Dialect::Postgres => {
+                    "jsonb_build_object(\"owner_id\", \
+                     jsonb_build_object('role', 'owner', 'joined', true))::text"
+                }
+            };
+            format!(
+                "UPDATE {} SET \"members\" = {owner} WHERE \"members\" = '{{}}';\n",
+                quote(&t.name)
+            )
+        })
+        .collect()
 }
 
 /// A user's change-log entries after a position, in position order: `pos, tbl, row_id,

@@ -134,12 +134,14 @@ where
         bind_device_user::<D>(client, user)?;
         let mut retries = 0;
         loop {
-            let mut intents = client.logged_intents::<D>()?;
-            intents.sort_by(|a, b| (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq)));
-            let raw = intents
+            let mut raw = client
+                .logged_intents::<D>()?
                 .iter()
                 .map(|i| i.to_raw())
                 .collect::<Result<Vec<_>, _>>()?;
+            // A shared domain's membership intents travel with them.
+            raw.extend(client.logged_member_intents::<D>()?);
+            raw.sort_by(|a, b| (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq)));
             match ingest(self.processor.store_mut(), user, &raw).await {
                 Err(IngestError::SequenceTaken { client_id, seq, .. })
                     if retries < MAX_RENUMBERINGS =>

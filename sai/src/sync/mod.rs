@@ -17,7 +17,7 @@
 mod changes;
 #[cfg(feature = "server")]
 mod loopback;
-mod rows;
+pub(crate) mod rows;
 
 pub use changes::{
     ChangePage, Cursor, DeviceError, Removal, apply_page, bind_device_user, device_cursor,

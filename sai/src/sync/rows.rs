@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 use serde_json::{Map, Value};
 
-use crate::schema::{Schema, SyncDirection, TableDef, quote};
+use crate::schema::{Dialect, Schema, SyncDirection, TableDef, quote};
 use crate::value::SqlValue;
 
 /// One row of a table clients download.
@@ -47,12 +47,43 @@ pub(crate) fn column_list(t: &TableDef) -> String {
     cols.join(", ")
 }
 
-fn select_sql(t: &TableDef, placeholder: &str) -> String {
+/// A `FROM` item listing the user ids of the `members` JSON of the row aliased `row`, each as
+/// `m.key`.
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
+pub(crate) fn member_keys(db: Dialect, row: &str) -> String {
+    match db {
+        Dialect::Sqlite => format!("json_each({row}.\"members\") m"),
+        Dialect::Postgres => {
+            format!("LATERAL jsonb_object_keys({row}.\"members\"::jsonb) AS m(key)")
+        }
+    }
+}
+
+/// The condition selecting `t`'s rows of the user bound to `placeholder`: the row's user
+/// column, or, for a shared domain's projection, membership in its `members` JSON (every
+/// member, invited or joined; the creator only while a member).
+pub(crate) fn user_filter(t: &TableDef, db: Dialect, placeholder: &str) -> String {
+    if t.has_members() {
+        return match db {
+            Dialect::Sqlite => format!(
+                "EXISTS (SELECT 1 FROM json_each({}.\"members\") m WHERE m.\"key\" = {placeholder})",
+                quote(&t.name)
+            ),
+            Dialect::Postgres => format!("(\"members\"::jsonb ? {placeholder})"),
+        };
+    }
     format!(
-        "SELECT {} FROM {} WHERE {} = {placeholder} ORDER BY \"id\"",
+        "{} = {placeholder}",
+        quote(t.role.user_column().unwrap_or("user_id"))
+    )
+}
+
+fn select_sql(t: &TableDef, db: Dialect, placeholder: &str) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE {} ORDER BY \"id\"",
         column_list(t),
         quote(&t.name),
-        quote(t.role.user_column().unwrap_or("user_id")),
+        user_filter(t, db, placeholder),
     )
 }
 
@@ -71,7 +102,7 @@ pub(crate) fn row_from_cells(t: &TableDef, cells: Vec<SqlValue>) -> SyncRow {
 }
 
 /// Everything `user` may download from a SQLite server database: what the generated sync
-/// rules select.
+/// rules select. A shared domain's projections are those whose `members` name the user.
 pub fn sqlite_rows_for_user(
     conn: &Connection,
     schema: &Schema,
@@ -79,7 +110,7 @@ pub fn sqlite_rows_for_user(
 ) -> rusqlite::Result<Vec<SyncRow>> {
     let mut rows = Vec::new();
     for t in downloaded(schema) {
-        let mut stmt = conn.prepare_cached(&select_sql(t, "?1"))?;
+        let mut stmt = conn.prepare_cached(&select_sql(t, Dialect::Sqlite, "?1"))?;
         let found = stmt.query_map([user], |r| {
             (0..t.columns.len())
                 .map(|i| r.get::<_, SqlValue>(i))
@@ -92,7 +123,8 @@ pub fn sqlite_rows_for_user(
     Ok(rows)
 }
 
-/// Everything `user` may download from a PostgreSQL server database.
+/// Everything `user` may download from a PostgreSQL server database (as
+/// [`sqlite_rows_for_user`]; `members` is read as `jsonb`).
 #[cfg(feature = "postgres")]
 pub async fn postgres_rows_for_user(
     client: &tokio_postgres::Client,
@@ -101,7 +133,10 @@ pub async fn postgres_rows_for_user(
 ) -> Result<Vec<SyncRow>, tokio_postgres::Error> {
     let mut rows = Vec::new();
     for t in downloaded(schema) {
-        for r in client.query(&select_sql(t, "$1"), &[&user]).await? {
+        for r in client
+            .query(&select_sql(t, Dialect::Postgres, "$1"), &[&user])
+            .await?
+        {
             // Read as `SqlValue`, as on SQLite: a column of an unexpected type is an error,
             // not a panic.
             let cells = (0..t.columns.len())

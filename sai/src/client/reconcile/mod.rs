@@ -141,6 +141,7 @@ pub(crate) fn reconcile_domain<D: Domain>(store: &ClientStore) -> Result<DomainS
                 Err(e) => failed.push((entity_id, e)),
             }
         }
+        sql.clear_decided_member_intents(tx)?;
         let surfaced = store.take_surfaceable::<D>(tx)?;
         // Watched entities without local state may have changed too (server data).
         let mut views = Vec::with_capacity(watched.len());
@@ -264,12 +265,14 @@ fn facts<D: Domain>(
         previous = Some(client);
     }
     let uploading = sql.uploading_ids(conn, entity_id)?;
+    let members = sql.predicted_members(conn, entity_id)?;
     Ok(Facts {
         server,
         decided,
         rejected,
         acks,
         uploading,
+        members,
     })
 }
 

@@ -14,7 +14,7 @@ use crate::decided::{DecidedMap, Included, included};
 use crate::domain::{Domain, IntentOf, SnapshotOf};
 use crate::intent::Phase;
 use crate::rejection::Rejection;
-use crate::snapshot::replay;
+use crate::snapshot::replay_with_roles;
 
 /// Where a pending intent stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +57,9 @@ pub(super) struct Facts<D: Domain> {
     /// not stored them, so an acknowledgement covering their sequence number is another
     /// intent's (a restored or cloned device reused the number).
     pub uploading: HashSet<Uuid>,
+    /// A shared entity's members as the device predicts them (the server's, with its
+    /// pending membership intents applied).
+    pub members: Option<crate::membership::Members>,
 }
 
 /// What reconciling one entity does.
@@ -112,6 +115,7 @@ pub(super) fn plan<D: Domain>(
         rejected,
         acks,
         uploading,
+        members,
     } = facts;
     // A row written by a server that records decisions names at least the client whose
     // decision wrote it; an empty map is a row from before (or no row): the version rule.
@@ -212,9 +216,10 @@ pub(super) fn plan<D: Domain>(
         .map_or_else(SnapshotOf::<D>::initial, |p| p.snapshot.clone());
     let server_owner = server.as_ref().map(|p| p.owner_id.as_str());
     // A rejected intent's effect is not the server's: it is not replayed.
-    let result = replay(
+    let result = replay_with_roles(
         base,
         server_owner,
+        members.as_ref(),
         kept.iter()
             .filter(|(_, kind, _)| *kind != Kept::Rejected)
             .map(|(i, _, _)| i),

@@ -58,6 +58,10 @@ pub(crate) struct DomainSql<D> {
     insert_intent: String,
     select_intents_of: String,
     select_all_intents: String,
+    select_member_intents: String,
+    delete_decided_member_intents: String,
+    /// A shared domain's: the server row's `members`.
+    select_members: Option<String>,
     select_entities_with_local_state: String,
     select_holds: String,
     register_client: String,
@@ -76,6 +80,9 @@ pub(crate) struct DomainSql<D> {
     field_count: usize,
     _domain: PhantomData<fn() -> D>,
 }
+
+/// Selects log rows that are not membership intents.
+const NOT_MEMBER: &str = "event_type NOT LIKE 'sai.member.%'";
 
 fn q(ident: &str) -> String {
     format!("\"{ident}\"")
@@ -136,12 +143,26 @@ impl<D: Domain> DomainSql<D> {
                 "INSERT INTO {local_intents} ({intent_select}) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ),
+            // Membership intents (`sai.member.*`) are logged beside the domain's but never
+            // replayed by its machine: see `client::members`.
             select_intents_of: format!(
-                "SELECT {intent_select} FROM {local_intents} WHERE entity_id = ?1 ORDER BY seq, client_id"
+                "SELECT {intent_select} FROM {local_intents} WHERE entity_id = ?1 \
+                 AND {NOT_MEMBER} ORDER BY seq, client_id"
             ),
             select_all_intents: format!(
-                "SELECT {intent_select} FROM {local_intents} ORDER BY entity_id, seq, client_id"
+                "SELECT {intent_select} FROM {local_intents} WHERE {NOT_MEMBER} \
+                 ORDER BY entity_id, seq, client_id"
             ),
+            select_member_intents: format!(
+                "SELECT {intent_select} FROM {local_intents} WHERE NOT {NOT_MEMBER} \
+                 ORDER BY client_id, seq"
+            ),
+            delete_decided_member_intents: format!(
+                "DELETE FROM {local_intents} WHERE NOT {NOT_MEMBER} \
+                 AND seq <= (SELECT a.last_seq FROM {acks} a WHERE a.id = {local_intents}.client_id)"
+            ),
+            select_members: D::SHARED
+                .then(|| format!("SELECT members FROM {projection} WHERE id = ?1")),
             // The log's distinct entities by hopping along the entity index (one seek per
             // entity, not a pass over every intent: a device offline for long holds many).
             select_entities_with_local_state: format!(
@@ -407,6 +428,27 @@ impl<D: Domain> DomainSql<D> {
         Ok(())
     }
 
+    /// Appends an intent in its stored form (a membership intent) to the local log.
+    pub(crate) fn insert_raw_intent(
+        &self,
+        conn: &Connection,
+        intent: &crate::intent::RawIntent,
+    ) -> Result<()> {
+        conn.prepare_cached(&self.insert_intent)?.execute(params![
+            intent.id.to_string(),
+            intent.entity_id.to_string(),
+            intent.client_id,
+            intent.user_id,
+            intent.seq as i64,
+            intent.event_type,
+            intent.event_version,
+            intent.payload,
+            intent.created_at,
+            0i64,
+        ])?;
+        Ok(())
+    }
+
     /// The logged intents of one entity, in sequence order.
     pub(crate) fn intents_of(&self, conn: &Connection, entity_id: Uuid) -> Result<Vec<Logged<D>>> {
         let mut stmt = conn.prepare_cached(&self.select_intents_of)?;
@@ -427,6 +469,82 @@ impl<D: Domain> DomainSql<D> {
             out.push(self.decode_logged(row, None)?);
         }
         Ok(out)
+    }
+
+    /// The logged membership intents, by client then sequence number, as uploaded.
+    pub(crate) fn member_intents(
+        &self,
+        conn: &Connection,
+    ) -> Result<Vec<crate::intent::RawIntent>> {
+        let table = Self::table_name(&self.local_intents);
+        let mut stmt = conn.prepare_cached(&self.select_member_intents)?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let read = crate::intent::row::IntentRow::read(row).map_err(|e| {
+                ClientError::corrupt(table, e.id, format!("`{}` {}", e.column, e.detail))
+            })?;
+            out.push(read.to_raw());
+        }
+        Ok(out)
+    }
+
+    /// Removes the membership intents their client's acknowledgement covers (decided:
+    /// accepted into the `members` column, or rejected with a row of their own).
+    pub(crate) fn clear_decided_member_intents(&self, conn: &Connection) -> Result<usize> {
+        Ok(conn
+            .prepare_cached(&self.delete_decided_member_intents)?
+            .execute([])?)
+    }
+
+    /// The members of a shared entity as the server last said (`None`: not shared, or no
+    /// server row yet).
+    pub(crate) fn server_members(
+        &self,
+        conn: &Connection,
+        entity_id: Uuid,
+    ) -> Result<Option<crate::membership::Members>> {
+        let Some(select) = &self.select_members else {
+            return Ok(None);
+        };
+        let json: Option<String> = conn
+            .prepare_cached(select)?
+            .query_row([entity_id.to_string()], |r| r.get(0))
+            .optional()?;
+        json.map(|j| {
+            crate::membership::Members::from_json(&j).map_err(|e| {
+                ClientError::corrupt(
+                    Self::table_name(&self.projection),
+                    entity_id.to_string(),
+                    format!("members do not read: {e}"),
+                )
+            })
+        })
+        .transpose()
+    }
+
+    /// The members of a shared entity as the device predicts them: the server's, then this
+    /// device's pending membership intents on it applied in order (one the group refuses
+    /// changes nothing, as it will on the server).
+    pub(crate) fn predicted_members(
+        &self,
+        conn: &Connection,
+        entity_id: Uuid,
+    ) -> Result<Option<crate::membership::Members>> {
+        let Some(mut members) = self.server_members(conn, entity_id)? else {
+            return Ok(None);
+        };
+        for raw in self.member_intents(conn)? {
+            if raw.entity_id != entity_id {
+                continue;
+            }
+            if let Ok(event) = serde_json::from_str::<crate::membership::MemberEvent>(&raw.payload)
+                && let Ok(next) = members.apply(&raw.user_id, &event)
+            {
+                members = next;
+            }
+        }
+        Ok(Some(members))
     }
 
     /// The entities that have an overlay row or logged intents.

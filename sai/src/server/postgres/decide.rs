@@ -64,6 +64,9 @@ async fn stamp_decisions(
         tx.execute(&st.stamp_projection, &[&projections])
             .await
             .db()?;
+        if let Some(unstamp) = &st.unstamp_members {
+            tx.execute(unstamp, &[&projections]).await.db()?;
+        }
     }
     if !rejected.is_empty() {
         tx.execute(&st.stamp_rejected, &[&rejected]).await.db()?;

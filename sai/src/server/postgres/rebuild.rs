@@ -8,7 +8,7 @@ use crate::intent::Timestamp;
 use super::super::decisions::ProjectionWrite;
 use super::super::error::StoreError;
 use super::super::records::ArchivedSnapshot;
-use super::super::sql::{archived_snapshot, attach_decided};
+use super::super::sql::{archived_snapshot, attach_decided, attach_membership};
 use super::error::Db;
 use super::params::{projection_params, refs};
 use super::statements::{Prepared, Sql};
@@ -50,6 +50,15 @@ where
         ));
     }
     attach_decided(&mut archived, decisions)?;
+    let mut membership = Vec::new();
+    for row in tx.query(&st.membership_log, &[]).await.db()? {
+        membership.push((
+            row.try_get(0).db()?,
+            row.try_get(1).db()?,
+            row.try_get(2).db()?,
+        ));
+    }
+    attach_membership(&mut archived, membership);
     let projections = rebuild(archived)?;
     let mut removed_ids = Vec::new();
     let mut removed_owners = Vec::new();

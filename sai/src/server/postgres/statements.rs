@@ -8,9 +8,12 @@ use crate::schema::{Dialect, Schema, Side};
 use crate::value::ColumnType;
 
 use super::super::error::StoreError;
+use crate::sync::rows::user_filter;
+
 use super::super::sql::{
-    DomainNames, backfill_changes_sql, changes_after_sql, decisions_sql, delete_unarchived_sql,
-    latest_archived_sql, quote, stamp_rows_sql, synced_tables, user_column,
+    DomainNames, backfill_changes_sql, backfill_members_sql, changes_after_sql, decisions_sql,
+    delete_unarchived_sql, latest_archived_sql, membership_log_sql, quote, stamp_member_rows_sql,
+    stamp_rows_sql, synced_tables, unstamp_former_members_sql,
 };
 use super::error::Db;
 use crate::schema::{TableDef, TableRole};
@@ -37,6 +40,8 @@ pub(super) struct Sql {
     pub latest_archived: String,
     /// The decisions the rebuilt rows include ([`decisions_sql`]).
     pub decisions: String,
+    /// The accepted membership intents the rebuilt rows replay ([`membership_log_sql`]).
+    pub membership_log: String,
     pub delete_unarchived: String,
     pub lock_projection: String,
     pub ensure_acks: String,
@@ -61,7 +66,10 @@ pub(super) struct Sql {
     pub stamp_ack: String,
     /// Stamps removed projections (`$1` ids, `$2` owners).
     pub stamp_removed: String,
-    /// Fills an empty change log from the existing rows.
+    /// A shared domain's: marks the projection entries of former members as removals.
+    pub unstamp_members: Option<String>,
+    /// Gives a shared projection's rows from before it was shared their owner, then fills an
+    /// empty change log from the existing rows.
     pub backfill_changes: String,
     /// A user's change-log entries after a position.
     pub changes_after: String,
@@ -85,6 +93,8 @@ pub(super) struct Prepared {
     pub latest_archived: Statement,
     /// See [`Sql::decisions`].
     pub decisions: Statement,
+    /// See [`Sql::membership_log`].
+    pub membership_log: Statement,
     pub delete_unarchived: Statement,
     pub ensure_acks: Statement,
     pub lock_acks: Statement,
@@ -98,6 +108,7 @@ pub(super) struct Prepared {
     pub stamp_rejected: Statement,
     pub stamp_ack: Statement,
     pub stamp_removed: Statement,
+    pub unstamp_members: Option<Statement>,
     pub changes_after: Statement,
     /// See [`Sql::row_of`], in the same order.
     pub row_of: Vec<Statement>,
@@ -147,13 +158,24 @@ impl Sql {
             )
         };
         let synced = synced_tables::<D>();
+        const ROWS: &str = "= ANY($1::text[])";
         let stamp = |role: TableRole| {
             synced
                 .iter()
                 .find(|t| t.role == role)
-                .map(|t| stamp_rows_sql(&changes, t, "= ANY($1::text[])"))
+                .map(|t| {
+                    if t.has_members() {
+                        stamp_member_rows_sql(&changes, t, ROWS, Dialect::Postgres)
+                    } else {
+                        stamp_rows_sql(&changes, t, ROWS)
+                    }
+                })
                 .unwrap_or_default()
         };
+        let unstamp_members = synced
+            .iter()
+            .find(|t| t.role == TableRole::Projection && t.has_members())
+            .map(|t| unstamp_former_members_sql(&changes, t, ROWS, Dialect::Postgres));
         // Per schema and domain, hashed: a channel name is an identifier (at most 63 bytes).
         let channel = format!("'sai_' || md5(current_schema() || ':{}')", D::NAME);
         Sql {
@@ -163,6 +185,7 @@ impl Sql {
             stamp_projection: stamp(TableRole::Projection),
             stamp_rejected: stamp(TableRole::Rejected),
             stamp_ack: stamp(TableRole::ClientAcks),
+            unstamp_members,
             stamp_removed: format!(
                 "INSERT INTO {changes} (\"id\", \"pos\", \"user_id\", \"tbl\", \"row_id\", \"removed\") \
                  SELECT '{name}/' || r.id, m.base + ROW_NUMBER() OVER (ORDER BY r.id), r.owner, \
@@ -173,16 +196,17 @@ impl Sql {
                    \"user_id\" = EXCLUDED.\"user_id\", \"removed\" = 1",
                 name = TableRole::Projection.table_name(D::NAME),
             ),
-            backfill_changes: backfill_changes_sql(&changes, &synced),
+            backfill_changes: backfill_members_sql(&synced, Dialect::Postgres)
+                + &backfill_changes_sql(&changes, &synced),
             changes_after: changes_after_sql(&changes, "$1", "$2", "$3"),
             row_of: synced
                 .iter()
                 .map(|t| {
                     let sql = format!(
-                        "SELECT {} FROM {} WHERE \"id\" = ANY($1::text[]) AND {} = $2",
+                        "SELECT {} FROM {} WHERE \"id\" = ANY($1::text[]) AND {}",
                         column_list(t),
                         quote(&t.name),
-                        quote(user_column(t))
+                        user_filter(t, Dialect::Postgres, "$2")
                     );
                     (t.clone(), sql)
                 })
@@ -248,6 +272,7 @@ impl Sql {
             ),
             latest_archived: latest_archived_sql(&processed),
             decisions: decisions_sql(&processed, &rejected),
+            membership_log: membership_log_sql(&processed),
             delete_unarchived: delete_unarchived_sql(&projection, &processed),
             lock_projection: format!("LOCK TABLE {projection} IN SHARE ROW EXCLUSIVE MODE"),
             ensure_acks: format!(
@@ -307,6 +332,7 @@ impl Sql {
             upsert_projection: c.prepare(&self.upsert_projection).await.db()?,
             latest_archived: c.prepare(&self.latest_archived).await.db()?,
             decisions: c.prepare(&self.decisions).await.db()?,
+            membership_log: c.prepare(&self.membership_log).await.db()?,
             delete_unarchived: c.prepare(&self.delete_unarchived).await.db()?,
             ensure_acks: c.prepare(&self.ensure_acks).await.db()?,
             lock_acks: c.prepare(&self.lock_acks).await.db()?,
@@ -320,6 +346,10 @@ impl Sql {
             stamp_rejected: c.prepare(&self.stamp_rejected).await.db()?,
             stamp_ack: c.prepare(&self.stamp_ack).await.db()?,
             stamp_removed: c.prepare(&self.stamp_removed).await.db()?,
+            unstamp_members: match &self.unstamp_members {
+                Some(sql) => Some(c.prepare(sql).await.db()?),
+                None => None,
+            },
             changes_after: c.prepare(&self.changes_after).await.db()?,
             row_of: {
                 let mut prepared = Vec::new();

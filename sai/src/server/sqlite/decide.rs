@@ -172,6 +172,13 @@ pub(super) fn write(
         &sql.stamp_projection,
         d.projections.iter().map(|p| p.id.to_string()),
     )?;
+    if let Some(unstamp) = &sql.unstamp_members {
+        stamp(
+            conn,
+            unstamp,
+            d.projections.iter().map(|p| p.id.to_string()),
+        )?;
+    }
     stamp(
         conn,
         &sql.stamp_rejected,

@@ -33,7 +33,7 @@ use super::changes::{self, ChangeEntry};
 use super::decisions::{Decisions, ProjectionWrite};
 use super::error::{IngestError, StoreError};
 use super::records::{ArchivedSnapshot, Claim, StoredProjection};
-use super::sql::{archived_snapshot, attach_decided, to_i64, to_u64};
+use super::sql::{archived_snapshot, attach_decided, attach_membership, to_i64, to_u64};
 use super::store::ServerStore;
 use crate::sync::{ChangePage, Cursor, row_from_cells};
 use crate::value::SqlValue;
@@ -156,7 +156,7 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .db()?;
-            let n_fields = D::COLUMNS.len();
+            let n_fields = self.sql.n_stored;
             let (claim, next) = decide::claim(&tx, &self.sql, n_fields, limit, &self.cursor)?;
             self.cursor = next;
             if claim.intents.is_empty() && claim.malformed.is_empty() {
@@ -204,6 +204,14 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
                 .collect::<Result<Vec<_>, _>>()
                 .db()?;
             attach_decided(&mut archived, decisions)?;
+            let membership = tx
+                .prepare_cached(&self.sql.membership_log)
+                .db()?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .db()?
+                .collect::<Result<Vec<_>, _>>()
+                .db()?;
+            attach_membership(&mut archived, membership);
             let projections = rebuild(archived)?;
             let removed = tx
                 .prepare_cached(&self.sql.delete_unarchived)
@@ -234,7 +242,7 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
     ) -> Result<Option<StoredProjection>, StoreError> {
         blocking(|| {
             let id = entity_id.to_string();
-            decide::read_projection(&self.conn, &self.sql, D::COLUMNS.len(), &id)?
+            decide::read_projection(&self.conn, &self.sql, self.sql.n_stored, &id)?
                 .map_err(StoreError::Malformed)
         })
     }

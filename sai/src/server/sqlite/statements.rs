@@ -4,9 +4,13 @@
 use crate::domain::Domain;
 use crate::schema::Schema;
 
+use crate::schema::Dialect;
+use crate::sync::rows::user_filter;
+
 use super::super::sql::{
-    DomainNames, backfill_changes_sql, changes_after_sql, decisions_sql, delete_unarchived_sql,
-    latest_archived_sql, stamp_rows_sql, synced_tables, user_column,
+    DomainNames, backfill_changes_sql, backfill_members_sql, changes_after_sql, decisions_sql,
+    delete_unarchived_sql, latest_archived_sql, membership_log_sql, stamp_member_rows_sql,
+    stamp_rows_sql, synced_tables, unstamp_former_members_sql,
 };
 use crate::schema::intent_column_list;
 use crate::schema::{TableDef, TableRole, quote};
@@ -16,6 +20,9 @@ use crate::sync::column_list;
 pub(super) struct Statements {
     /// The domain's tables, which `migrate` creates or brings up to date.
     pub schema: Schema,
+    /// Cells a projection row carries after its head: the fields, then `members` for a
+    /// shared domain.
+    pub n_stored: usize,
     pub claim_after: String,
     pub claim_upto: String,
     pub projection_of: String,
@@ -33,6 +40,8 @@ pub(super) struct Statements {
     pub latest_archived: String,
     /// The decisions the rebuilt rows include ([`decisions_sql`]).
     pub decisions: String,
+    /// The accepted membership intents the rebuilt rows replay ([`membership_log_sql`]).
+    pub membership_log: String,
     pub delete_unarchived: String,
     /// Stamps one projection row (`?1` its id) in the change log.
     pub stamp_projection: String,
@@ -42,7 +51,11 @@ pub(super) struct Statements {
     pub stamp_ack: String,
     /// Stamps a removed projection (`?1` id, `?2` owner).
     pub stamp_removed: String,
-    /// Fills an empty change log from the existing rows (see [`backfill_changes_sql`]).
+    /// A shared domain's: marks the projection entries of former members as removals.
+    pub unstamp_members: Option<String>,
+    /// Gives a shared projection's rows from before it was shared their owner
+    /// ([`backfill_members_sql`]), then fills an empty change log from the existing rows (see
+    /// [`backfill_changes_sql`]).
     pub backfill_changes: String,
     /// A user's change-log entries after a position.
     pub changes_after: String,
@@ -87,6 +100,7 @@ impl Statements {
         };
         Statements {
             schema: Schema::of::<D>(),
+            n_stored: n_fields,
             // The batch: pending intents in (client, seq) order through the unique index,
             // each with its client's acknowledgement, of clients whose next intent is queued
             // (a client waiting behind a gap starves no one), plus already-decided leftovers
@@ -148,10 +162,15 @@ impl Statements {
             pending_count: format!("SELECT COUNT(*) FROM {queue}"),
             latest_archived: latest_archived_sql(&processed),
             decisions: decisions_sql(&processed, &rejected),
+            membership_log: membership_log_sql(&processed),
             delete_unarchived: delete_unarchived_sql(&projection, &processed),
             stamp_projection: stamp(&synced, TableRole::Projection, &changes),
             stamp_rejected: stamp(&synced, TableRole::Rejected, &changes),
             stamp_ack: stamp(&synced, TableRole::ClientAcks, &changes),
+            unstamp_members: synced
+                .iter()
+                .find(|t| t.role == TableRole::Projection && t.has_members())
+                .map(|t| unstamp_former_members_sql(&changes, t, "= ?1", Dialect::Sqlite)),
             stamp_removed: format!(
                 "INSERT INTO {changes} (\"id\", \"pos\", \"user_id\", \"tbl\", \"row_id\", \"removed\") \
                  SELECT '{name}/' || ?1, (SELECT COALESCE(MAX(\"pos\"), 0) + 1 FROM {changes}), ?2, \
@@ -160,16 +179,17 @@ impl Statements {
                    \"user_id\" = excluded.\"user_id\", \"removed\" = 1",
                 name = TableRole::Projection.table_name(D::NAME),
             ),
-            backfill_changes: backfill_changes_sql(&changes, &synced),
+            backfill_changes: backfill_members_sql(&synced, Dialect::Sqlite)
+                + &backfill_changes_sql(&changes, &synced),
             changes_after: changes_after_sql(&changes, "?1", "?2", "?3"),
             row_of: synced
                 .iter()
                 .map(|t| {
                     let sql = format!(
-                        "SELECT {} FROM {} WHERE \"id\" = ?1 AND {} = ?2",
+                        "SELECT {} FROM {} WHERE \"id\" = ?1 AND {}",
                         column_list(t),
                         quote(&t.name),
-                        quote(user_column(t))
+                        user_filter(t, Dialect::Sqlite, "?2")
                     );
                     (t.clone(), sql)
                 })
@@ -183,6 +203,12 @@ fn stamp(synced: &[TableDef], role: TableRole, changes: &str) -> String {
     synced
         .iter()
         .find(|t| t.role == role)
-        .map(|t| stamp_rows_sql(changes, t, "= ?1"))
+        .map(|t| {
+            if t.has_members() {
+                stamp_member_rows_sql(changes, t, "= ?1", Dialect::Sqlite)
+            } else {
+                stamp_rows_sql(changes, t, "= ?1")
+            }
+        })
         .unwrap_or_default()
 }
