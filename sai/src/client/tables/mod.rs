@@ -143,15 +143,26 @@ impl<D: Domain> DomainSql<D> {
                 "INSERT INTO {local_intents} ({intent_select}) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ),
-            // Membership intents (`sai.member.*`) are logged beside the domain's but never
-            // replayed by its machine: see `client::members`.
+            // A shared domain's membership intents (`sai.member.*`) are logged beside the
+            // domain's but never replayed by its machine: see `client::members`. Other
+            // domains have none, and their reads skip the test.
             select_intents_of: format!(
-                "SELECT {intent_select} FROM {local_intents} WHERE entity_id = ?1 \
-                 AND {NOT_MEMBER} ORDER BY seq, client_id"
+                "SELECT {intent_select} FROM {local_intents} WHERE entity_id = ?1{} \
+                 ORDER BY seq, client_id",
+                if D::SHARED {
+                    format!(" AND {NOT_MEMBER}")
+                } else {
+                    String::new()
+                }
             ),
             select_all_intents: format!(
-                "SELECT {intent_select} FROM {local_intents} WHERE {NOT_MEMBER} \
-                 ORDER BY entity_id, seq, client_id"
+                "SELECT {intent_select} FROM {local_intents}{} \
+                 ORDER BY entity_id, seq, client_id",
+                if D::SHARED {
+                    format!(" WHERE {NOT_MEMBER}")
+                } else {
+                    String::new()
+                }
             ),
             select_member_intents: format!(
                 "SELECT {intent_select} FROM {local_intents} WHERE NOT {NOT_MEMBER} \
@@ -476,6 +487,9 @@ impl<D: Domain> DomainSql<D> {
         &self,
         conn: &Connection,
     ) -> Result<Vec<crate::intent::RawIntent>> {
+        if !D::SHARED {
+            return Ok(Vec::new());
+        }
         let table = Self::table_name(&self.local_intents);
         let mut stmt = conn.prepare_cached(&self.select_member_intents)?;
         let mut rows = stmt.query([])?;
@@ -492,6 +506,11 @@ impl<D: Domain> DomainSql<D> {
     /// Removes the membership intents their client's acknowledgement covers (decided:
     /// accepted into the `members` column, or rejected with a row of their own).
     pub(crate) fn clear_decided_member_intents(&self, conn: &Connection) -> Result<usize> {
+        // Only a shared domain logs them; elsewhere this would be a scan of the whole log
+        // after every download.
+        if !D::SHARED {
+            return Ok(0);
+        }
         Ok(conn
             .prepare_cached(&self.delete_decided_member_intents)?
             .execute([])?)
