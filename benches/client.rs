@@ -165,7 +165,7 @@ fn send_vs_floor(c: &mut Criterion) {
     }
     let dir = tempfile::tempdir().unwrap();
     println!("\n== send vs floor (own timed loop) ==");
-    for (durability, n) in [(Durability::Full, 1500), (Durability::Normal, 5000)] {
+    for (durability, n) in [(Durability::Full, 3000), (Durability::Normal, 15000)] {
         let mode = label(durability);
         let s = store(&dir.path().join(format!("send-{mode}.db")), durability);
         let actor = created_actor(&s);
@@ -181,25 +181,39 @@ fn send_vs_floor(c: &mut Criterion) {
         );
         // Interleave short runs so all three see the same machine load.
         let (mut send_tp, mut floor_tp, mut log_only_tp) = (vec![], vec![], vec![]);
-        for round in 0..3 {
-            let (_, t) = percentiles(&format!("floor/{mode} #{round}"), n / 3, || floor.insert());
+        // Many short rounds, each timing the three back to back: a shared machine's load
+        // moves within seconds, so a round's ratios are taken between neighbours, and the
+        // median round is reported with the spread (the noise) beside it.
+        const ROUNDS: usize = 15;
+        for round in 0..ROUNDS {
+            let per_round = n / ROUNDS;
+            let (_, t) = percentiles(&format!("floor/{mode} #{round}"), per_round, || {
+                floor.insert()
+            });
             floor_tp.push(t);
-            let (_, t) = percentiles(&format!("log-only/{mode} #{round}"), n / 3, || {
+            let (_, t) = percentiles(&format!("log-only/{mode} #{round}"), per_round, || {
                 log_only.insert()
             });
             log_only_tp.push(t);
-            let (_, t) = percentiles(&format!("send/{mode} #{round}"), n / 3, || {
+            let (_, t) = percentiles(&format!("send/{mode} #{round}"), per_round, || {
                 black_box(actor.send(TodoEvent::Toggle).unwrap());
             });
             send_tp.push(t);
         }
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-        let (send, floor_mean, log_mean) = (mean(&send_tp), mean(&floor_tp), mean(&log_only_tp));
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            (v[v.len() / 2], v[v.len() / 4], v[v.len() * 3 / 4])
+        };
+        let ratios =
+            |floor: &[f64]| median(send_tp.iter().zip(floor).map(|(s, f)| s / f).collect());
+        let ((to_floor, q1, q3), (to_log, l1, l3)) = (ratios(&floor_tp), ratios(&log_only_tp));
         println!(
-            "send/{mode}: throughput {send:.0}/s, {:.2}x the floor's {floor_mean:.0}/s \
-             (log insert and overlay write), {:.2}x the log insert alone's {log_mean:.0}/s",
-            send / floor_mean,
-            send / log_mean,
+            "send/{mode}: throughput {:.0}/s (median round); {to_floor:.2}x the floor's {:.0}/s \
+             (log insert and overlay write; rounds' middle half {q1:.2}-{q3:.2}), \
+             {to_log:.2}x the log insert alone's {:.0}/s ({l1:.2}-{l3:.2})",
+            median(send_tp.clone()).0,
+            median(floor_tp.clone()).0,
+            median(log_only_tp.clone()).0,
         );
 
         let mut group = c.benchmark_group(format!("send_{mode}"));
