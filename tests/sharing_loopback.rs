@@ -257,3 +257,93 @@ async fn timeline<S: ServerStore<Domain = List>>(dir: &tempfile::TempDir, server
     );
     assert_eq!(*bob_told.lock().unwrap(), ["read_only", "not_member"]);
 }
+
+/// A rebuild that no longer finds a shared list in the archive (a backup of the archive
+/// restored without it) removes the row, and the list leaves every member's device, not
+/// only its owner's.
+#[tokio::test]
+async fn on_sqlite_a_shared_list_the_rebuild_removes_leaves_every_members_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_path = dir.path().join("server.db");
+    let store = SqliteStore::<List>::open(&server_path).unwrap();
+    rebuild_removes(&dir, store, |list| async move {
+        rusqlite::Connection::open(&server_path)
+            .unwrap()
+            .execute(FORGET_LIST, [list.to_string()])
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_shared_list_the_rebuild_removes_leaves_every_members_device() {
+    let Some(url) = sai_suite::postgres::url() else {
+        return;
+    };
+    let (admin, schema) = sai_suite::postgres::fresh_schema(&url, "sharing_rebuild").await;
+    let store = PostgresStore::<List>::connect_in_schema(&url, &schema)
+        .await
+        .unwrap();
+    let admin = &admin;
+    let forget = FORGET_LIST.replace("?1", "$1");
+    let forget = &forget;
+    rebuild_removes(&tempfile::tempdir().unwrap(), store, |list| async move {
+        admin
+            .batch_execute(&format!("SET search_path TO {schema}"))
+            .await
+            .unwrap();
+        admin.execute(forget, &[&list.to_string()]).await.unwrap();
+    })
+    .await;
+}
+
+/// What a restored archive that never saw the list lacks.
+const FORGET_LIST: &str = "DELETE FROM list_intent_events_processed WHERE entity_id = ?1";
+
+async fn rebuild_removes<S, F, Fut>(dir: &tempfile::TempDir, store: S, forget: F)
+where
+    S: ServerStore<Domain = List>,
+    F: FnOnce(Uuid) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut server = Loopback::new(EventProcessor::new(store)).await.unwrap();
+    let (alice_phone, bob_phone) = (device(dir, "alice.db"), device(dir, "bob.db"));
+    let alice = EventSourcedActor::<List>::create(
+        &alice_phone,
+        ClientIdentity::new("alice-phone", "alice"),
+    )
+    .unwrap();
+    alice
+        .send(ListEvent::Create {
+            title: "groceries".into(),
+        })
+        .unwrap();
+    alice
+        .send_membership(MemberEvent::Invite {
+            user: "bob".into(),
+            role: Role::Editor,
+        })
+        .unwrap();
+    server.sync(&alice_phone, "alice").await.unwrap();
+    server.sync(&bob_phone, "bob").await.unwrap();
+    let bob = EventSourcedActor::<List>::open(
+        &bob_phone,
+        ClientIdentity::new("bob-phone", "bob"),
+        alice.entity_id(),
+    )
+    .unwrap();
+    bob.send_membership(MemberEvent::Join).unwrap();
+    server.sync(&bob_phone, "bob").await.unwrap();
+    assert_eq!(bob_phone.projections::<List>().unwrap().len(), 1);
+
+    // The archive comes back without the list; the rebuild removes its row.
+    forget(alice.entity_id()).await;
+    server.processor_mut().rebuild_projections().await.unwrap();
+    server.sync(&alice_phone, "alice").await.unwrap();
+    server.sync(&bob_phone, "bob").await.unwrap();
+    assert!(alice_phone.projections::<List>().unwrap().is_empty());
+    assert!(
+        bob_phone.projections::<List>().unwrap().is_empty(),
+        "the removed list is still on a member's device"
+    );
+}

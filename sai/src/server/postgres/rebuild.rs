@@ -78,6 +78,10 @@ where
         tx.execute(&st.stamp_removed, &[&removed_ids, &removed_owners])
             .await
             .db()?;
+        // A shared row's members each have an entry: every one of them is a removal now.
+        if let Some(unstamp) = &st.unstamp_members {
+            tx.execute(unstamp, &[&removed_ids]).await.db()?;
+        }
     }
     let ids: Vec<String> = projections.iter().map(|p| p.id.to_string()).collect();
     if !ids.is_empty() {

@@ -226,6 +226,10 @@ impl<D: Domain> ServerStore for SqliteStore<D> {
                 tombstone.execute([id, owner]).db()?;
             }
             drop(tombstone);
+            // A shared row's members each have an entry: every one of them is a removal now.
+            if let Some(unstamp) = &self.sql.unstamp_members {
+                decide::stamp(&tx, unstamp, removed.iter().map(|(id, _)| id.clone()))?;
+            }
             decide::stamp(
                 &tx,
                 &self.sql.stamp_projection,
