@@ -398,11 +398,12 @@ async fn a_postgres_domain_made_shared_keeps_its_owners() {
     made_shared(private, shared, rows).await;
 }
 
-/// Intents racing a membership change in one batch are decided deterministically, whatever
-/// order the claim lists them in: each client's intents in sequence order, clients in id
-/// order (`decide` is pure, so a replay decides the same).
+/// Intents racing a membership change in one batch are decided in the order the server
+/// stored them (`received_at`), whatever order the claim lists them in: bob's edit stored
+/// before his removal is accepted, one stored after it is rejected `not_member` (`decide` is
+/// pure, so a replay decides the same).
 #[test]
-fn a_race_within_one_batch_is_decided_the_same_every_time() {
+fn a_race_within_one_batch_is_decided_in_the_order_the_server_stored_it() {
     use std::collections::HashMap;
 
     use sai::server::{Claim, StoredProjection, Writers, decide};
@@ -449,24 +450,39 @@ fn a_race_within_one_batch_is_decided_the_same_every_time() {
 
     let edit = c.edit(list, "bob", item("bread"));
     let remove = c.member(list, "alice", MemberEvent::Remove { user: "bob".into() });
-    let race = |intents: Vec<RawIntent>| {
+    let race = |intents: Vec<RawIntent>, first: Uuid| {
+        let received = intents
+            .iter()
+            .map(|i| (i.id, if i.id == first { 1 } else { 2 }))
+            .collect();
         decide::<ListMachine>(
             Claim {
                 intents,
                 projections: HashMap::from([(list, stored.clone())]),
                 acks: HashMap::from([("alice-phone".into(), 2), ("bob-phone".into(), 1)]),
+                received,
                 ..Claim::default()
             },
             10,
             Writers::Owner,
         )
     };
-    let one = race(vec![edit.clone(), remove.clone()]);
-    let other = race(vec![remove, edit.clone()]);
+    // The removal stored first: the edit is rejected, in either claim order.
+    let one = race(vec![edit.clone(), remove.clone()], remove.id);
+    let other = race(vec![remove.clone(), edit.clone()], remove.id);
     assert_eq!(one, other);
     assert_eq!(one.rejected.len(), 1);
     assert_eq!(
         (one.rejected[0].intent.id, one.rejected[0].code),
         (edit.id, "not_member")
+    );
+    // The edit stored first: it is accepted, then bob is removed.
+    let one = race(vec![edit.clone(), remove.clone()], edit.id);
+    let other = race(vec![remove.clone(), edit.clone()], edit.id);
+    assert_eq!(one, other);
+    assert!(one.rejected.is_empty(), "{:?}", one.rejected);
+    assert_eq!(
+        one.accepted.iter().map(|a| a.intent.id).collect::<Vec<_>>(),
+        [edit.id, remove.id]
     );
 }

@@ -2,15 +2,16 @@
 //! decides on every store and can be tested without one.
 
 use std::any::Any;
+use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::panic::AssertUnwindSafe;
 
 use uuid::Uuid;
 
 use crate::decided::{self, DecidedMap};
 use crate::domain::Domain;
-use crate::intent::{Phase, RawIntent};
+use crate::intent::{Phase, RawIntent, Timestamp};
 use crate::machine::Machine;
 use crate::membership::{MEMBER_EVENT_VERSION, MemberEvent, Members, Role};
 use crate::rejection::Rejection;
@@ -91,6 +92,21 @@ pub(crate) fn decide_refusing<M: Machine>(
     })
 }
 
+/// One client's claimed intents as they are decided.
+struct Run {
+    client_id: String,
+    /// Its pending intents, in sequence order.
+    queue: VecDeque<RawIntent>,
+    /// Its acknowledgement before the batch.
+    ack: u64,
+    /// The last sequence number decided so far.
+    last: u64,
+    /// Whether the batch decided any of its intents.
+    advanced: bool,
+    /// Whether its run ended (a gap, the limit, an entity that failed to load).
+    done: bool,
+}
+
 fn try_decide<M: Machine>(
     claim: Claim,
     limit: usize,
@@ -98,135 +114,168 @@ fn try_decide<M: Machine>(
     refused: &Refused,
 ) -> Result<Decisions, DecideError> {
     let Claim {
-        mut intents,
+        intents,
         mut projections,
         acks,
         malformed,
         mut unreadable,
+        received,
     } = claim;
     let mut out = Decisions {
         claimed: intents.len() + malformed.len(),
         errors: malformed.into_iter().map(DecideError::from).collect(),
         ..Decisions::default()
     };
-    intents.sort_unstable_by(|a, b| (&a.client_id, a.seq).cmp(&(&b.client_id, b.seq)));
+
+    // Each client's intents in sequence order (its acknowledgement moves one number at a
+    // time); clients interleaved by arrival: the next intent decided is the earliest-stored
+    // head of any client's run (ties: client id), so intents of different users racing on
+    // an entity — an edit and the editor's removal — are decided in the order the server
+    // stored them, however the batch was claimed.
+    let mut by_client: BTreeMap<String, Vec<RawIntent>> = BTreeMap::new();
+    for raw in intents {
+        by_client
+            .entry(raw.client_id.clone())
+            .or_default()
+            .push(raw);
+    }
+    let mut runs: Vec<Run> = Vec::with_capacity(by_client.len());
+    for (client_id, mut queue) in by_client {
+        queue.sort_unstable_by_key(|raw| raw.seq);
+        match acks.get(&client_id) {
+            Some(&ack) => runs.push(Run {
+                client_id,
+                queue: queue.into(),
+                ack,
+                last: ack,
+                advanced: false,
+                done: false,
+            }),
+            None => out.errors.push(DecideError::MissingAck { client_id }),
+        }
+    }
+    let arrival = |raw: &RawIntent| received.get(&raw.id).copied().unwrap_or(Timestamp::MIN);
+    let mut heads: BinaryHeap<Reverse<(Timestamp, usize)>> = runs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, run)| run.queue.front().map(|raw| Reverse((arrival(raw), i))))
+        .collect();
 
     let mut entities: HashMap<Uuid, Entity<M>> = HashMap::new();
     let mut broken: HashSet<Uuid> = HashSet::new();
     let mut decided = 0usize;
-    // Sorted by client, so each client's queue is a run; the intents move into the decisions.
-    let mut rest = intents.into_iter().peekable();
-    while let Some(head) = rest.next() {
-        let mut queue = vec![head];
-        while let Some(next) = rest.next_if(|n| n.client_id == queue[0].client_id) {
-            queue.push(next);
-        }
-        let Some(&ack) = acks.get(&queue[0].client_id) else {
-            out.errors.push(DecideError::MissingAck {
-                client_id: queue.swap_remove(0).client_id,
-            });
+    while let Some(Reverse((_, index))) = heads.pop() {
+        let run = &mut runs[index];
+        let Some(raw) = run.queue.pop_front() else {
             continue;
         };
-        let mut last = ack;
-        let mut advanced: Option<String> = None;
-        for raw in queue {
-            if raw.seq <= ack {
-                out.stale.push(raw.id);
-                continue;
+        if raw.seq <= run.ack {
+            // Decided before (a duplicate upload): cleared, and the run goes on.
+            out.stale.push(raw.id);
+            if let Some(next) = run.queue.front() {
+                heads.push(Reverse((arrival(next), index)));
             }
-            if raw.seq != last + 1 || decided >= limit || broken.contains(&raw.entity_id) {
-                break;
-            }
-            let entity = match entities.entry(raw.entity_id) {
-                Entry::Occupied(slot) => slot.into_mut(),
-                Entry::Vacant(slot) => {
-                    let stored = match unreadable.remove(&raw.entity_id) {
-                        Some(detail) => Err(DecideError::UnreadableProjection {
-                            entity: raw.entity_id,
-                            detail,
-                        }),
-                        None => Ok(projections.remove(&raw.entity_id)),
-                    };
-                    match stored.and_then(|p| load::<M>(raw.entity_id, p)) {
-                        Ok(entity) => slot.insert(entity),
-                        Err(e) => {
-                            out.errors.push(e);
-                            broken.insert(raw.entity_id);
-                            break;
-                        }
+            continue;
+        }
+        // A gap, the batch's limit or an entity that failed to load ends the run: its
+        // remaining intents wait for a later batch.
+        if raw.seq != run.last + 1 || decided >= limit || broken.contains(&raw.entity_id) {
+            run.done = true;
+            continue;
+        }
+        let entity = match entities.entry(raw.entity_id) {
+            Entry::Occupied(slot) => slot.into_mut(),
+            Entry::Vacant(slot) => {
+                let stored = match unreadable.remove(&raw.entity_id) {
+                    Some(detail) => Err(DecideError::UnreadableProjection {
+                        entity: raw.entity_id,
+                        detail,
+                    }),
+                    None => Ok(projections.remove(&raw.entity_id)),
+                };
+                match stored.and_then(|p| load::<M>(raw.entity_id, p)) {
+                    Ok(entity) => slot.insert(entity),
+                    Err(e) => {
+                        out.errors.push(e);
+                        broken.insert(raw.entity_id);
+                        run.done = true;
+                        continue;
                     }
                 }
-            };
-            decided += 1;
-            last = raw.seq;
-            if advanced.is_none() {
-                advanced = Some(raw.client_id.clone());
             }
-            let state_before = entity.snapshot.state.name();
-            let step = if let Some(why) = refused.get(&raw.id) {
-                Err(Rejection::UnstorableValue {
-                    event_type: raw.event_type.clone(),
-                    column: "(found by the database)".to_owned(),
-                    problem: why.clone(),
-                })
-            } else if <M::Domain as Domain>::SHARED {
-                step_shared::<M>(entity, &raw)
-            } else if writers.allow(entity.owner.as_deref(), &raw.user_id) {
-                step_contained::<M>(&entity.snapshot, &raw, entity.owner.as_deref(), None)
-                    .map(|(next, context)| (next, context, None))
-            } else {
-                Err(Rejection::NotOwner {
-                    event_type: raw.event_type.clone(),
-                    user_id: raw.user_id.clone(),
-                })
-            };
-            match step {
-                Ok((next, context, members)) => {
-                    entity.snapshot = next;
-                    if entity.owner.is_none() {
-                        entity.owner = Some(raw.user_id.clone());
-                        if <M::Domain as Domain>::SHARED {
-                            entity.members = Some(Members::created_by(&raw.user_id));
-                        }
+        };
+        decided += 1;
+        run.last = raw.seq;
+        run.advanced = true;
+        let state_before = entity.snapshot.state.name();
+        let step = if let Some(why) = refused.get(&raw.id) {
+            Err(Rejection::UnstorableValue {
+                event_type: raw.event_type.clone(),
+                column: "(found by the database)".to_owned(),
+                problem: why.clone(),
+            })
+        } else if <M::Domain as Domain>::SHARED {
+            step_shared::<M>(entity, &raw)
+        } else if writers.allow(entity.owner.as_deref(), &raw.user_id) {
+            step_contained::<M>(&entity.snapshot, &raw, entity.owner.as_deref(), None)
+                .map(|(next, context)| (next, context, None))
+        } else {
+            Err(Rejection::NotOwner {
+                event_type: raw.event_type.clone(),
+                user_id: raw.user_id.clone(),
+            })
+        };
+        match step {
+            Ok((next, context, members)) => {
+                entity.snapshot = next;
+                if entity.owner.is_none() {
+                    entity.owner = Some(raw.user_id.clone());
+                    if <M::Domain as Domain>::SHARED {
+                        entity.members = Some(Members::created_by(&raw.user_id));
                     }
-                    if members.is_some() {
-                        entity.members = members;
-                    }
-                    decided::record(&mut entity.decided, &raw.client_id, raw.seq, false);
+                }
+                if members.is_some() {
+                    entity.members = members;
+                }
+                decided::record(&mut entity.decided, &raw.client_id, raw.seq, false);
+                entity.changed = true;
+                out.accepted.push(AcceptedIntent {
+                    state: entity.snapshot.state.name(),
+                    version: entity.snapshot.version,
+                    context,
+                    intent: raw,
+                });
+            }
+            Err(rejection) => {
+                // The row (if the entity has one) records the rejection too, so a device
+                // holding the row knows the intent is decided and its effect is not
+                // there. A rejected creation has no row: its rejection row is its signal.
+                if entity.owner.is_some() {
+                    decided::record(&mut entity.decided, &raw.client_id, raw.seq, true);
                     entity.changed = true;
-                    out.accepted.push(AcceptedIntent {
-                        state: entity.snapshot.state.name(),
-                        version: entity.snapshot.version,
-                        context,
-                        intent: raw,
-                    });
                 }
-                Err(rejection) => {
-                    // The row (if the entity has one) records the rejection too, so a device
-                    // holding the row knows the intent is decided and its effect is not
-                    // there. A rejected creation has no row: its rejection row is its signal.
-                    if entity.owner.is_some() {
-                        decided::record(&mut entity.decided, &raw.client_id, raw.seq, true);
-                        entity.changed = true;
-                    }
-                    out.rejected.push(RejectedIntent {
-                        code: rejection.code(),
-                        message: without_nul(rejection.message()),
-                        reason: serde_json::to_string(&rejection)
-                            .unwrap_or_else(|_| format!("{{\"code\":\"{}\"}}", rejection.code())),
-                        state: Some(state_before),
-                        intent: raw,
-                    })
-                }
+                out.rejected.push(RejectedIntent {
+                    code: rejection.code(),
+                    message: without_nul(rejection.message()),
+                    reason: serde_json::to_string(&rejection)
+                        .unwrap_or_else(|_| format!("{{\"code\":\"{}\"}}", rejection.code())),
+                    state: Some(state_before),
+                    intent: raw,
+                })
             }
         }
-        if let Some(client_id) = advanced {
-            out.acks.push(AckAdvance {
-                client_id,
-                from: ack,
-                to: last,
-            });
+        if !run.done
+            && let Some(next) = run.queue.front()
+        {
+            heads.push(Reverse((arrival(next), index)));
         }
+    }
+    for run in runs.into_iter().filter(|run| run.advanced) {
+        out.acks.push(AckAdvance {
+            client_id: run.client_id,
+            from: run.ack,
+            to: run.last,
+        });
     }
 
     let mut changed: Vec<(Uuid, Entity<M>)> =

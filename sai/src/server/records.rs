@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use crate::intent::RawIntent;
+use crate::intent::{RawIntent, Timestamp};
 use crate::value::SqlValue;
 
 use super::error::MalformedRow;
@@ -44,6 +44,9 @@ pub struct Claim {
     /// Projections of the intents' entities that exist but do not read, with why: those
     /// entities are not decided (the rest of the claim is).
     pub unreadable: HashMap<Uuid, String>,
+    /// When the server stored each intent (`received_at`), by id: intents of different
+    /// clients are decided in this order (an intent missing here counts as received first).
+    pub received: HashMap<Uuid, Timestamp>,
 }
 
 /// An entity's latest archived snapshot, as the projection rebuild reads it.

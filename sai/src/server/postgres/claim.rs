@@ -86,7 +86,12 @@ pub(super) async fn read(
     let mut claim = Claim::default();
     for row in &pending {
         match IntentRow::read(row) {
-            Ok(intent) => claim.intents.push(intent.to_raw()),
+            Ok(intent) => {
+                if let Ok(received) = row.try_get::<_, i64>(9) {
+                    claim.received.insert(intent.id, received);
+                }
+                claim.intents.push(intent.to_raw());
+            }
             Err(bad) => claim.malformed.push(bad.into()),
         }
     }

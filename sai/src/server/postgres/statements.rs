@@ -230,7 +230,7 @@ impl Sql {
                 // Entity by entity through the entity index: one ORDER BY … LIMIT over all of
                 // them would walk the (client, seq) index across the whole queue instead.
                 "SELECT p.* FROM unnest($1::text[]) AS e(id) CROSS JOIN LATERAL ( \
-                   SELECT {intents} FROM {queue} WHERE \"entity_id\" = e.id \
+                   SELECT {intents}, \"received_at\" FROM {queue} WHERE \"entity_id\" = e.id \
                    ORDER BY \"client_id\", \"seq\" LIMIT $2) p"
             ),
             projections: format!(

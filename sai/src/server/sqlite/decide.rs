@@ -87,6 +87,9 @@ pub(super) fn claim(
                         let last = to_u64(row.get(9).db()?, "last_seq")?;
                         claim.acks.insert(intent.client_id.to_owned(), last);
                     }
+                    if let Ok(received) = row.get::<_, i64>(10) {
+                        claim.received.insert(intent.id, received);
+                    }
                     claim.intents.push(intent.to_raw());
                 }
                 Err(bad) => claim.malformed.push(bad.into()),

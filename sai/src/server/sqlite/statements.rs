@@ -91,7 +91,7 @@ impl Statements {
         let intent_q = intent_column_list("q.");
         let claim = |range: &str| {
             format!(
-                "SELECT {intent_q}, a.\"last_seq\" FROM {queue} q \
+                "SELECT {intent_q}, a.\"last_seq\", q.\"received_at\" FROM {queue} q \
                  JOIN {acks} a ON a.\"id\" = q.\"client_id\" \
                  WHERE {range} AND (q.\"seq\" <= a.\"last_seq\" OR EXISTS (SELECT 1 FROM {queue} h \
                    WHERE h.\"client_id\" = q.\"client_id\" AND h.\"seq\" = a.\"last_seq\" + 1)) \
