@@ -59,6 +59,7 @@ pub(crate) struct DomainSql<D> {
     select_intents_of: String,
     select_all_intents: String,
     select_member_intents: String,
+    select_member_intents_of: String,
     delete_decided_member_intents: String,
     /// A shared domain's: the server row's `members`.
     select_members: Option<String>,
@@ -167,6 +168,11 @@ impl<D: Domain> DomainSql<D> {
             select_member_intents: format!(
                 "SELECT {intent_select} FROM {local_intents} WHERE NOT {NOT_MEMBER} \
                  ORDER BY client_id, seq"
+            ),
+            // One entity's, through the entity index: what every send on it predicts with.
+            select_member_intents_of: format!(
+                "SELECT {intent_select} FROM {local_intents} WHERE entity_id = ?1 \
+                 AND NOT {NOT_MEMBER} ORDER BY client_id, seq"
             ),
             delete_decided_member_intents: format!(
                 "DELETE FROM {local_intents} WHERE NOT {NOT_MEMBER} \
@@ -487,12 +493,34 @@ impl<D: Domain> DomainSql<D> {
         &self,
         conn: &Connection,
     ) -> Result<Vec<crate::intent::RawIntent>> {
+        self.read_member_intents(conn, &self.select_member_intents, [])
+    }
+
+    /// One entity's logged membership intents, in the same order.
+    pub(crate) fn member_intents_of(
+        &self,
+        conn: &Connection,
+        entity_id: Uuid,
+    ) -> Result<Vec<crate::intent::RawIntent>> {
+        self.read_member_intents(
+            conn,
+            &self.select_member_intents_of,
+            [entity_id.to_string()],
+        )
+    }
+
+    fn read_member_intents<P: rusqlite::Params>(
+        &self,
+        conn: &Connection,
+        sql: &str,
+        params: P,
+    ) -> Result<Vec<crate::intent::RawIntent>> {
         if !D::SHARED {
             return Ok(Vec::new());
         }
         let table = Self::table_name(&self.local_intents);
-        let mut stmt = conn.prepare_cached(&self.select_member_intents)?;
-        let mut rows = stmt.query([])?;
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next()? {
             let read = crate::intent::row::IntentRow::read(row).map_err(|e| {
@@ -553,10 +581,7 @@ impl<D: Domain> DomainSql<D> {
         let Some(mut members) = self.server_members(conn, entity_id)? else {
             return Ok(None);
         };
-        for raw in self.member_intents(conn)? {
-            if raw.entity_id != entity_id {
-                continue;
-            }
+        for raw in self.member_intents_of(conn, entity_id)? {
             if let Ok(event) = serde_json::from_str::<crate::membership::MemberEvent>(&raw.payload)
                 && let Ok(next) = members.apply(&raw.user_id, &event)
             {
